@@ -1,0 +1,3 @@
+module github.com/wsio/wsio
+
+go 1.25
