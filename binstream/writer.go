@@ -1,0 +1,208 @@
+// Package binstream turns a binary WebSocket message into a Go stream on the
+// sending side: a [Writer] is an io.WriteCloser (and io.ReaderFrom) whose
+// bytes are cut into frames of exactly the fragment size, the last frame
+// carrying whatever is left when Close is called.
+//
+// It knows nothing of sockets or frame encoding: it hands each frame's
+// payload to a [Sink], which the connection implements. That keeps the
+// fragmenting rules testable with a fake sink.
+package binstream
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// Sink receives the frames of one binary message, in order.
+type Sink interface {
+	// WriteFrame sends one frame. first is true for the message's first
+	// frame (opcode binary; continuation after it) and fin for its last.
+	// WriteFrame must not keep payload after it returns.
+	WriteFrame(payload []byte, first, fin bool) error
+	// Done is called once when the message ends, by Close or by the first
+	// error, so the sink can let other messages go.
+	Done()
+}
+
+// ErrClosed reports a Write after Close.
+var ErrClosed = errors.New("binstream: write to a closed binary stream")
+
+// Writer cuts what is written to it into frames of exactly the fragment
+// size. A frame is sent as soon as it is full; Close sends the final frame
+// (which is empty when the written length was a multiple of the fragment
+// size). Full fragments given to a single Write are sent straight from the
+// caller's slice, without a copy; only a partial fragment is buffered, in a
+// buffer taken from a pool and returned on Close.
+//
+// A Writer is not safe for concurrent use by several goroutines (frames of
+// one message must stay in order); the connection it writes to is.
+type Writer struct {
+	sink    Sink
+	size    int
+	buf     []byte // the partial fragment; nil when none is held
+	started bool   // the first frame has been sent
+	done    bool   // Close was called or an error ended the stream
+	err     error  // the first error, returned by every later call
+	n       int64  // bytes accepted
+}
+
+// NewWriter returns a Writer that sends frames of fragmentSize bytes to
+// sink. A fragmentSize below 1 is taken as 1.
+func NewWriter(sink Sink, fragmentSize int) *Writer {
+	return &Writer{sink: sink, size: max(fragmentSize, 1)}
+}
+
+// Written reports how many bytes the Writer has accepted so far.
+func (w *Writer) Written() int64 { return w.n }
+
+// Write sends p as part of the message. It returns len(p) unless a frame
+// could not be sent, in which case the error is also returned by every
+// later call and the message is over.
+func (w *Writer) Write(p []byte) (int, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
+	total := len(p)
+	for len(p) > 0 {
+		if len(w.buf) == 0 && len(p) >= w.size {
+			if err := w.emit(p[:w.size], false); err != nil {
+				return total - len(p), err
+			}
+			p = p[w.size:]
+			w.n += int64(w.size)
+			continue
+		}
+		w.grab()
+		k := copy(w.buf[len(w.buf):w.size], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+		w.n += int64(k)
+		if len(w.buf) == w.size {
+			if err := w.emit(w.buf, false); err != nil {
+				return total - len(p), err
+			}
+			w.buf = w.buf[:0]
+		}
+	}
+	return total, nil
+}
+
+// ReadFrom reads r until io.EOF straight into the fragment buffer, sending
+// each frame as it fills, so io.Copy does not need a buffer of its own. It
+// does not end the message: call Close for that.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		w.grab()
+		k, rerr := r.Read(w.buf[len(w.buf):w.size])
+		if k < 0 || k > w.size-len(w.buf) {
+			return total, errors.New("binstream: reader returned an invalid count")
+		}
+		w.buf = w.buf[:len(w.buf)+k]
+		total += int64(k)
+		w.n += int64(k)
+		if len(w.buf) == w.size {
+			if err := w.emit(w.buf, false); err != nil {
+				return total, err
+			}
+			w.buf = w.buf[:0]
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// Close sends the final frame and ends the message. Calling Close again
+// returns nil; after an error it returns that error.
+func (w *Writer) Close() error {
+	if w.done {
+		if w.err == ErrClosed {
+			return nil
+		}
+		return w.err
+	}
+	err := w.emit(w.buf, true)
+	w.finish(err)
+	if err != nil {
+		return err
+	}
+	w.err = ErrClosed
+	return nil
+}
+
+func (w *Writer) check() error {
+	if w.done {
+		return w.err
+	}
+	return nil
+}
+
+func (w *Writer) emit(p []byte, fin bool) error {
+	err := w.sink.WriteFrame(p, !w.started, fin)
+	w.started = true
+	if err != nil {
+		w.finish(err)
+	}
+	return err
+}
+
+// finish ends the stream once: it returns the buffer and tells the sink.
+func (w *Writer) finish(err error) {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.err = err
+	if w.buf != nil {
+		putBuf(w.buf)
+		w.buf = nil
+	}
+	w.sink.Done()
+}
+
+// grab makes sure a fragment buffer is held.
+func (w *Writer) grab() {
+	if w.buf == nil {
+		w.buf = getBuf(w.size)[:0]
+	}
+}
+
+// Buffers are pooled by power-of-two capacity, so writers with different
+// fragment sizes share what they can.
+var pools [40]sync.Pool
+
+func class(n int) int {
+	c := 0
+	for 1<<c < n {
+		c++
+	}
+	return c
+}
+
+func getBuf(n int) []byte {
+	c := class(n)
+	if c >= len(pools) {
+		return make([]byte, n)
+	}
+	if v := pools[c].Get(); v != nil {
+		return (*(v.(*[]byte)))[:n]
+	}
+	return make([]byte, n, 1<<c)
+}
+
+func putBuf(b []byte) {
+	c := class(cap(b))
+	if c >= len(pools) || 1<<c != cap(b) {
+		return
+	}
+	b = b[:0]
+	pools[c].Put(&b)
+}

@@ -1,0 +1,246 @@
+package binstream
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+type frame struct {
+	payload    []byte
+	first, fin bool
+}
+
+// fakeSink records frames and can fail after a number of them.
+type fakeSink struct {
+	frames []frame
+	failAt int // fail the failAt-th frame (1-based); 0 never
+	done   int
+}
+
+var errSink = errors.New("sink broke")
+
+func (s *fakeSink) WriteFrame(p []byte, first, fin bool) error {
+	if s.failAt > 0 && len(s.frames)+1 == s.failAt {
+		return errSink
+	}
+	s.frames = append(s.frames, frame{bytes.Clone(p), first, fin})
+	return nil
+}
+
+func (s *fakeSink) Done() { s.done++ }
+
+func (s *fakeSink) joined() []byte {
+	var b []byte
+	for _, f := range s.frames {
+		b = append(b, f.payload...)
+	}
+	return b
+}
+
+// checkShape asserts RFC-correct fragmentation: first flag only on frame 0,
+// fin only on the last, every frame but the last exactly size bytes.
+func checkShape(t *testing.T, s *fakeSink, size int) {
+	t.Helper()
+	if len(s.frames) == 0 {
+		t.Fatal("no frames")
+	}
+	for i, f := range s.frames {
+		last := i == len(s.frames)-1
+		if f.first != (i == 0) || f.fin != last {
+			t.Fatalf("frame %d: first=%v fin=%v", i, f.first, f.fin)
+		}
+		if !last && len(f.payload) != size {
+			t.Fatalf("frame %d has %d bytes, want exactly %d", i, len(f.payload), size)
+		}
+		if last && len(f.payload) > size {
+			t.Fatalf("last frame has %d bytes > %d", len(f.payload), size)
+		}
+	}
+	if s.done != 1 {
+		t.Fatalf("Done called %d times", s.done)
+	}
+}
+
+func TestWriterFragments(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1000) // 16000 bytes
+	tests := []struct {
+		name   string
+		size   int
+		chunks []int // Write sizes; the rest in one
+		frames int
+	}{
+		{"one write, exact multiple", 1000, nil, 17},
+		{"one write, remainder", 3000, nil, 6},
+		{"small writes", 1024, []int{1, 2, 3, 500, 700, 1}, 16},
+		{"writes larger than size", 700, []int{1500, 2900}, 23},
+		{"size bigger than message", 1 << 20, nil, 1},
+		{"size one", 1, []int{3}, 16001},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &fakeSink{}
+			w := NewWriter(s, tt.size)
+			rest := data
+			for _, c := range tt.chunks {
+				n, err := w.Write(rest[:c])
+				if n != c || err != nil {
+					t.Fatalf("Write: %d, %v", n, err)
+				}
+				rest = rest[c:]
+			}
+			if _, err := w.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkShape(t, s, tt.size)
+			if len(s.frames) != tt.frames {
+				t.Fatalf("%d frames, want %d", len(s.frames), tt.frames)
+			}
+			if !bytes.Equal(s.joined(), data) || w.Written() != int64(len(data)) {
+				t.Fatal("payload differs")
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if _, err := w.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Write after Close: %v", err)
+			}
+		})
+	}
+}
+
+func TestWriterEmptyMessage(t *testing.T) {
+	t.Parallel()
+	s := &fakeSink{}
+	w := NewWriter(s, 10)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.frames) != 1 || !s.frames[0].first || !s.frames[0].fin || len(s.frames[0].payload) != 0 {
+		t.Fatalf("frames = %+v", s.frames)
+	}
+}
+
+func TestReadFrom(t *testing.T) {
+	t.Parallel()
+	data := strings.Repeat("stream me ", 10_000)
+	for _, size := range []int{1, 7, 4096, 100_000, 1 << 20} {
+		for name, r := range map[string]io.Reader{
+			"plain":    strings.NewReader(data),
+			"onebyte":  iotest.OneByteReader(strings.NewReader(data)),
+			"dataerr":  iotest.DataErrReader(strings.NewReader(data)),
+			"halfread": iotest.HalfReader(strings.NewReader(data)),
+		} {
+			if size == 1 && name != "plain" {
+				continue
+			}
+			s := &fakeSink{}
+			w := NewWriter(s, size)
+			n, err := io.Copy(w, r)
+			if err != nil || n != int64(len(data)) {
+				t.Fatalf("size %d %s: Copy = %d, %v", size, name, n, err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkShape(t, s, size)
+			if string(s.joined()) != data {
+				t.Fatalf("size %d %s: payload differs", size, name)
+			}
+		}
+	}
+}
+
+func TestReadFromError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	s := &fakeSink{}
+	w := NewWriter(s, 4)
+	_, err := w.ReadFrom(io.MultiReader(strings.NewReader("abcdefg"), iotest.ErrReader(boom)))
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	// The message is still open: the caller decides.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkShape(t, s, 4)
+}
+
+func TestSinkErrorIsSticky(t *testing.T) {
+	t.Parallel()
+	s := &fakeSink{failAt: 2}
+	w := NewWriter(s, 4)
+	n, err := w.Write([]byte("0123456789"))
+	if !errors.Is(err, errSink) || n != 4 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, errSink) {
+		t.Fatalf("second Write: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, errSink) {
+		t.Fatalf("Close: %v", err)
+	}
+	if s.done != 1 {
+		t.Fatalf("Done called %d times", s.done)
+	}
+}
+
+func TestReadFromAllocs(t *testing.T) {
+	data := bytes.Repeat([]byte{1}, 1<<20)
+	s := &discardSink{}
+	r := bytes.NewReader(data)
+	// Warm the pool.
+	w := NewWriter(s, 64<<10)
+	_, _ = w.ReadFrom(r)
+	_ = w.Close()
+	allocs := testing.AllocsPerRun(20, func() {
+		r.Reset(data)
+		w := NewWriter(s, 64<<10)
+		if _, err := io.Copy(w, r); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.Close()
+	})
+	// One for the Writer itself; none per chunk.
+	if allocs > 1 {
+		t.Fatalf("%v allocations per 1 MiB copy, want at most 1", allocs)
+	}
+}
+
+type discardSink struct{}
+
+func (discardSink) WriteFrame([]byte, bool, bool) error { return nil }
+func (discardSink) Done()                               {}
+
+func BenchmarkReadFrom(b *testing.B) {
+	data := bytes.Repeat([]byte{1}, 4<<20)
+	r := bytes.NewReader(data)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(data)
+		w := NewWriter(discardSink{}, 512<<10)
+		_, _ = io.Copy(w, r)
+		_ = w.Close()
+	}
+}
+
+func BenchmarkWriteSmall(b *testing.B) {
+	p := make([]byte, 1024)
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	w := NewWriter(discardSink{}, 512<<10)
+	for b.Loop() {
+		_, _ = w.Write(p)
+	}
+	_ = w.Close()
+}
