@@ -1,0 +1,198 @@
+package conn
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wsio/wsio/limits"
+)
+
+// AcceptOptions configure the server side of the opening handshake.
+type AcceptOptions struct {
+	Options
+
+	// Protocols lists the subprotocols the server speaks, most preferred
+	// first; the first one the client also offered is chosen.
+	Protocols []string
+	// SelectProtocol, if set, chooses the subprotocol instead: it gets the
+	// client's offers in the client's order and returns one of them, or
+	// "" for none.
+	SelectProtocol func(r *http.Request, offered []string) string
+	// OriginPatterns lists the origins allowed besides the request's own
+	// host, as path.Match patterns on the origin's host ("example.com",
+	// "*.example.com", "localhost:*"); "*" allows every origin. A
+	// cross-origin request with a browser's Origin header that matches
+	// none is refused with 403. Requests without Origin are allowed.
+	OriginPatterns []string
+	// Header holds extra headers for the 101 response. Headers already
+	// set on the ResponseWriter are sent too.
+	Header http.Header
+	// HandshakeTimeout bounds writing the response. Default 10 s. Reading
+	// the request is net/http's job: set http.Server.ReadHeaderTimeout
+	// and MaxHeaderBytes (ListenAndServe does).
+	HandshakeTimeout time.Duration
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection. A request
+// that is not a valid RFC 6455 upgrade gets the matching HTTP error (400,
+// 403 for a refused origin, 405 for a method other than GET, 426 with the
+// supported version for another version) and Accept returns a
+// *HandshakeError. To refuse a request for reasons of your own (a missing
+// token, an unknown path), write any response instead of calling Accept.
+//
+// The connection lives on after the handler returns; the handler's
+// goroutine may be used to read it.
+func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, error) {
+	if o == nil {
+		o = &AcceptOptions{}
+	}
+	if he := checkUpgrade(r, o); he != nil {
+		switch he.Status {
+		case http.StatusUpgradeRequired:
+			w.Header().Set("Sec-WebSocket-Version", "13")
+			w.Header().Set("Upgrade", "websocket")
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", http.MethodGet)
+		}
+		http.Error(w, he.Error(), he.Status)
+		return nil, he
+	}
+	offered := headerList(r.Header, "Sec-Websocket-Protocol")
+	protocol := chooseProtocol(r, o, offered)
+
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		he := &HandshakeError{Status: http.StatusInternalServerError, Reason: "the response cannot be hijacked: " + err.Error()}
+		http.Error(w, he.Error(), he.Status)
+		return nil, he
+	}
+	var pre []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		pre, _ = brw.Reader.Peek(n)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	_ = nc.SetWriteDeadline(time.Now().Add(limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, AcceptKey(r.Header.Get("Sec-Websocket-Key"))...)
+	b = append(b, "\r\n"...)
+	if protocol != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, protocol...)
+		b = append(b, "\r\n"...)
+	}
+	b = appendHeader(b, w.Header())
+	b = appendHeader(b, o.Header)
+	b = append(b, "\r\n"...)
+	if _, err := nc.Write(b); err != nil {
+		_ = nc.Close()
+		return nil, &HandshakeError{Status: http.StatusSwitchingProtocols, Reason: "writing the response: " + err.Error()}
+	}
+	_ = nc.SetWriteDeadline(time.Time{})
+	c := newConn(nc, false, &o.Options, pre)
+	c.req = r
+	c.path = r.URL.Path
+	c.protocol = protocol
+	c.protocols = offered
+	return c, nil
+}
+
+// checkUpgrade validates an upgrade request (RFC 6455, 4.2.1).
+func checkUpgrade(r *http.Request, o *AcceptOptions) *HandshakeError {
+	bad := func(status int, reason string) *HandshakeError {
+		return &HandshakeError{Status: status, Reason: reason}
+	}
+	switch {
+	case r.Method != http.MethodGet:
+		return bad(http.StatusMethodNotAllowed, "the method must be GET, not "+r.Method)
+	case !r.ProtoAtLeast(1, 1):
+		return bad(http.StatusBadRequest, "HTTP/1.1 or later is required, not "+r.Proto)
+	case !hasToken(r.Header, "Connection", "upgrade"):
+		return bad(http.StatusBadRequest, `the Connection header must contain "Upgrade"`)
+	case !hasToken(r.Header, "Upgrade", "websocket"):
+		return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
+	}
+	if v := r.Header.Values("Sec-Websocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		return bad(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
+	}
+	if k := r.Header.Values("Sec-Websocket-Key"); len(k) != 1 || !validKey(k[0]) {
+		return bad(http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
+	}
+	if !originAllowed(r, o.OriginPatterns) {
+		return bad(http.StatusForbidden, "cross-origin request from "+r.Header.Get("Origin")+" not allowed")
+	}
+	return nil
+}
+
+// originAllowed implements the same-origin default and the allow-list.
+func originAllowed(r *http.Request, patterns []string) bool {
+	origin := r.Header.Values("Origin")
+	if len(origin) == 0 {
+		return true
+	}
+	if len(origin) > 1 {
+		return false
+	}
+	u, err := url.Parse(origin[0])
+	if err != nil || u.Host == "" {
+		return slices.Contains(patterns, "*")
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range patterns {
+		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func chooseProtocol(r *http.Request, o *AcceptOptions, offered []string) string {
+	if len(offered) == 0 {
+		return ""
+	}
+	if o.SelectProtocol != nil {
+		p := o.SelectProtocol(r, slices.Clone(offered))
+		if slices.Contains(offered, p) {
+			return p
+		}
+		return ""
+	}
+	for _, p := range o.Protocols {
+		if slices.Contains(offered, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// appendHeader writes h as header lines, skipping names that would break
+// the response and values with line breaks.
+func appendHeader(b []byte, h http.Header) []byte {
+	for name, vs := range h {
+		if !isToken(name) {
+			continue
+		}
+		switch http.CanonicalHeaderKey(name) {
+		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Content-Length", "Transfer-Encoding", "Content-Type":
+			continue
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				continue
+			}
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
+}

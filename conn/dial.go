@@ -1,0 +1,270 @@
+package conn
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsio/wsio/limits"
+)
+
+// DialOptions configure the client side of the opening handshake.
+type DialOptions struct {
+	Options
+
+	// Header holds extra request headers (an Origin, cookies, an
+	// Authorization). A "Host" entry overrides the Host header.
+	Header http.Header
+	// Protocols lists the subprotocols to offer, most preferred first.
+	Protocols []string
+	// TLSConfig configures wss:// connections. Its ServerName defaults to
+	// the URL's host and its NextProtos to http/1.1.
+	TLSConfig *tls.Config
+	// NetDial, if set, opens the TCP connection instead of a net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds the dial and the handshake together.
+	// Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes caps the response head. Default 16 KiB.
+	MaxHeaderBytes int
+}
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
+// https:// are taken as the same). ctx bounds the dial and the handshake
+// only; the connection outlives it.
+//
+// When the server answers with something other than a valid 101, Dial
+// returns a *HandshakeError and the server's *http.Response, whose Body
+// holds up to 64 KiB of what the server sent.
+func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
+	if o == nil {
+		o = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial: %w", err)
+	}
+	secure := false
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+	case "wss", "https":
+		secure = true
+	default:
+		return nil, nil, fmt.Errorf("websocket: dial: unsupported scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, nil, errors.New("websocket: dial: the URL has no host")
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout))
+	defer cancel()
+
+	var nc net.Conn
+	if o.NetDial != nil {
+		nc, err = o.NetDial(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial %s: %w", addr, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = nc.Close()
+		}
+	}()
+	if d, has := ctx.Deadline(); has {
+		_ = nc.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	if secure {
+		cfg := &tls.Config{}
+		if o.TLSConfig != nil {
+			cfg = o.TLSConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		if len(cfg.NextProtos) == 0 {
+			cfg.NextProtos = []string{"http/1.1"}
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, nil, fmt.Errorf("websocket: TLS handshake with %s: %w", addr, err)
+		}
+		nc = tc
+	}
+
+	var kb [16]byte
+	_, _ = crand.Read(kb[:])
+	key := base64.StdEncoding.EncodeToString(kb[:])
+	if _, err := nc.Write(buildRequest(u, key, o)); err != nil {
+		return nil, nil, dialErr(ctx, "writing the request", err)
+	}
+
+	head, rest, err := readHead(nc, limits.Or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	if err != nil {
+		return nil, nil, dialErr(ctx, "reading the response", err)
+	}
+	resp := &http.Response{
+		Status:     strconv.Itoa(head.status) + " " + head.statusText,
+		StatusCode: head.status,
+		Proto:      head.proto,
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     head.header,
+		Body:       http.NoBody,
+	}
+	if head.status != http.StatusSwitchingProtocols {
+		resp.Body = io.NopCloser(bytes.NewReader(readBody(nc, head.header, rest)))
+		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server did not switch protocols"}
+	}
+	if reason := checkResponse(head.header, key, o.Protocols); reason != "" {
+		return nil, resp, &HandshakeError{Status: head.status, Reason: reason}
+	}
+	stop()
+	_ = nc.SetDeadline(time.Time{})
+	ok = true
+	c := newConn(nc, true, &o.Options, rest)
+	c.protocol = head.header.Get("Sec-Websocket-Protocol")
+	c.protocols = o.Protocols
+	c.respHdr = head.header
+	c.path = u.Path
+	return c, resp, nil
+}
+
+func dialErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("websocket: handshake: %s: %w", what, ctx.Err())
+	}
+	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
+}
+
+func buildRequest(u *url.URL, key string, o *DialOptions) []byte {
+	host := u.Host
+	if h := o.Header.Get("Host"); h != "" {
+		host = h
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, "GET "...)
+	b = append(b, u.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
+	b = append(b, key...)
+	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
+	if len(o.Protocols) > 0 {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, strings.Join(o.Protocols, ", ")...)
+		b = append(b, "\r\n"...)
+	}
+	for name, vs := range o.Header {
+		switch http.CanonicalHeaderKey(name) {
+		case "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions":
+			continue
+		}
+		if !isToken(name) {
+			continue
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				continue
+			}
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// readHead reads until a whole response head has arrived and returns it
+// with the bytes read past it.
+func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= maxBytes+4 {
+				return nil, nil, fmt.Errorf("response head larger than %d bytes", maxBytes)
+			}
+			buf = slices.Grow(buf, min(cap(buf), maxBytes+4-cap(buf)))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		head, hn, perr := parseResponseHead(buf)
+		if perr == nil {
+			if hn > maxBytes+4 {
+				return nil, nil, fmt.Errorf("response head larger than %d bytes", maxBytes)
+			}
+			return head, buf[hn:], nil
+		}
+		if perr != errIncompleteHead {
+			return nil, nil, perr
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, nil, err
+		}
+	}
+}
+
+// readBody reads what a refusing server sent after its head, up to 64 KiB.
+func readBody(r io.Reader, h http.Header, rest []byte) []byte {
+	const maxBody = 64 << 10
+	want := int64(maxBody)
+	if cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && cl >= 0 {
+		want = min(cl, maxBody)
+	}
+	if int64(len(rest)) >= want {
+		return rest[:want]
+	}
+	more, _ := io.ReadAll(io.LimitReader(r, want-int64(len(rest))))
+	return append(slices.Clip(rest), more...)
+}
+
+// checkResponse validates a 101 response (RFC 6455, 4.1) and returns why
+// it is not acceptable, or "".
+func checkResponse(h http.Header, key string, offered []string) string {
+	switch {
+	case !hasToken(h, "Upgrade", "websocket"):
+		return `the Upgrade header does not contain "websocket"`
+	case !hasToken(h, "Connection", "upgrade"):
+		return `the Connection header does not contain "Upgrade"`
+	case h.Get("Sec-Websocket-Accept") != AcceptKey(key):
+		return "Sec-WebSocket-Accept does not match the key"
+	case len(h.Values("Sec-Websocket-Extensions")) > 0:
+		return "the server chose an extension that was not offered"
+	}
+	if p := h.Values("Sec-Websocket-Protocol"); len(p) > 0 {
+		if len(p) > 1 || !slices.Contains(offered, p[0]) {
+			return "the server chose a subprotocol that was not offered: " + strings.Join(p, ", ")
+		}
+	}
+	return ""
+}

@@ -1,0 +1,171 @@
+package conn
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// keyGUID is the constant RFC 6455 appends to the client's key.
+const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// AcceptKey computes the Sec-WebSocket-Accept value for a client's
+// Sec-WebSocket-Key.
+func AcceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte(keyGUID))
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
+}
+
+// validKey reports whether key is the base64 form of 16 bytes.
+func validKey(key string) bool {
+	if len(key) != 24 {
+		return false
+	}
+	var b [18]byte
+	n, err := base64.StdEncoding.Decode(b[:], []byte(key))
+	return err == nil && n == 16
+}
+
+// hasToken reports whether any of the header's comma-separated values
+// equals token, ignoring case and optional white space.
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// headerList splits a header's comma-separated values into trimmed,
+// non-empty tokens, in order.
+func headerList(h http.Header, name string) []string {
+	var out []string
+	for _, v := range h[name] {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, 5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// HandshakeError is a failed opening handshake: the HTTP status the server
+// answered (or answers) with and why.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+// Error describes the failure.
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("websocket: bad handshake: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+// Unwrap returns ErrBadHandshake.
+func (e *HandshakeError) Unwrap() error { return ErrBadHandshake }
+
+// responseHead is a parsed HTTP/1.1 response head.
+type responseHead struct {
+	proto      string
+	status     int
+	statusText string
+	header     http.Header
+}
+
+// errIncompleteHead means the bytes so far hold no complete head.
+var errIncompleteHead = errors.New("incomplete HTTP head")
+
+// parseResponseHead parses the HTTP response head at the start of b. It
+// returns the head and its length, errIncompleteHead if b does not hold a
+// whole head yet, or an error for a malformed one. It accepts only what
+// RFC 9112 allows: a status line "HTTP/1.x NNN reason", header fields that
+// are "token: value" with no obsolete line folding, CRLF line ends (a bare
+// LF is tolerated as the RFC permits).
+func parseResponseHead(b []byte) (*responseHead, int, error) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	n := end + 4
+	if end < 0 {
+		if e := bytes.Index(b, []byte("\n\n")); e >= 0 {
+			end, n = e, e+2
+		} else {
+			return nil, 0, errIncompleteHead
+		}
+	}
+	lines := strings.Split(strings.ReplaceAll(string(b[:end]), "\r\n", "\n"), "\n")
+	proto, rest, ok := strings.Cut(lines[0], " ")
+	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
+		return nil, 0, fmt.Errorf("malformed status line %q", truncUTF8(lines[0], 64))
+	}
+	codeStr, text, _ := strings.Cut(rest, " ")
+	code, err := strconv.Atoi(codeStr)
+	if err != nil || len(codeStr) != 3 || code < 100 {
+		return nil, 0, fmt.Errorf("malformed status code %q", truncUTF8(codeStr, 16))
+	}
+	h := make(http.Header, len(lines)-1)
+	for _, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			return nil, 0, errors.New("obsolete header line folding")
+		}
+		name, value, ok := strings.Cut(l, ":")
+		if !ok || !isToken(name) {
+			return nil, 0, fmt.Errorf("malformed header line %q", truncUTF8(l, 64))
+		}
+		value = strings.Trim(value, " \t")
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; c < 0x20 && c != '\t' || c == 0x7F {
+				return nil, 0, fmt.Errorf("control character in header %q", name)
+			}
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		h[key] = append(h[key], value)
+	}
+	return &responseHead{proto: proto, status: code, statusText: text, header: h}, n, nil
+}

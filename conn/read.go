@@ -1,0 +1,543 @@
+package conn
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wsio/wsio/limits"
+)
+
+// Kind says whether a message is text or binary.
+type Kind uint8
+
+// The two kinds of data message.
+const (
+	Text   Kind = 1
+	Binary Kind = 2
+)
+
+// String returns "text" or "binary".
+func (k Kind) String() string {
+	switch k {
+	case Text:
+		return "text"
+	case Binary:
+		return "binary"
+	}
+	return "unknown"
+}
+
+// Message is one received data message. A text message carries its whole
+// content in Text. A binary message is a stream: Message is an io.Reader
+// (and io.WriterTo) that reads the payload across all its frames and
+// returns io.EOF at the end of the message; it is never buffered whole.
+//
+// A binary message stays readable until the next call to Next, which
+// discards whatever was left unread. Reads after that fail with
+// ErrStaleMessage. A message cut short by the peer closing or the
+// connection breaking fails with an error matching io.ErrUnexpectedEOF,
+// never io.EOF. Reading a text message's stream returns io.EOF at once.
+type Message struct {
+	// Kind is Text or Binary.
+	Kind Kind
+	// Text is the message when Kind is Text.
+	Text string
+
+	c   *Conn
+	seq uint64
+}
+
+// Read reads the next bytes of a binary message. It blocks, subject to the
+// connection's read deadline, until at least one byte is available, the
+// message ends (io.EOF) or the connection fails.
+func (m Message) Read(p []byte) (int, error) {
+	if m.c == nil || m.Kind != Binary {
+		return 0, io.EOF
+	}
+	return m.c.readBinary(m.seq, p)
+}
+
+// WriteTo streams the rest of a binary message to w.
+func (m Message) WriteTo(w io.Writer) (int64, error) {
+	if m.c == nil || m.Kind != Binary {
+		return 0, nil
+	}
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := m.c.readBinary(m.seq, buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+			if k != n {
+				return total, io.ErrShortWrite
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// Next waits for the next data message. Control frames that arrive first
+// are handled on the way: pings are answered, pongs observed. A binary
+// message left unread is discarded first.
+//
+// When the peer closes cleanly, Next returns a *CloseError with the peer's
+// code and reason. When the peer breaks the protocol, Next closes the
+// connection with the RFC's code (1002, 1007, 1009) and returns a
+// *CloseError saying so, which wraps ErrProtocol, ErrInvalidUTF8 or
+// ErrMessageTooBig. Every error after the connection ended matches
+// ErrClosed.
+//
+// Canceling ctx, or passing the read deadline, makes Next return the
+// context's error (or one wrapping os.ErrDeadlineExceeded) and leaves the
+// connection usable when the stream supports deadlines: a later Next
+// resumes where this one stopped.
+//
+// Only one goroutine may read at a time; a concurrent Next waits.
+func (c *Conn) Next(ctx context.Context) (Message, error) {
+	if err := c.lockRead(ctx); err != nil {
+		return Message{}, err
+	}
+	defer c.unlockRead()
+	stop := c.watchRead(ctx)
+	m, err := c.next()
+	stop()
+	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("websocket: read canceled: %w", ctx.Err())
+	}
+	return m, err
+}
+
+func (c *Conn) lockRead(ctx context.Context) error {
+	select {
+	case c.rsem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.rsem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.closeError()
+	}
+}
+
+func (c *Conn) unlockRead() { <-c.rsem }
+
+// frame state of the data frame being read; guarded by rsem.
+type frameState struct {
+	hdr       Header
+	remaining int64
+	maskPos   int
+	inFrame   bool
+}
+
+func (c *Conn) next() (Message, error) {
+	for {
+		if c.State() == Closed {
+			return Message{}, c.closeError()
+		}
+		if c.msgOp == OpBinary {
+			if !c.binDone {
+				if err := c.discardBinary(); err != nil {
+					return Message{}, err
+				}
+			}
+			c.msgOp = 0
+		}
+		if c.msgOp == OpText && c.fs.inFrame {
+			if err := c.readTextPayload(); err != nil {
+				return Message{}, err
+			}
+			c.fs.inFrame = false
+			if !c.fs.hdr.Fin {
+				continue
+			}
+			c.msgOp = 0
+			s, err := c.text.Finish()
+			if err != nil {
+				return Message{}, c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", fmt.Errorf("%w: %v", ErrInvalidUTF8, err))
+			}
+			return Message{Kind: Text, Text: s}, nil
+		}
+		h, err := c.readHeader()
+		if err != nil {
+			return Message{}, err
+		}
+		if h.Op.IsControl() {
+			continue // handled by readHeader
+		}
+		switch h.Op {
+		case OpContinuation:
+			if c.msgOp == 0 {
+				return Message{}, c.failProtocol("continuation frame with no message to continue")
+			}
+			if err := c.startTextFrame(h); err != nil {
+				return Message{}, err
+			}
+		case OpText:
+			if c.msgOp != 0 {
+				return Message{}, c.failProtocol("new text message inside a fragmented message")
+			}
+			c.msgOp = OpText
+			c.text.Begin(c.opts.BufferCap)
+			if err := c.startTextFrame(h); err != nil {
+				return Message{}, err
+			}
+		case OpBinary:
+			if c.msgOp != 0 {
+				return Message{}, c.failProtocol("new binary message inside a fragmented message")
+			}
+			c.binBudget = limits.Budget{Cap: -1}
+			if c.opts.MaxBinaryMessage > 0 {
+				c.binBudget.Cap = c.opts.MaxBinaryMessage
+			}
+			if err := c.binBudget.Take(h.Length); err != nil {
+				return Message{}, c.fail(StatusMessageTooBig, "binary message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
+			}
+			c.msgOp = OpBinary
+			c.binDone = false
+			c.binSeq++
+			c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+			return Message{Kind: Binary, c: c, seq: c.binSeq}, nil
+		}
+	}
+}
+
+func (c *Conn) startTextFrame(h Header) error {
+	if err := c.text.Reserve(h.Length); err != nil {
+		return c.fail(StatusMessageTooBig, "text message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
+	}
+	c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+	return nil
+}
+
+// readTextPayload reads the rest of the current text frame into the
+// assembler, validating UTF-8 as bytes arrive so invalid text fails fast.
+func (c *Conn) readTextPayload() error {
+	for c.fs.remaining > 0 {
+		dst := c.text.Next(int(min(c.fs.remaining, 64<<10)))
+		n, err := c.rd.read(dst)
+		if n > 0 {
+			if c.fs.hdr.Masked {
+				c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, dst[:n])
+			}
+			c.fs.remaining -= int64(n)
+			if cerr := c.text.Commit(n); cerr != nil {
+				return c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", fmt.Errorf("%w: %v", ErrInvalidUTF8, cerr))
+			}
+		}
+		if err != nil {
+			return c.readFailed(err)
+		}
+	}
+	return nil
+}
+
+// readBinary reads from the binary message seq.
+func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
+	c.rsem <- struct{}{}
+	defer c.unlockRead()
+	if seq != c.binSeq || c.msgOp != OpBinary && !c.binDone {
+		return 0, ErrStaleMessage
+	}
+	if c.binDone {
+		return 0, io.EOF
+	}
+	return c.readBinaryLocked(p)
+}
+
+func (c *Conn) readBinaryLocked(p []byte) (int, error) {
+	for c.fs.remaining == 0 {
+		if c.fs.hdr.Fin {
+			c.binDone = true
+			c.msgOp = 0
+			return 0, io.EOF
+		}
+		h, err := c.readHeader()
+		if err != nil {
+			return 0, cutShort(err)
+		}
+		if h.Op.IsControl() {
+			continue
+		}
+		if h.Op != OpContinuation {
+			return 0, cutShort(c.failProtocol("new " + h.Op.String() + " message inside a fragmented binary message"))
+		}
+		if err := c.binBudget.Take(h.Length); err != nil {
+			return 0, cutShort(c.fail(StatusMessageTooBig, "binary message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err)))
+		}
+		c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+	}
+	if int64(len(p)) > c.fs.remaining {
+		p = p[:c.fs.remaining]
+	}
+	n, err := c.rd.read(p)
+	if n > 0 {
+		if c.fs.hdr.Masked {
+			c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, p[:n])
+		}
+		c.fs.remaining -= int64(n)
+		return n, nil
+	}
+	if err != nil {
+		return 0, cutShort(c.readFailed(err))
+	}
+	return 0, nil
+}
+
+// cutShort marks an error that ended a binary message early so it matches
+// io.ErrUnexpectedEOF; deadline errors pass unchanged.
+func cutShort(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("websocket: binary message cut short: %w: %w", io.ErrUnexpectedEOF, err)
+}
+
+func (c *Conn) discardBinary() error {
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	for {
+		_, err := c.readBinaryLocked(*bp)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readHeader reads the next frame header, checks it against the
+// connection's role and extensions, and handles control frames whole. On
+// any error the connection has been failed, except for deadline errors,
+// after which nothing was consumed.
+func (c *Conn) readHeader() (Header, error) {
+	if c.msgOp == 0 {
+		c.rd.idle()
+	}
+	if err := c.rd.ensure(2); err != nil {
+		return Header{}, c.readFailed(err)
+	}
+	hs := headerSize(c.rd.peek()[1])
+	if err := c.rd.ensure(hs); err != nil {
+		return Header{}, c.readFailed(err)
+	}
+	h, n, err := ParseHeader(c.rd.peek())
+	if err != nil {
+		return h, c.fail(StatusProtocolError, trimReason(err), err)
+	}
+	if h.Rsv != 0 {
+		return h, c.failProtocol(fmt.Sprintf("reserved bits 0x%02X set without a negotiated extension", h.Rsv))
+	}
+	if h.Masked == c.client {
+		if c.client {
+			return h, c.failProtocol("masked frame from the server")
+		}
+		return h, c.failProtocol("unmasked frame from the client")
+	}
+	if !h.Op.IsControl() {
+		c.rd.consume(n)
+		return h, nil
+	}
+	if err := c.rd.ensure(n + int(h.Length)); err != nil {
+		return h, c.readFailed(err)
+	}
+	payload := c.rd.peek()[n : n+int(h.Length)]
+	if h.Masked {
+		Mask(h.Mask, 0, payload)
+	}
+	c.rd.consume(n + int(h.Length))
+	return h, c.control(h.Op, payload)
+}
+
+// control acts on a control frame.
+func (c *Conn) control(op Opcode, payload []byte) error {
+	switch op {
+	case OpPing:
+		c.queuePong(payload)
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(payload)
+		}
+	case OpPong:
+		if c.ka != nil {
+			c.ka.pong()
+		}
+		c.pings.notify(payload)
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(payload)
+		}
+	case OpClose:
+		return c.peerClosed(payload)
+	}
+	return nil
+}
+
+// peerClosed handles the peer's close frame: it validates it, answers it
+// unless this side already sent one, and ends the connection.
+func (c *Conn) peerClosed(payload []byte) error {
+	code, reason := StatusNoStatus, ""
+	switch {
+	case len(payload) == 1:
+		return c.failProtocol("close frame with a 1-byte payload")
+	case len(payload) >= 2:
+		code = StatusCode(binary.BigEndian.Uint16(payload))
+		if !code.validWire() {
+			return c.failProtocol(fmt.Sprintf("invalid close code %d", code))
+		}
+		if !utf8.Valid(payload[2:]) {
+			return c.fail(StatusInvalidPayload, "invalid UTF-8 in close reason", fmt.Errorf("%w in close reason", ErrInvalidUTF8))
+		}
+		reason = string(payload[2:])
+	}
+	c.setCloseErr(&CloseError{Code: code, Reason: reason, Remote: true})
+	if c.closeRcv.CompareAndSwap(false, true) {
+		close(c.closeRecv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	defer cancel()
+	c.mu.Lock()
+	initiated := c.closeSent
+	c.mu.Unlock()
+	if !initiated {
+		echo := code
+		if echo == StatusNoStatus {
+			echo = 0
+		}
+		_ = c.sendClose(ctx, echo, "")
+		if c.client {
+			// The server closes the TCP connection first (RFC 6455, 7.1.1).
+			c.drain(time.Now().Add(c.opts.CloseTimeout))
+		}
+		c.closeTransport()
+	}
+	return c.closeError()
+}
+
+// failProtocol fails the connection with 1002.
+func (c *Conn) failProtocol(what string) error {
+	return c.fail(StatusProtocolError, what, fmt.Errorf("%w: %s", ErrProtocol, what))
+}
+
+// fail fails the connection for the peer's fault: it records the cause,
+// sends a close frame with code (unless one was sent), lets the peer read
+// it, and closes the stream. It returns the error to give the caller.
+func (c *Conn) fail(code StatusCode, reason string, cause error) error {
+	c.setCloseErr(&CloseError{Code: code, Reason: reason, Err: cause})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = c.sendClose(ctx, code, reason)
+	cancel()
+	// Close our sending side and read what the peer still sends, so the
+	// close frame is not lost to a reset caused by unread data.
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	c.drain(time.Now().Add(time.Second))
+	c.closeTransport()
+	return c.closeError()
+}
+
+// drain reads and discards until EOF, an error or the deadline.
+func (c *Conn) drain(deadline time.Time) {
+	if c.nc == nil {
+		return
+	}
+	c.dlMu.Lock()
+	_ = c.nc.SetReadDeadline(deadline)
+	c.dlMu.Unlock()
+	var buf [512]byte
+	for {
+		if _, err := c.rwc.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// readFailed turns a stream read error into the error to return. A
+// deadline error is returned as is and the connection stays usable;
+// anything else ends the connection: cleanly if the close handshake was
+// done, as an abnormal closure (1006) otherwise.
+func (c *Conn) readFailed(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
+		return err
+	}
+	if c.closeRcv.Load() || c.State() == Closed {
+		c.closeTransport()
+		return c.closeError()
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	c.abort(err)
+	return c.closeError()
+}
+
+// nextFrameDiscarding reads one frame and drops data payloads; used while
+// waiting for the peer's close frame.
+func (c *Conn) nextFrameDiscarding() (Header, error) {
+	if c.msgOp == OpBinary && !c.binDone {
+		err := c.discardBinary()
+		c.msgOp = 0
+		return Header{}, err
+	}
+	if c.msgOp == OpText && c.fs.inFrame {
+		err := c.readTextPayload()
+		c.fs.inFrame = false
+		if err == nil && c.fs.hdr.Fin {
+			c.msgOp = 0
+			_, _ = c.text.Finish()
+		}
+		return c.fs.hdr, err
+	}
+	h, err := c.readHeader()
+	if err != nil || h.Op.IsControl() {
+		return h, err
+	}
+	switch {
+	case h.Op == OpBinary || h.Op == OpContinuation && c.msgOp == OpBinary:
+		if h.Op == OpBinary {
+			c.binSeq++ // a Message the caller still holds must not read this one
+		}
+		c.msgOp = OpBinary
+		c.binDone = false
+		c.binBudget = limits.Budget{Cap: -1}
+		c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+	case h.Op == OpText:
+		c.msgOp = OpText
+		c.text.Begin(c.opts.BufferCap)
+		return h, c.startTextFrame(h)
+	case h.Op == OpContinuation && c.msgOp == OpText:
+		return h, c.startTextFrame(h)
+	default:
+		return h, c.failProtocol("continuation frame with no message to continue")
+	}
+	return h, nil
+}
+
+// trimReason makes an error's text fit a close frame's reason.
+func trimReason(err error) string {
+	return truncUTF8(err.Error(), limits.MaxControlPayload-2)
+}
+

@@ -1,0 +1,153 @@
+package conn
+
+import (
+	"io"
+	"sync"
+)
+
+// reader buffers the incoming stream. Between messages it reads into a
+// small array inside the connection, so an idle connection holds no
+// buffer; a pooled buffer is taken only when more must be held at once
+// (a large control frame, many small reads) and given back at the next
+// message boundary. Payloads are read straight into their destination
+// whenever nothing is buffered.
+//
+// Every operation either completes or consumes nothing, so a read that
+// fails on a deadline can simply be tried again.
+type reader struct {
+	src    io.Reader
+	buf    []byte // inline[:] or a pooled slice
+	r, w   int    // unread bytes are buf[r:w]
+	pooled bool
+	inline [64]byte
+}
+
+const (
+	pooledReadSize = 16 << 10
+	// directRead is the smallest destination read straight from the
+	// stream when nothing is buffered; smaller reads go through the buffer.
+	directRead = 512
+)
+
+var readPool = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
+
+func (rd *reader) init(src io.Reader, pre []byte) {
+	rd.src = src
+	rd.buf = rd.inline[:]
+	if len(pre) > len(rd.inline) {
+		rd.toPooled(len(pre))
+	}
+	rd.w = copy(rd.buf, pre)
+}
+
+func (rd *reader) buffered() int { return rd.w - rd.r }
+
+// peek returns the buffered bytes without consuming them.
+func (rd *reader) peek() []byte { return rd.buf[rd.r:rd.w] }
+
+func (rd *reader) consume(n int) { rd.r += n }
+
+// idle gives a pooled buffer back when nothing is buffered; called at
+// message boundaries.
+func (rd *reader) idle() {
+	if rd.pooled && rd.r == rd.w {
+		rd.release()
+	}
+}
+
+// release drops the pooled buffer, keeping any unread bytes when they fit
+// in the inline array (they always do when called from idle).
+func (rd *reader) release() {
+	if !rd.pooled {
+		return
+	}
+	n := copy(rd.inline[:], rd.buf[rd.r:rd.w])
+	b := rd.buf[:cap(rd.buf)]
+	rd.buf, rd.r, rd.w, rd.pooled = rd.inline[:], 0, n, false
+	if cap(b) == pooledReadSize {
+		readPool.Put(&b)
+	}
+}
+
+// toPooled moves the unread bytes into a pooled buffer of at least n bytes.
+func (rd *reader) toPooled(n int) {
+	var b []byte
+	if n <= pooledReadSize {
+		b = *(readPool.Get().(*[]byte))
+	} else {
+		b = make([]byte, n)
+	}
+	k := copy(b, rd.buf[rd.r:rd.w])
+	rd.buf, rd.r, rd.w, rd.pooled = b, 0, k, true
+}
+
+// ensure makes at least n bytes buffered.
+func (rd *reader) ensure(n int) error {
+	for rd.w-rd.r < n {
+		if len(rd.buf)-rd.r < n {
+			if n > len(rd.buf) {
+				rd.toPooled(n)
+			} else {
+				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+				rd.r = 0
+			}
+		}
+		if err := rd.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill reads once into the free end of the buffer.
+func (rd *reader) fill() error {
+	if rd.r == rd.w {
+		rd.r, rd.w = 0, 0
+	}
+	for tries := 0; tries < 100; tries++ {
+		n, err := rd.src.Read(rd.buf[rd.w:])
+		rd.w += n
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// read reads payload bytes into p (whose length the caller limits to what
+// is left of the frame): buffered bytes first, then straight from the
+// stream for large destinations.
+func (rd *reader) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if rd.r < rd.w {
+		n := copy(p, rd.buf[rd.r:rd.w])
+		rd.r += n
+		return n, nil
+	}
+	if len(p) >= directRead {
+		for tries := 0; tries < 100; tries++ {
+			n, err := rd.src.Read(p)
+			if n > 0 || err != nil {
+				if n > 0 {
+					err = nil // the error, if any, comes back on the next read
+				}
+				return n, err
+			}
+		}
+		return 0, io.ErrNoProgress
+	}
+	if !rd.pooled {
+		rd.toPooled(pooledReadSize)
+	}
+	if err := rd.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, rd.buf[rd.r:rd.w])
+	rd.r += n
+	return n, nil
+}

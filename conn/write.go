@@ -1,0 +1,525 @@
+package conn
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/wsio/wsio/binstream"
+	"github.com/wsio/wsio/limits"
+	"github.com/wsio/wsio/textframe"
+)
+
+// SendText sends s as one text message. It fails with ErrInvalidUTF8 if s
+// is not valid UTF-8, and with ErrStreamOpen while a binary stream from
+// BeginBinary is open. A concurrent send waits for the message before it.
+func (c *Conn) SendText(ctx context.Context, s string) error {
+	if !textframe.ValidString(s) {
+		return fmt.Errorf("websocket: SendText: %w", ErrInvalidUTF8)
+	}
+	if err := c.beginMessage(ctx, false); err != nil {
+		return err
+	}
+	defer c.endMessage()
+	return c.writeFrame(ctx, true, 0, OpText, unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// SendBinary sends p as one binary message, cut into frames of the
+// fragment size. It fails with ErrStreamOpen while a binary stream from
+// BeginBinary is open. Control frames may go between its fragments.
+func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
+	if err := c.beginMessage(ctx, false); err != nil {
+		return err
+	}
+	defer c.endMessage()
+	return c.sendFragmented(ctx, p)
+}
+
+// BeginBinary starts a binary message and returns the stream to write it
+// to: an io.WriteCloser, and io.ReaderFrom so io.Copy needs no buffer of
+// its own. Writes are cut into frames of exactly the fragment size; Close
+// sends the last frame and ends the message. Until then, other data
+// messages on this connection fail with ErrStreamOpen (ping, pong and
+// close frames may still go between the fragments). ctx governs every
+// write of the stream.
+func (c *Conn) BeginBinary(ctx context.Context) (*binstream.Writer, error) {
+	if err := c.beginMessage(ctx, true); err != nil {
+		return nil, err
+	}
+	return binstream.NewWriter(&streamSink{c: c, ctx: ctx}, c.opts.FragmentSize), nil
+}
+
+type streamSink struct {
+	c   *Conn
+	ctx context.Context
+}
+
+func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
+	op := OpContinuation
+	if first {
+		op = OpBinary
+	}
+	return s.c.writeFrame(s.ctx, fin, 0, op, p)
+}
+
+func (s *streamSink) Done() { s.c.endMessage() }
+
+// beginMessage takes the data-message slot. A stream that is open fails
+// the call at once, so a goroutine that forgot to Close its stream gets an
+// error rather than a deadlock.
+func (c *Conn) beginMessage(ctx context.Context, stream bool) error {
+	if c.streamOpen.Load() {
+		return ErrStreamOpen
+	}
+	select {
+	case c.msem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.closeError()
+	}
+	if stream {
+		c.streamOpen.Store(true)
+	}
+	return nil
+}
+
+// waitMessage takes the data-message slot, waiting for an open stream to
+// end rather than failing (for Broadcast).
+func (c *Conn) waitMessage(ctx context.Context) error {
+	select {
+	case c.msem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.closeError()
+	}
+}
+
+func (c *Conn) endMessage() {
+	c.streamOpen.Store(false)
+	<-c.msem
+}
+
+// Ping sends a ping with payload (at most 125 bytes) and waits for a pong
+// with the same payload, ctx's end, or the connection's close. The pong is
+// seen by whichever goroutine is reading, so something must be calling
+// Next. A peer may answer only the latest of several pings (RFC 6455
+// allows it), so give pings distinct payloads when sending many.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if len(payload) > limits.MaxControlPayload {
+		return fmt.Errorf("websocket: ping payload of %d bytes exceeds 125", len(payload))
+	}
+	w := c.pings.add(payload)
+	defer c.pings.remove(w)
+	if err := c.writeFrame(ctx, true, 0, OpPing, payload); err != nil {
+		return err
+	}
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.closeError()
+	}
+}
+
+// writeFrame sends one frame under the write lock.
+func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op Opcode, p []byte) error {
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	err := c.writeFrameLocked(ctx, fin, rsv, op, p, false)
+	c.unlockWrite()
+	return err
+}
+
+func (c *Conn) lockWrite(ctx context.Context) error {
+	select {
+	case c.wsem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.wsem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.closeError()
+	}
+}
+
+func (c *Conn) unlockWrite() {
+	<-c.wsem
+	if c.pongPending.Load() {
+		c.flushPong()
+	}
+}
+
+// writeFrameLocked writes a frame; the caller holds wsem. Once a close
+// frame was sent nothing else may follow it.
+func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op Opcode, p []byte, isClose bool) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if !isClose {
+		c.mu.Lock()
+		sent := c.closeSent
+		c.mu.Unlock()
+		if sent || c.State() == Closed {
+			if e := c.closeError(); e != nil {
+				return e
+			}
+			return ErrClosed
+		}
+	}
+	stop := c.watchWrite(ctx)
+	n, err := c.writeRaw(fin, rsv, op, p)
+	stop()
+	if err == nil {
+		return nil
+	}
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
+		// Nothing went out: the stream is intact and the call can be retried.
+		if ctx.Err() != nil {
+			return fmt.Errorf("websocket: write canceled: %w", ctx.Err())
+		}
+		return err
+	}
+	if c.State() == Closed {
+		c.werr = c.closeError()
+	} else {
+		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)
+		c.abort(err)
+	}
+	return c.werr
+}
+
+// smallFrame is the largest payload copied next to its header so the
+// frame goes out in one write.
+const smallFrame = 32<<10 - MaxHeaderSize
+
+var writePool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// writeRaw encodes and writes one frame, masking it on a client. It
+// returns how many bytes reached the stream.
+func (c *Conn) writeRaw(fin bool, rsv byte, op Opcode, p []byte) (int, error) {
+	var hdr [MaxHeaderSize]byte
+	var mask *[4]byte
+	var key [4]byte
+	if c.client {
+		key = newMaskKey()
+		mask = &key
+	}
+	hn := PutHeader(hdr[:], fin, rsv, op, int64(len(p)), mask)
+	if !c.client && len(p) > smallFrame {
+		n, err := c.rwc.Write(hdr[:hn])
+		if err != nil {
+			return n, err
+		}
+		m, err := c.rwc.Write(p)
+		return n + m, err
+	}
+	bp := writePool.Get().(*[]byte)
+	defer writePool.Put(bp)
+	buf := *bp
+	copy(buf, hdr[:hn])
+	off, pos, total := hn, 0, 0
+	for {
+		k := copy(buf[off:], p)
+		if c.client {
+			pos = Mask(key, pos, buf[off:off+k])
+		}
+		n, err := c.rwc.Write(buf[:off+k])
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p = p[k:]
+		if len(p) == 0 {
+			return total, nil
+		}
+		off = 0
+	}
+}
+
+// queuePong records the payload to answer and sends it when the writer is
+// free. Only the latest ping is answered when several arrive faster than
+// pongs can be written (RFC 6455, 5.5.3), so the queue is one frame long.
+func (c *Conn) queuePong(p []byte) {
+	c.pongMu.Lock()
+	c.pongLen = copy(c.pongBuf[:], p)
+	c.pongPending.Store(true)
+	c.pongMu.Unlock()
+	c.flushPong()
+}
+
+// flushPong writes the pending pong if the writer is free. Whoever holds
+// the writer checks again after letting go, so a pong is never stranded.
+func (c *Conn) flushPong() {
+	for c.pongPending.Load() {
+		select {
+		case c.wsem <- struct{}{}:
+		default:
+			return
+		}
+		c.writePendingPong()
+		<-c.wsem
+	}
+}
+
+func (c *Conn) writePendingPong() {
+	c.pongMu.Lock()
+	if !c.pongPending.Load() {
+		c.pongMu.Unlock()
+		return
+	}
+	var b [limits.MaxControlPayload]byte
+	n := copy(b[:], c.pongBuf[:c.pongLen])
+	c.pongPending.Store(false)
+	c.pongMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	_ = c.writeFrameLocked(ctx, true, 0, OpPong, b[:n], false)
+	cancel()
+}
+
+// Mask keys come from a ChaCha8 generator (cryptographically strong)
+// seeded from crypto/rand, pooled so no key costs a system call or a lock.
+var rngPool = sync.Pool{New: func() any {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:])
+	return rand.NewChaCha8(seed)
+}}
+
+func newMaskKey() [4]byte {
+	r := rngPool.Get().(*rand.ChaCha8)
+	var k [4]byte
+	binary.LittleEndian.PutUint32(k[:], uint32(r.Uint64()))
+	rngPool.Put(r)
+	return k
+}
+
+// pingWaiters are the Ping calls waiting for their pong.
+type pingWaiters struct {
+	mu   sync.Mutex
+	list []*pingWaiter
+}
+
+type pingWaiter struct {
+	payload string
+	ch      chan struct{}
+}
+
+func (p *pingWaiters) add(payload []byte) *pingWaiter {
+	w := &pingWaiter{payload: string(payload), ch: make(chan struct{})}
+	p.mu.Lock()
+	p.list = append(p.list, w)
+	p.mu.Unlock()
+	return w
+}
+
+func (p *pingWaiters) remove(w *pingWaiter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.list {
+		if x == w {
+			p.list = append(p.list[:i], p.list[i+1:]...)
+			return
+		}
+	}
+}
+
+func (p *pingWaiters) notify(payload []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.list[:0]
+	for _, w := range p.list {
+		if w.payload == string(payload) {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(p.list[len(kept):])
+	p.list = kept
+}
+
+// keepalive pings on a timer and closes the connection when a pong is
+// late. It costs two timers, no goroutine.
+type keepalive struct {
+	c        *Conn
+	interval time.Duration
+	timeout  time.Duration
+	mu       sync.Mutex
+	tick     *time.Timer
+	expiry   *time.Timer
+	waiting  bool
+	stopped  bool
+}
+
+func (c *Conn) startKeepalive() {
+	k := &keepalive{c: c, interval: c.opts.KeepaliveInterval, timeout: c.opts.KeepaliveTimeout}
+	c.ka = k
+	k.mu.Lock()
+	k.tick = time.AfterFunc(k.interval, k.ping)
+	k.mu.Unlock()
+}
+
+func (k *keepalive) ping() {
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		return
+	}
+	k.waiting = true
+	if k.expiry == nil {
+		k.expiry = time.AfterFunc(k.timeout, k.expire)
+	} else {
+		k.expiry.Reset(k.timeout)
+	}
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
+	defer cancel()
+	_ = k.c.writeFrame(ctx, true, 0, OpPing, nil)
+}
+
+func (k *keepalive) pong() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.waiting || k.stopped {
+		return
+	}
+	k.waiting = false
+	k.expiry.Stop()
+	k.tick.Reset(k.interval)
+}
+
+func (k *keepalive) expire() {
+	k.mu.Lock()
+	late := k.waiting && !k.stopped
+	k.mu.Unlock()
+	if late {
+		k.c.abort(fmt.Errorf("%w: no pong within %v", ErrKeepalive, k.timeout))
+	}
+}
+
+func (k *keepalive) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.tick.Stop()
+	if k.expiry != nil {
+		k.expiry.Stop()
+	}
+}
+
+// Prepared is a message framed once and sent to many connections, as
+// Broadcast does. It holds the unmasked frames, so it serves servers;
+// a client connection frames it anew with its own masks.
+type Prepared struct {
+	kind    Kind
+	payload []byte
+	frames  []byte
+}
+
+// Prepare frames data as a message of the given kind, cut into frames of
+// fragmentSize bytes (0 means the default).
+func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
+	if kind != Text && kind != Binary {
+		return nil, errors.New("websocket: Prepare: unknown message kind")
+	}
+	if kind == Text && !textframe.ValidString(unsafe.String(unsafe.SliceData(data), len(data))) {
+		return nil, fmt.Errorf("websocket: Prepare: %w", ErrInvalidUTF8)
+	}
+	size := limits.Or(fragmentSize, limits.DefaultFragmentSize)
+	if kind == Text {
+		size = max(len(data), 1)
+	}
+	op := OpText
+	if kind == Binary {
+		op = OpBinary
+	}
+	var frames []byte
+	p := data
+	for {
+		n := min(len(p), size)
+		var hdr [MaxHeaderSize]byte
+		hn := PutHeader(hdr[:], n == len(p), 0, op, int64(n), nil)
+		frames = append(frames, hdr[:hn]...)
+		frames = append(frames, p[:n]...)
+		p = p[n:]
+		op = OpContinuation
+		if len(p) == 0 {
+			break
+		}
+	}
+	return &Prepared{kind: kind, payload: data, frames: frames}, nil
+}
+
+// SendPrepared sends a prepared message, waiting for an open binary stream
+// to end first instead of failing.
+func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
+	if err := c.waitMessage(ctx); err != nil {
+		return err
+	}
+	defer c.endMessage()
+	if c.client {
+		if m.kind == Text {
+			return c.writeFrame(ctx, true, 0, OpText, m.payload)
+		}
+		return c.sendFragmented(ctx, m.payload)
+	}
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer c.unlockWrite()
+	if c.werr != nil {
+		return c.werr
+	}
+	c.mu.Lock()
+	sent := c.closeSent
+	c.mu.Unlock()
+	if sent || c.State() == Closed {
+		return ErrClosed
+	}
+	stop := c.watchWrite(ctx)
+	n, err := c.rwc.Write(m.frames)
+	stop()
+	if err != nil {
+		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)
+		c.abort(err)
+		return c.werr
+	}
+	return nil
+}
+
+// sendFragmented sends p as a binary message cut into fragment-size frames;
+// the caller holds the data-message slot.
+func (c *Conn) sendFragmented(ctx context.Context, p []byte) error {
+	op := OpBinary
+	for {
+		n := min(len(p), c.opts.FragmentSize)
+		fin := n == len(p)
+		if err := c.writeFrame(ctx, fin, 0, op, p[:n]); err != nil {
+			return err
+		}
+		if fin {
+			return nil
+		}
+		p = p[n:]
+		op = OpContinuation
+	}
+}

@@ -1,0 +1,100 @@
+package wsio
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/wsio/wsio/binstream"
+	"github.com/wsio/wsio/conn"
+)
+
+// Conn is one WebSocket connection; see [conn.Conn] for its methods.
+type Conn = conn.Conn
+
+// Message is one received data message: a whole string for text, a
+// stream (io.Reader) for binary. See [conn.Message].
+type Message = conn.Message
+
+// Kind says whether a message is Text or Binary.
+type Kind = conn.Kind
+
+// The message kinds.
+const (
+	Text   = conn.Text
+	Binary = conn.Binary
+)
+
+// State is a connection's ready state.
+type State = conn.State
+
+// The ready states.
+const (
+	Connecting = conn.Connecting
+	Open       = conn.Open
+	Closing    = conn.Closing
+	Closed     = conn.Closed
+)
+
+// StatusCode is a close status code.
+type StatusCode = conn.StatusCode
+
+// The close status codes an application meets most.
+const (
+	StatusNormalClosure   = conn.StatusNormalClosure
+	StatusGoingAway       = conn.StatusGoingAway
+	StatusProtocolError   = conn.StatusProtocolError
+	StatusUnsupportedData = conn.StatusUnsupportedData
+	StatusNoStatus        = conn.StatusNoStatus
+	StatusAbnormalClosure = conn.StatusAbnormalClosure
+	StatusInvalidPayload  = conn.StatusInvalidPayload
+	StatusPolicyViolation = conn.StatusPolicyViolation
+	StatusMessageTooBig   = conn.StatusMessageTooBig
+	StatusInternalError   = conn.StatusInternalError
+)
+
+// CloseError reports how a connection was closed; it matches ErrClosed.
+type CloseError = conn.CloseError
+
+// HandshakeError reports a failed opening handshake; it matches ErrBadHandshake.
+type HandshakeError = conn.HandshakeError
+
+// Options are the per-connection settings shared by servers and clients.
+type Options = conn.Options
+
+// AcceptOptions configure the server side of the handshake.
+type AcceptOptions = conn.AcceptOptions
+
+// ServerOptions configure a Server: the handshake and every connection it accepts.
+type ServerOptions = conn.AcceptOptions
+
+// DialOptions configure the client side of the handshake.
+type DialOptions = conn.DialOptions
+
+// BinaryWriter is the stream BeginBinary returns.
+type BinaryWriter = binstream.Writer
+
+// Sentinel errors; match them with errors.Is.
+var (
+	ErrClosed        = conn.ErrClosed
+	ErrProtocol      = conn.ErrProtocol
+	ErrInvalidUTF8   = conn.ErrInvalidUTF8
+	ErrMessageTooBig = conn.ErrMessageTooBig
+	ErrStreamOpen    = conn.ErrStreamOpen
+	ErrBadHandshake  = conn.ErrBadHandshake
+	ErrKeepalive     = conn.ErrKeepalive
+	ErrStaleMessage  = conn.ErrStaleMessage
+)
+
+// Dial opens a client connection to a ws:// or wss:// URL. ctx bounds the
+// dial and the handshake. On a refused handshake it returns the server's
+// response with a *HandshakeError. o may be nil.
+func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Response, error) {
+	return conn.Dial(ctx, url, o)
+}
+
+// Accept upgrades one HTTP request to a WebSocket connection, for handlers
+// that route, authenticate or refuse requests themselves. A request that
+// is not a valid upgrade gets the matching HTTP error. o may be nil.
+func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, error) {
+	return conn.Accept(w, r, o)
+}
