@@ -540,4 +540,3 @@ func (c *Conn) nextFrameDiscarding() (Header, error) {
 func trimReason(err error) string {
 	return truncUTF8(err.Error(), limits.MaxControlPayload-2)
 }
-
