@@ -1,0 +1,155 @@
+package agent_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsio/wsio/conformance/agent"
+	"github.com/wsio/wsio/conformance/suite"
+)
+
+// wantWsio is what wsio must earn: OK on every case, except the three
+// cases Autobahn itself grades INFORMATIONAL, and UNIMPLEMENTED for the
+// compression families until permessage-deflate lands.
+func wantWsio(id string) suite.Outcome {
+	switch {
+	case id == "7.1.6" || id == "7.13.1" || id == "7.13.2":
+		return suite.Informational
+	case strings.HasPrefix(id, "12.") || strings.HasPrefix(id, "13."):
+		return suite.Unimplemented
+	}
+	return suite.OK
+}
+
+func check(t *testing.T, rep *suite.Report, n int) {
+	t.Helper()
+	t.Logf("\n%s", suite.Markdown(rep))
+	if len(rep.Results) != n {
+		t.Fatalf("%d results for %d cases", len(rep.Results), n)
+	}
+	var bad []string
+	for _, r := range rep.Results {
+		if want := wantWsio(r.ID); r.Outcome != want {
+			bad = append(bad, fmt.Sprintf("%s: %s, want %s: %s (close %s: %s) %v", r.ID, r.Outcome, want, r.Reason, r.BehaviorClose, r.ReasonClose, r.Details))
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Errorf("%d cases off:\n%s", len(bad), strings.Join(bad, "\n"))
+	}
+	if dir := os.Getenv("WSIO_REPORT_DIR"); dir != "" {
+		if err := suite.WriteReports(filepath.Join(dir, rep.Role+"-"+rep.Agent), rep); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// quick reports whether to trim family 9's sizes (the default in tests;
+// WSIO_FULL=1 runs the full sizes).
+func quick() bool { return os.Getenv("WSIO_FULL") != "1" }
+
+// TestServer runs every case against examples/echo, built and started as
+// a separate program exactly as a user would run it.
+func TestServer(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "echo")
+	build := exec.Command("go", "build", "-race", "-o", bin, "../../examples/echo")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building examples/echo: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "-addr", addr, "-quiet")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		logs <- b.String()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if out := <-logs; strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic") {
+			t.Errorf("examples/echo reported:\n%s", out)
+		}
+	})
+	waitListening(t, addr)
+
+	cases, err := suite.SelectCases(quick(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	rep := &suite.Report{Agent: "wsio", Role: "client", Quick: quick(), Started: time.Now().UTC()}
+	rep.Results = suite.RunClient(ctx, "ws://"+addr, cases, suite.RunOptions{Concurrency: 4})
+	check(t, rep, len(cases))
+}
+
+// TestClient runs every case against the wsio client through the fuzzing
+// server, the way cmd/echoclient does.
+func TestClient(t *testing.T) {
+	cases, err := suite.SelectCases(quick(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan *suite.Report, 1)
+	fs := &suite.FuzzServer{Cases: cases, Quick: quick(), OnReports: func(r *suite.Report) { reports <- r }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: fs, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	if err := agent.RunFuzzingServer(ctx, "ws://"+ln.Addr().String(), "wsio", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rep := <-reports:
+		rep.Started = time.Now().UTC()
+		check(t, rep, len(cases))
+	case <-time.After(30 * time.Second):
+		t.Fatal("no report from the fuzzing server")
+	}
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("examples/echo did not start listening on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
