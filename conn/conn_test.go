@@ -568,3 +568,31 @@ func TestStaleMessage(t *testing.T) {
 		t.Fatalf("second = %q", got)
 	}
 }
+
+// Close discarding the rest of a binary message the caller is reading must
+// not let the caller mistake the truncated stream for a complete one.
+func TestCloseDuringBinaryReadIsNotEOF(t *testing.T) {
+	t.Parallel()
+	url := testServer(t, nil, func(c *Conn) {
+		w, _ := c.BeginBinary(context.Background())
+		_, _ = w.Write(make([]byte, 64<<10))
+		_ = w.Close()
+		_, _ = c.Next(context.Background()) // answers the close
+	})
+	c := dial(t, url, &DialOptions{Options: Options{CloseTimeout: time.Second}})
+	m, err := c.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [10]byte
+	if _, err := io.ReadFull(m, b[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, err = io.Copy(io.Discard, m)
+	if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("reading the rest after Close: %v, want io.ErrUnexpectedEOF and ErrClosed", err)
+	}
+}

@@ -260,6 +260,10 @@ func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
 	c.rsem <- struct{}{}
 	defer c.unlockRead()
 	if seq != c.binSeq || c.msgOp != OpBinary && !c.binDone {
+		if e := c.closeError(); e != nil {
+			// The close handshake discarded what was left of it.
+			return 0, cutShort(e)
+		}
 		return 0, ErrStaleMessage
 	}
 	if c.binDone {
@@ -498,6 +502,7 @@ func (c *Conn) readFailed(err error) error {
 // waiting for the peer's close frame.
 func (c *Conn) nextFrameDiscarding() (Header, error) {
 	if c.msgOp == OpBinary && !c.binDone {
+		c.binSeq++ // the caller's Message must not report the skipped rest as read
 		err := c.discardBinary()
 		c.msgOp = 0
 		return Header{}, err
