@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/wsio/wsio/binstream"
 	"github.com/wsio/wsio/conn"
 )
 
@@ -71,7 +70,14 @@ type ServerOptions = conn.AcceptOptions
 type DialOptions = conn.DialOptions
 
 // BinaryWriter is the stream BeginBinary returns.
-type BinaryWriter = binstream.Writer
+type BinaryWriter = conn.MessageWriter
+
+// Compression configures permessage-deflate (RFC 7692).
+type Compression = conn.Compression
+
+// WithoutCompression returns a context under which sent messages are not
+// compressed: a per-message opt-out.
+func WithoutCompression(ctx context.Context) context.Context { return conn.WithoutCompression(ctx) }
 
 // Sentinel errors; match them with errors.Is.
 var (

@@ -50,7 +50,19 @@ type Writer struct {
 // NewWriter returns a Writer that sends frames of fragmentSize bytes to
 // sink. A fragmentSize below 1 is taken as 1.
 func NewWriter(sink Sink, fragmentSize int) *Writer {
-	return &Writer{sink: sink, size: max(fragmentSize, 1)}
+	w := &Writer{}
+	w.Reset(sink, fragmentSize)
+	return w
+}
+
+// Reset makes w a new, empty message writer for sink, as NewWriter does,
+// so one Writer can serve message after message without allocating. Any
+// buffer w still holds is returned to the pool first.
+func (w *Writer) Reset(sink Sink, fragmentSize int) {
+	if w.buf != nil {
+		putBuf(w.buf)
+	}
+	*w = Writer{sink: sink, size: max(fragmentSize, 1)}
 }
 
 // Written reports how many bytes the Writer has accepted so far.
@@ -136,6 +148,17 @@ func (w *Writer) Close() error {
 	}
 	w.err = ErrClosed
 	return nil
+}
+
+// Abort ends the message without sending its final frame, returning the
+// buffer and telling the sink once, as an error would. Use it when the
+// message cannot be finished; the connection is then unusable for data,
+// since the peer waits for the rest.
+func (w *Writer) Abort(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	w.finish(err)
 }
 
 func (w *Writer) check() error {

@@ -63,6 +63,15 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 	}
 	offered := headerList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
+	var ext string
+	var deflate *deflateState
+	if o.Compression.enabled() {
+		// Offers that are malformed or unacceptable are declined, not
+		// refused (RFC 7692, 5): the connection goes on uncompressed.
+		if offers, err := parseExtensions(r.Header.Values("Sec-Websocket-Extensions")); err == nil {
+			ext, deflate, _ = acceptDeflate(offers, o.Compression)
+		}
+	}
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -86,6 +95,11 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 		b = append(b, protocol...)
 		b = append(b, "\r\n"...)
 	}
+	if ext != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, ext...)
+		b = append(b, "\r\n"...)
+	}
 	b = appendHeader(b, w.Header())
 	b = appendHeader(b, o.Header)
 	b = append(b, "\r\n"...)
@@ -99,6 +113,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 	c.path = r.URL.Path
 	c.protocol = protocol
 	c.protocols = offered
+	c.deflate = deflate
 	return c, nil
 }
 
@@ -181,7 +196,7 @@ func appendHeader(b []byte, h http.Header) []byte {
 			continue
 		}
 		switch http.CanonicalHeaderKey(name) {
-		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Content-Length", "Transfer-Encoding", "Content-Type":
+		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding", "Content-Type":
 			continue
 		}
 		for _, v := range vs {

@@ -80,6 +80,10 @@ type Options struct {
 	// OnPong, if set, is called with each pong's payload on the reading
 	// goroutine. It must not keep the slice.
 	OnPong func(payload []byte)
+	// Compression configures permessage-deflate. A client offers it with
+	// the defaults when this is nil; a server accepts it only when this is
+	// set. Set Disabled to turn it off on a client.
+	Compression *Compression
 }
 
 func (o *Options) resolved() Options {
@@ -116,16 +120,20 @@ type Conn struct {
 	respHdr   http.Header
 
 	// Reading; guarded by rsem.
-	rsem      chan struct{}
-	rd        reader
-	fs        frameState
-	text      textframe.Assembler
-	msgOp     Opcode // data message in progress (text or binary), or 0
-	binSeq    uint64 // identifies the current binary message
-	binDone   bool   // the current binary message was read to its end
-	binBudget limits.Budget
-	rwg       sync.WaitGroup // a read deadline callback in flight
-	rcancel   bool           // the read deadline was forced by a context
+	rsem       chan struct{}
+	rd         reader
+	fs         frameState
+	src        msgSource     // the current message's payload, for the inflater
+	deflate    *deflateState // permessage-deflate, when negotiated
+	compressed bool          // the current message is compressed
+	infl       io.ReadCloser // the current message's inflater, if any
+	text       textframe.Assembler
+	msgOp      Opcode // data message in progress (text or binary), or 0
+	binSeq     uint64 // identifies the current binary message
+	binDone    bool   // the current binary message was read to its end
+	binBudget  limits.Budget
+	rwg        sync.WaitGroup // a read deadline callback in flight
+	rcancel    bool           // the read deadline was forced by a context
 
 	// Writing; frames under wsem, whole data messages under msem.
 	wsem       chan struct{}
@@ -134,6 +142,7 @@ type Conn struct {
 	werr       error // fatal write error; guarded by wsem
 	wwg        sync.WaitGroup
 	wcancel    bool
+	mw         MessageWriter // reused by SendText and SendBinary when compressing
 
 	pongPending atomic.Bool
 	pongMu      sync.Mutex

@@ -118,10 +118,19 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		nc = tc
 	}
 
+	comp := o.Compression
+	if comp == nil {
+		comp = &Compression{}
+	}
+	offer := ""
+	if comp.enabled() {
+		offer = deflateOffer(comp)
+	}
+
 	var kb [16]byte
 	_, _ = crand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
-	if _, err := nc.Write(buildRequest(u, key, o)); err != nil {
+	if _, err := nc.Write(buildRequest(u, key, offer, o)); err != nil {
 		return nil, nil, dialErr(ctx, "writing the request", err)
 	}
 
@@ -145,6 +154,19 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	if reason := checkResponse(head.header, key, o.Protocols); reason != "" {
 		return nil, resp, &HandshakeError{Status: head.status, Reason: reason}
 	}
+	exts, err := parseExtensions(head.header.Values("Sec-Websocket-Extensions"))
+	if err != nil {
+		return nil, resp, &HandshakeError{Status: head.status, Reason: err.Error()}
+	}
+	if len(exts) > 0 && offer == "" {
+		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server chose an extension that was not offered"}
+	}
+	var deflate *deflateState
+	if offer != "" {
+		if deflate, err = clientDeflate(exts, comp); err != nil {
+			return nil, resp, &HandshakeError{Status: head.status, Reason: "permessage-deflate: " + err.Error()}
+		}
+	}
 	stop()
 	_ = nc.SetDeadline(time.Time{})
 	ok = true
@@ -153,6 +175,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	c.protocols = o.Protocols
 	c.respHdr = head.header
 	c.path = u.Path
+	c.deflate = deflate
 	return c, resp, nil
 }
 
@@ -163,7 +186,7 @@ func dialErr(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
 }
 
-func buildRequest(u *url.URL, key string, o *DialOptions) []byte {
+func buildRequest(u *url.URL, key, extensions string, o *DialOptions) []byte {
 	host := u.Host
 	if h := o.Header.Get("Host"); h != "" {
 		host = h
@@ -176,6 +199,11 @@ func buildRequest(u *url.URL, key string, o *DialOptions) []byte {
 	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
 	b = append(b, key...)
 	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
+	if extensions != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, extensions...)
+		b = append(b, "\r\n"...)
+	}
 	if len(o.Protocols) > 0 {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
 		b = append(b, strings.Join(o.Protocols, ", ")...)
@@ -258,8 +286,6 @@ func checkResponse(h http.Header, key string, offered []string) string {
 		return `the Connection header does not contain "Upgrade"`
 	case h.Get("Sec-Websocket-Accept") != AcceptKey(key):
 		return "Sec-WebSocket-Accept does not match the key"
-	case len(h.Values("Sec-Websocket-Extensions")) > 0:
-		return "the server chose an extension that was not offered"
 	}
 	if p := h.Values("Sec-Websocket-Protocol"); len(p) > 0 {
 		if len(p) > 1 || !slices.Contains(offered, p[0]) {

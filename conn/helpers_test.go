@@ -223,3 +223,20 @@ func (p *rawPeer) expectClose() StatusCode {
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
+
+func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// readHTTPHead reads an HTTP head up to the blank line.
+func readHTTPHead(br *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		b.WriteString(line)
+		if err != nil {
+			return b.String(), err
+		}
+		if line == "\r\n" {
+			return b.String(), nil
+		}
+	}
+}

@@ -158,26 +158,18 @@ func (c *Conn) next() (Message, error) {
 		if c.State() == Closed {
 			return Message{}, c.closeError()
 		}
-		if c.msgOp == OpBinary {
+		switch c.msgOp {
+		case OpBinary:
 			if !c.binDone {
 				if err := c.discardBinary(); err != nil {
 					return Message{}, err
 				}
 			}
 			c.msgOp = 0
-		}
-		if c.msgOp == OpText && c.fs.inFrame {
-			if err := c.readTextPayload(); err != nil {
-				return Message{}, err
-			}
-			c.fs.inFrame = false
-			if !c.fs.hdr.Fin {
-				continue
-			}
-			c.msgOp = 0
-			s, err := c.text.Finish()
+		case OpText:
+			s, err := c.readText()
 			if err != nil {
-				return Message{}, c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", fmt.Errorf("%w: %v", ErrInvalidUTF8, err))
+				return Message{}, err
 			}
 			return Message{Kind: Text, Text: s}, nil
 		}
@@ -190,69 +182,194 @@ func (c *Conn) next() (Message, error) {
 		}
 		switch h.Op {
 		case OpContinuation:
-			if c.msgOp == 0 {
-				return Message{}, c.failProtocol("continuation frame with no message to continue")
-			}
-			if err := c.startTextFrame(h); err != nil {
-				return Message{}, err
-			}
+			return Message{}, c.failProtocol("continuation frame with no message to continue")
 		case OpText:
-			if c.msgOp != 0 {
-				return Message{}, c.failProtocol("new text message inside a fragmented message")
-			}
-			c.msgOp = OpText
+			c.startMessage(h)
 			c.text.Begin(c.opts.BufferCap)
-			if err := c.startTextFrame(h); err != nil {
-				return Message{}, err
+			if !c.compressed {
+				if err := c.reserveText(h.Length); err != nil {
+					return Message{}, err
+				}
 			}
 		case OpBinary:
-			if c.msgOp != 0 {
-				return Message{}, c.failProtocol("new binary message inside a fragmented message")
-			}
+			c.startMessage(h)
 			c.binBudget = limits.Budget{Cap: -1}
 			if c.opts.MaxBinaryMessage > 0 {
 				c.binBudget.Cap = c.opts.MaxBinaryMessage
 			}
-			if err := c.binBudget.Take(h.Length); err != nil {
-				return Message{}, c.fail(StatusMessageTooBig, "binary message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
+			if !c.compressed {
+				if err := c.takeBinary(h.Length); err != nil {
+					return Message{}, err
+				}
 			}
-			c.msgOp = OpBinary
 			c.binDone = false
 			c.binSeq++
-			c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
 			return Message{Kind: Binary, c: c, seq: c.binSeq}, nil
 		}
 	}
 }
 
-func (c *Conn) startTextFrame(h Header) error {
-	if err := c.text.Reserve(h.Length); err != nil {
+// startMessage records the first frame of a data message.
+func (c *Conn) startMessage(h Header) {
+	c.msgOp = h.Op
+	c.compressed = h.Rsv&rsv1 != 0
+	c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+	c.src = msgSource{c: c}
+}
+
+func (c *Conn) reserveText(n int64) error {
+	if err := c.text.Reserve(n); err != nil {
 		return c.fail(StatusMessageTooBig, "text message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
 	}
-	c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
 	return nil
 }
 
-// readTextPayload reads the rest of the current text frame into the
-// assembler, validating UTF-8 as bytes arrive so invalid text fails fast.
-func (c *Conn) readTextPayload() error {
-	for c.fs.remaining > 0 {
-		dst := c.text.Next(int(min(c.fs.remaining, 64<<10)))
-		n, err := c.rd.read(dst)
-		if n > 0 {
-			if c.fs.hdr.Masked {
-				c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, dst[:n])
-			}
-			c.fs.remaining -= int64(n)
-			if cerr := c.text.Commit(n); cerr != nil {
-				return c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", fmt.Errorf("%w: %v", ErrInvalidUTF8, cerr))
-			}
-		}
-		if err != nil {
-			return c.readFailed(err)
-		}
+func (c *Conn) takeBinary(n int64) error {
+	if err := c.binBudget.Take(n); err != nil {
+		return c.fail(StatusMessageTooBig, "binary message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
 	}
 	return nil
+}
+
+// nextFragment reads frames up to the next continuation frame of the
+// current message, handling control frames on the way, and charges its
+// declared length to the message's budget when it is not compressed.
+func (c *Conn) nextFragment() error {
+	for {
+		h, err := c.readHeader()
+		if err != nil {
+			return err
+		}
+		if h.Op.IsControl() {
+			continue
+		}
+		if h.Op != OpContinuation {
+			return c.failProtocol("new " + h.Op.String() + " message inside a fragmented message")
+		}
+		if !c.compressed {
+			if c.msgOp == OpText {
+				err = c.reserveText(h.Length)
+			} else {
+				err = c.takeBinary(h.Length)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+		return nil
+	}
+}
+
+// readRaw reads the current message's payload as it came on the wire
+// (unmasked, still compressed if it was), crossing into its continuation
+// frames. It returns io.EOF after the final frame.
+func (c *Conn) readRaw(p []byte) (int, error) {
+	for c.fs.remaining == 0 {
+		if c.fs.hdr.Fin {
+			return 0, io.EOF
+		}
+		if err := c.nextFragment(); err != nil {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.fs.remaining {
+		p = p[:c.fs.remaining]
+	}
+	n, err := c.rd.read(p)
+	if n > 0 {
+		if c.fs.hdr.Masked {
+			c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, p[:n])
+		}
+		c.fs.remaining -= int64(n)
+		return n, nil
+	}
+	if err != nil {
+		return 0, c.readFailed(err)
+	}
+	return 0, nil
+}
+
+// readText reads the rest of the current text message and returns it
+// whole. Uncompressed text is read straight into the assembler and
+// validated as it arrives, so invalid UTF-8 fails fast; the state lives in
+// the connection, so a deadline error can be resumed.
+func (c *Conn) readText() (string, error) {
+	if c.compressed {
+		return c.readCompressedText()
+	}
+	for {
+		for c.fs.remaining > 0 {
+			dst := c.text.Next(int(min(c.fs.remaining, 64<<10)))
+			n, err := c.rd.read(dst)
+			if n > 0 {
+				if c.fs.hdr.Masked {
+					c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, dst[:n])
+				}
+				c.fs.remaining -= int64(n)
+				if cerr := c.text.Commit(n); cerr != nil {
+					return "", c.failUTF8(cerr)
+				}
+			}
+			if err != nil {
+				return "", c.readFailed(err)
+			}
+		}
+		if c.fs.hdr.Fin {
+			break
+		}
+		if err := c.nextFragment(); err != nil {
+			return "", err
+		}
+	}
+	c.msgOp = 0
+	s, err := c.text.Finish()
+	if err != nil {
+		return "", c.failUTF8(err)
+	}
+	return s, nil
+}
+
+func (c *Conn) failUTF8(err error) error {
+	return c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", fmt.Errorf("%w: %v", ErrInvalidUTF8, err))
+}
+
+// readCompressedText inflates the current text message into the
+// assembler, charging inflated bytes to the buffer cap, so a
+// decompression bomb ends with 1009 after at most the cap.
+func (c *Conn) readCompressedText() (string, error) {
+	r := c.inflater()
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := (*bp)[:32<<10]
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			c.recordInflated(buf[:n])
+			if e := c.reserveText(int64(n)); e != nil {
+				return "", e
+			}
+			copy(c.text.Next(n), buf[:n])
+			if cerr := c.text.Commit(n); cerr != nil {
+				return "", c.failUTF8(cerr)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", c.inflateFailed(err)
+		}
+	}
+	if err := c.endInflate(); err != nil {
+		return "", err
+	}
+	c.msgOp = 0
+	s, err := c.text.Finish()
+	if err != nil {
+		return "", c.failUTF8(err)
+	}
+	return s, nil
 }
 
 // readBinary reads from the binary message seq.
@@ -273,42 +390,42 @@ func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
 }
 
 func (c *Conn) readBinaryLocked(p []byte) (int, error) {
-	for c.fs.remaining == 0 {
-		if c.fs.hdr.Fin {
-			c.binDone = true
-			c.msgOp = 0
-			return 0, io.EOF
-		}
-		h, err := c.readHeader()
-		if err != nil {
-			return 0, cutShort(err)
-		}
-		if h.Op.IsControl() {
-			continue
-		}
-		if h.Op != OpContinuation {
-			return 0, cutShort(c.failProtocol("new " + h.Op.String() + " message inside a fragmented binary message"))
-		}
-		if err := c.binBudget.Take(h.Length); err != nil {
-			return 0, cutShort(c.fail(StatusMessageTooBig, "binary message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err)))
-		}
-		c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if int64(len(p)) > c.fs.remaining {
-		p = p[:c.fs.remaining]
-	}
-	n, err := c.rd.read(p)
-	if n > 0 {
-		if c.fs.hdr.Masked {
-			c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, p[:n])
+	var n int
+	var err error
+	if c.compressed {
+		n, err = c.inflater().Read(p)
+		if n > 0 {
+			c.recordInflated(p[:n])
+			if e := c.takeBinary(int64(n)); e != nil {
+				return 0, cutShort(e)
+			}
 		}
-		c.fs.remaining -= int64(n)
-		return n, nil
+		if err == io.EOF {
+			err = c.endInflate()
+			if err == nil {
+				err = io.EOF
+			}
+		} else if err != nil {
+			err = c.inflateFailed(err)
+		}
+	} else {
+		n, err = c.readRaw(p)
+	}
+	if err == io.EOF {
+		c.binDone = true
+		c.msgOp = 0
+		if n > 0 {
+			return n, nil
+		}
+		return 0, io.EOF
 	}
 	if err != nil {
-		return 0, cutShort(c.readFailed(err))
+		return n, cutShort(err)
 	}
-	return 0, nil
+	return n, nil
 }
 
 // cutShort marks an error that ended a binary message early so it matches
@@ -320,6 +437,9 @@ func cutShort(err error) error {
 	return fmt.Errorf("websocket: binary message cut short: %w: %w", io.ErrUnexpectedEOF, err)
 }
 
+// discardBinary reads the rest of the current binary message and drops
+// it. A compressed one is inflated all the same: with context takeover the
+// peer's next message may refer back into it.
 func (c *Conn) discardBinary() error {
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)
@@ -332,6 +452,123 @@ func (c *Conn) discardBinary() error {
 			return err
 		}
 	}
+}
+
+// msgSource feeds the inflater: the message's raw payload, then the tail
+// that ends the DEFLATE stream. It is an io.ByteReader so the inflater
+// reads it directly, without a buffer of its own.
+type msgSource struct {
+	c    *Conn
+	tail int   // 0 while the payload lasts, then 1 + bytes of deflateTail served
+	err  error // the last error from the connection
+}
+
+func (s *msgSource) Read(p []byte) (int, error) {
+	if s.tail == 0 {
+		n, err := s.c.readRaw(p)
+		if err != io.EOF {
+			if err != nil {
+				s.err = err
+			}
+			return n, err
+		}
+		s.tail = 1
+	}
+	if i := s.tail - 1; i < len(deflateTail) {
+		n := copy(p, deflateTail[i:])
+		s.tail += n
+		return n, nil
+	}
+	return 0, io.EOF
+}
+
+func (s *msgSource) ReadByte() (byte, error) {
+	c := s.c
+	if s.tail == 0 && c.fs.remaining > 0 && c.rd.r < c.rd.w {
+		b := c.rd.buf[c.rd.r]
+		c.rd.r++
+		c.fs.remaining--
+		if c.fs.hdr.Masked {
+			b ^= c.fs.hdr.Mask[c.fs.maskPos]
+			c.fs.maskPos = (c.fs.maskPos + 1) & 3
+		}
+		return b, nil
+	}
+	var one [1]byte
+	for {
+		n, err := s.Read(one[:])
+		if n == 1 {
+			return one[0], nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// inflater returns the current message's inflater, borrowing one from the
+// pool primed with the receive history when the message starts.
+func (c *Conn) inflater() io.ReadCloser {
+	if c.infl == nil {
+		var dict []byte
+		if c.deflate.inTakeover {
+			dict = c.deflate.inHist
+		}
+		c.infl = getInflater(&c.src, dict)
+	}
+	return c.infl
+}
+
+// recordInflated keeps what the peer may refer back to.
+func (c *Conn) recordInflated(p []byte) {
+	if d := c.deflate; d.inTakeover {
+		d.inHist = appendHistory(d.inHist, p, historyLimit(d.inBits))
+	}
+}
+
+// endInflate finishes a compressed message: it reads anything left after
+// the DEFLATE stream (a peer may end it with a final block), trims the
+// history and gives the inflater back.
+func (c *Conn) endInflate() error {
+	if c.src.tail == 0 {
+		var scratch [512]byte
+		for {
+			_, err := c.readRaw(scratch[:])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	c.releaseInflater()
+	if d := c.deflate; d.inTakeover {
+		d.inHist = trimHistory(d.inHist, historyLimit(d.inBits))
+	}
+	return nil
+}
+
+func (c *Conn) releaseInflater() {
+	if c.infl != nil {
+		putInflater(c.infl)
+		c.infl = nil
+	}
+}
+
+// inflateFailed turns an inflater error into the error to return. An
+// error from the connection is passed on; corrupt data fails the
+// connection with 1007. An inflater cannot resume after a deadline error,
+// so inside a compressed message a deadline ends the connection.
+func (c *Conn) inflateFailed(err error) error {
+	if se := c.src.err; se != nil {
+		if errors.Is(se, os.ErrDeadlineExceeded) && c.State() != Closed {
+			c.abort(fmt.Errorf("read deadline inside a compressed message: %w", se))
+			return c.closeError()
+		}
+		return se
+	}
+	return c.fail(StatusInvalidPayload, "invalid compressed data", fmt.Errorf("%w: inflating: %v", ErrProtocol, err))
 }
 
 // readHeader reads the next frame header, checks it against the
@@ -353,7 +590,10 @@ func (c *Conn) readHeader() (Header, error) {
 	if err != nil {
 		return h, c.fail(StatusProtocolError, trimReason(err), err)
 	}
-	if h.Rsv != 0 {
+	if h.Rsv != 0 && (h.Rsv != rsv1 || c.deflate == nil || (h.Op != OpText && h.Op != OpBinary)) {
+		if h.Rsv == rsv1 && c.deflate != nil {
+			return h, c.failProtocol("RSV1 set on a " + h.Op.String() + " frame (only a message's first frame may carry it)")
+		}
 		return h, c.failProtocol(fmt.Sprintf("reserved bits 0x%02X set without a negotiated extension", h.Rsv))
 	}
 	if h.Masked == c.client {
@@ -498,43 +738,40 @@ func (c *Conn) readFailed(err error) error {
 	return c.closeError()
 }
 
-// nextFrameDiscarding reads one frame and drops data payloads; used while
-// waiting for the peer's close frame.
+// nextFrameDiscarding reads and drops one frame's worth of data (or the
+// rest of the current message); used while waiting for the peer's close
+// frame. Data is still inflated and validated so the rules hold to the end.
 func (c *Conn) nextFrameDiscarding() (Header, error) {
-	if c.msgOp == OpBinary && !c.binDone {
-		c.binSeq++ // the caller's Message must not report the skipped rest as read
-		err := c.discardBinary()
-		c.msgOp = 0
-		return Header{}, err
-	}
-	if c.msgOp == OpText && c.fs.inFrame {
-		err := c.readTextPayload()
-		c.fs.inFrame = false
-		if err == nil && c.fs.hdr.Fin {
-			c.msgOp = 0
-			_, _ = c.text.Finish()
+	switch c.msgOp {
+	case OpBinary:
+		if !c.binDone {
+			c.binSeq++ // the caller's Message must not report the skipped rest as read
+			if err := c.discardBinary(); err != nil {
+				return Header{}, err
+			}
 		}
-		return c.fs.hdr, err
+		c.msgOp = 0
+		return Header{}, nil
+	case OpText:
+		_, err := c.readText()
+		return Header{}, err
 	}
 	h, err := c.readHeader()
 	if err != nil || h.Op.IsControl() {
 		return h, err
 	}
-	switch {
-	case h.Op == OpBinary || h.Op == OpContinuation && c.msgOp == OpBinary:
-		if h.Op == OpBinary {
-			c.binSeq++ // a Message the caller still holds must not read this one
-		}
-		c.msgOp = OpBinary
-		c.binDone = false
-		c.binBudget = limits.Budget{Cap: -1}
-		c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
-	case h.Op == OpText:
-		c.msgOp = OpText
+	switch h.Op {
+	case OpText:
+		c.startMessage(h)
 		c.text.Begin(c.opts.BufferCap)
-		return h, c.startTextFrame(h)
-	case h.Op == OpContinuation && c.msgOp == OpText:
-		return h, c.startTextFrame(h)
+		if !c.compressed {
+			return h, c.reserveText(h.Length)
+		}
+	case OpBinary:
+		c.startMessage(h)
+		c.binBudget = limits.Budget{Cap: -1}
+		c.binDone = false
+		c.binSeq++
 	default:
 		return h, c.failProtocol("continuation frame with no message to continue")
 	}

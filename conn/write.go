@@ -12,7 +12,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/wsio/wsio/binstream"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -27,8 +26,12 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
 	}
+	p := unsafe.Slice(unsafe.StringData(s), len(s))
+	if c.compress(ctx, len(p)) {
+		return c.sendCompressed(ctx, OpText, p)
+	}
 	defer c.endMessage()
-	return c.writeFrame(ctx, true, 0, OpText, unsafe.Slice(unsafe.StringData(s), len(s)))
+	return c.writeFrame(ctx, true, 0, OpText, p)
 }
 
 // SendBinary sends p as one binary message, cut into frames of the
@@ -38,8 +41,24 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
 	}
+	if c.compress(ctx, len(p)) {
+		return c.sendCompressed(ctx, OpBinary, p)
+	}
 	defer c.endMessage()
 	return c.sendFragmented(ctx, p)
+}
+
+// sendCompressed sends p compressed through the connection's reusable
+// message writer; the caller holds the data-message slot, which the
+// writer's Close gives back.
+func (c *Conn) sendCompressed(ctx context.Context, op Opcode, p []byte) error {
+	w := &c.mw
+	w.init(c, ctx, op, true)
+	if _, err := w.Write(p); err != nil {
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // BeginBinary starts a binary message and returns the stream to write it
@@ -48,28 +67,15 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 // sends the last frame and ends the message. Until then, other data
 // messages on this connection fail with ErrStreamOpen (ping, pong and
 // close frames may still go between the fragments). ctx governs every
-// write of the stream.
-func (c *Conn) BeginBinary(ctx context.Context) (*binstream.Writer, error) {
+// write of the stream; under WithoutCompression(ctx) it is not compressed.
+func (c *Conn) BeginBinary(ctx context.Context) (*MessageWriter, error) {
 	if err := c.beginMessage(ctx, true); err != nil {
 		return nil, err
 	}
-	return binstream.NewWriter(&streamSink{c: c, ctx: ctx}, c.opts.FragmentSize), nil
+	w := &MessageWriter{}
+	w.init(c, ctx, OpBinary, c.compress(ctx, -1))
+	return w, nil
 }
-
-type streamSink struct {
-	c   *Conn
-	ctx context.Context
-}
-
-func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
-	op := OpContinuation
-	if first {
-		op = OpBinary
-	}
-	return s.c.writeFrame(s.ctx, fin, 0, op, p)
-}
-
-func (s *streamSink) Done() { s.c.endMessage() }
 
 // beginMessage takes the data-message slot. A stream that is open fails
 // the call at once, so a goroutine that forgot to Close its stream gets an

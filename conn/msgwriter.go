@@ -1,0 +1,184 @@
+package conn
+
+import (
+	"context"
+	"io"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/wsio/wsio/binstream"
+)
+
+// MessageWriter is an open binary message, returned by BeginBinary: an
+// io.WriteCloser (and io.ReaderFrom) whose bytes are cut into frames of
+// the fragment size. When permessage-deflate is on, the bytes are
+// compressed as they are written and the fragment size applies to the
+// compressed frames. Close sends the final frame.
+//
+// A MessageWriter is for one goroutine at a time; the connection under it
+// is safe for concurrent use.
+type MessageWriter struct {
+	c    *Conn
+	bw   binstream.Writer
+	sink streamSink
+
+	fw   *flate.Writer // nil when the message is not compressed
+	hold [4]byte       // compressed bytes held back: the flush marker to strip
+	held int
+	err  error
+}
+
+// init starts a message of kind op, compressed or not. The caller holds
+// the data-message slot.
+func (w *MessageWriter) init(c *Conn, ctx context.Context, op Opcode, compress bool) {
+	w.c = c
+	w.sink = streamSink{c: c, ctx: ctx, op: op}
+	w.fw, w.held, w.err = nil, 0, nil
+	if compress {
+		d := c.deflate
+		w.sink.rsv = rsv1
+		var dict []byte
+		if d.outTakeover {
+			dict = d.outHist
+		}
+		w.fw = getCompressor(d.level, d.outBits, (*compressedSink)(w), dict)
+	}
+	w.bw.Reset(&w.sink, c.opts.FragmentSize)
+}
+
+// Write sends p as the next bytes of the message.
+func (w *MessageWriter) Write(p []byte) (int, error) {
+	if w.fw == nil {
+		return w.bw.Write(p)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if d := w.c.deflate; d.outTakeover {
+		d.outHist = appendHistory(d.outHist, p, historyLimit(d.outBits))
+	}
+	n, err := w.fw.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// ReadFrom sends everything r yields until io.EOF; it does not end the
+// message.
+func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.fw == nil {
+		return w.bw.ReadFrom(r)
+	}
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close sends the final frame and ends the message. Calling it again
+// returns nil, or the error that ended the message.
+func (w *MessageWriter) Close() error {
+	if w.fw != nil {
+		fw := w.fw
+		w.fw = nil
+		err := w.err
+		if err == nil {
+			err = fw.Flush()
+		}
+		d := w.c.deflate
+		putCompressor(d.level, d.outBits, fw)
+		if d.outTakeover {
+			d.outHist = trimHistory(d.outHist, historyLimit(d.outBits))
+		}
+		// A flush ends with the marker 00 00 FF FF, which RFC 7692 has the
+		// sender remove; anything else held back is data.
+		if err == nil && string(w.hold[:w.held]) != "\x00\x00\xff\xff" {
+			_, err = w.bw.Write(w.hold[:w.held])
+		}
+		w.held = 0
+		if err != nil {
+			w.bw.Abort(err)
+			return err
+		}
+	}
+	return w.bw.Close()
+}
+
+// compressedSink receives the compressor's output and passes it on to the
+// frame writer, always holding back the last 4 bytes.
+type compressedSink MessageWriter
+
+func (s *compressedSink) Write(b []byte) (int, error) {
+	w := (*MessageWriter)(s)
+	n := len(b)
+	if w.held+len(b) <= len(w.hold) {
+		w.held += copy(w.hold[w.held:], b)
+		return n, nil
+	}
+	out := w.held + len(b) - len(w.hold) // bytes sure not to be the marker
+	if k := min(w.held, out); k > 0 {
+		if _, err := w.bw.Write(w.hold[:k]); err != nil {
+			return 0, err
+		}
+		w.held = copy(w.hold[:], w.hold[k:w.held])
+		out -= k
+	}
+	if out > 0 {
+		if _, err := w.bw.Write(b[:out]); err != nil {
+			return 0, err
+		}
+	}
+	w.held += copy(w.hold[w.held:], b[out:])
+	return n, nil
+}
+
+// streamSink writes a message's frames to the connection.
+type streamSink struct {
+	c   *Conn
+	ctx context.Context
+	op  Opcode // OpText or OpBinary
+	rsv byte   // reserved bits of the first frame
+}
+
+func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
+	if first {
+		return s.c.writeFrame(s.ctx, fin, s.rsv, s.op, p)
+	}
+	return s.c.writeFrame(s.ctx, fin, 0, OpContinuation, p)
+}
+
+func (s *streamSink) Done() { s.c.endMessage() }
+
+type noCompressionKey struct{}
+
+// WithoutCompression returns a context under which messages sent with it
+// are not compressed, whatever was negotiated: a per-message opt-out for
+// data that does not compress (already compressed files, random bytes).
+func WithoutCompression(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noCompressionKey{}, true)
+}
+
+// compress reports whether a message of n bytes (n < 0: a stream of
+// unknown size) sent under ctx is to be compressed.
+func (c *Conn) compress(ctx context.Context, n int) bool {
+	d := c.deflate
+	if d == nil || (n >= 0 && n < d.threshold) {
+		return false
+	}
+	return ctx.Value(noCompressionKey{}) == nil
+}
