@@ -443,3 +443,33 @@ func TestDecompressionBomb(t *testing.T) {
 		}
 	}
 }
+
+func TestPreparedCompressedOnce(t *testing.T) {
+	t.Parallel()
+	msg := compressible(50000, 9)
+	for _, noCtx := range []bool{true, false} {
+		p, err := Prepare(Text, []byte(msg), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := testServer(t, &AcceptOptions{Options: Options{Compression: &Compression{NoContextTakeover: noCtx}}}, func(c *Conn) {
+			for range 3 {
+				if err := c.SendPrepared(context.Background(), p); err != nil {
+					t.Errorf("SendPrepared: %v", err)
+				}
+			}
+			_, _ = c.Next(context.Background())
+		})
+		c := dial(t, url, nil)
+		for range 3 {
+			m, err := c.Next(context.Background())
+			if err != nil || m.Text != msg {
+				t.Fatalf("noCtx=%v: got %d bytes, %v", noCtx, len(m.Text), err)
+			}
+		}
+		if got := p.deflated[1] != nil; got != noCtx {
+			t.Fatalf("noCtx=%v: compressed once = %v", noCtx, got)
+		}
+		_ = c.Close(StatusNormalClosure, "")
+	}
+}

@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -430,12 +431,19 @@ func (k *keepalive) stop() {
 }
 
 // Prepared is a message framed once and sent to many connections, as
-// Broadcast does. It holds the unmasked frames, so it serves servers;
-// a client connection frames it anew with its own masks.
+// Broadcast does. It holds the unmasked frames, so it serves servers; a
+// client connection frames it anew with its own masks. For connections
+// that negotiated permessage-deflate without server context takeover (and
+// the default 15-bit window), it also holds the message compressed once,
+// per level, made when first needed.
 type Prepared struct {
 	kind    Kind
 	payload []byte
 	frames  []byte
+	size    int
+
+	mu       sync.Mutex
+	deflated [10][]byte // compressed frames by level
 }
 
 // Prepare frames data as a message of the given kind, cut into frames of
@@ -447,44 +455,73 @@ func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
 	if kind == Text && !textframe.ValidString(unsafe.String(unsafe.SliceData(data), len(data))) {
 		return nil, fmt.Errorf("websocket: Prepare: %w", ErrInvalidUTF8)
 	}
-	size := limits.Or(fragmentSize, limits.DefaultFragmentSize)
-	if kind == Text {
-		size = max(len(data), 1)
-	}
+	m := &Prepared{kind: kind, payload: data, size: limits.Or(fragmentSize, limits.DefaultFragmentSize)}
+	m.frames = m.frame(data, 0)
+	return m, nil
+}
+
+// frame cuts p into the message's frames, with rsv on the first.
+func (m *Prepared) frame(p []byte, rsv byte) []byte {
 	op := OpText
-	if kind == Binary {
+	if m.kind == Binary {
 		op = OpBinary
 	}
-	var frames []byte
-	p := data
+	frames := make([]byte, 0, len(p)+MaxHeaderSize*(1+len(p)/m.size))
 	for {
-		n := min(len(p), size)
+		n := min(len(p), m.size)
 		var hdr [MaxHeaderSize]byte
-		hn := PutHeader(hdr[:], n == len(p), 0, op, int64(n), nil)
+		hn := PutHeader(hdr[:], n == len(p), rsv, op, int64(n), nil)
 		frames = append(frames, hdr[:hn]...)
 		frames = append(frames, p[:n]...)
 		p = p[n:]
-		op = OpContinuation
+		op, rsv = OpContinuation, 0
 		if len(p) == 0 {
-			break
+			return frames
 		}
 	}
-	return &Prepared{kind: kind, payload: data, frames: frames}, nil
+}
+
+// deflatedFrames returns the message compressed without context at level.
+func (m *Prepared) deflatedFrames(level int) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.deflated[level] == nil {
+		var buf bytes.Buffer
+		w := getCompressor(level, 15, &buf, nil)
+		_, _ = w.Write(m.payload)
+		_ = w.Flush()
+		putCompressor(level, 15, w)
+		z := bytes.TrimSuffix(buf.Bytes(), []byte("\x00\x00\xff\xff"))
+		m.deflated[level] = m.frame(z, rsv1)
+	}
+	return m.deflated[level]
 }
 
 // SendPrepared sends a prepared message, waiting for an open binary stream
-// to end first instead of failing.
+// to end first instead of failing. Connections that compress with context
+// takeover, and clients, compress and frame it themselves.
 func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	if err := c.waitMessage(ctx); err != nil {
 		return err
 	}
-	defer c.endMessage()
-	if c.client {
+	op := OpText
+	if m.kind == Binary {
+		op = OpBinary
+	}
+	frames := m.frames
+	if c.compress(ctx, len(m.payload)) {
+		if d := c.deflate; c.client || d.outTakeover || d.outBits != 15 {
+			return c.sendCompressed(ctx, op, m.payload) // gives the slot back
+		}
+		frames = m.deflatedFrames(c.deflate.level)
+	} else if c.client {
+		defer c.endMessage()
 		if m.kind == Text {
 			return c.writeFrame(ctx, true, 0, OpText, m.payload)
 		}
 		return c.sendFragmented(ctx, m.payload)
 	}
+	defer c.endMessage()
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -499,7 +536,7 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 		return ErrClosed
 	}
 	stop := c.watchWrite(ctx)
-	n, err := c.rwc.Write(m.frames)
+	n, err := c.rwc.Write(frames)
 	stop()
 	if err != nil {
 		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {

@@ -22,10 +22,15 @@ func main() {
 	maxBuf := flag.Int64("max", 16<<20, "buffer cap in bytes: the largest text message accepted (larger ones close with 1009)")
 	frag := flag.Int("frag", 0, "fragment size for echoed binary messages (0: the default, 512 KiB)")
 	quiet := flag.Bool("quiet", false, "do not log connections")
+	deflate := flag.Bool("deflate", false, "accept permessage-deflate with the default settings (inflated bytes count against -max)")
 	flag.Parse()
 
+	opts := wsio.Options{BufferCap: *maxBuf, FragmentSize: *frag}
+	if *deflate {
+		opts.Compression = &wsio.Compression{}
+	}
 	srv := wsio.NewServer(wsio.ServerOptions{
-		Options:        wsio.Options{BufferCap: *maxBuf, FragmentSize: *frag},
+		Options:        opts,
 		OriginPatterns: []string{"*"},
 	}, func(c *wsio.Conn) {
 		err := echo(c)
