@@ -430,6 +430,12 @@ func (c *Conn) closeTransport() {
 	if c.ka != nil {
 		c.ka.stop()
 	}
+	if c.deflate != nil {
+		if c.deflate.idle != nil {
+			c.deflate.idle.Stop()
+		}
+		c.releaseCompressor()
+	}
 	c.rd.release()
 	for _, f := range hooks {
 		f()

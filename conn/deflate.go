@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -69,7 +70,26 @@ type deflateState struct {
 	inBits     int  // window the peer compresses with
 	inTakeover bool // the peer keeps its compression context
 	inHist     []byte
+
+	// With context takeover a busy connection keeps its compressor between
+	// messages (it continues its own stream, so the history need not be
+	// re-read); after compressorIdle without a message the compressor goes
+	// back to the pool and the next message primes a fresh one with
+	// outHist. Guarded by the data-message slot.
+	fw   *flate.Writer
+	sink deflateSink
+	idle *time.Timer
 }
+
+// compressorIdle is how long a connection keeps its compressor after its
+// last compressed message.
+const compressorIdle = time.Second
+
+// deflateSink is the compressor's fixed destination; it forwards to the
+// message being written.
+type deflateSink struct{ w *MessageWriter }
+
+func (s *deflateSink) Write(b []byte) (int, error) { return (*compressedSink)(s.w).Write(b) }
 
 func newDeflateState(o *Compression) *deflateState {
 	level := o.Level

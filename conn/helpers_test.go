@@ -54,7 +54,7 @@ func waitForLeaks(d time.Duration) string {
 
 // testServer starts an httptest server that accepts WebSocket upgrades
 // with o and runs handler; it returns the ws:// URL.
-func testServer(t *testing.T, o *AcceptOptions, handler func(c *Conn)) string {
+func testServer(t testing.TB, o *AcceptOptions, handler func(c *Conn)) string {
 	t.Helper()
 	var (
 		wg     sync.WaitGroup

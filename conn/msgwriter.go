@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/wsio/wsio/binstream"
@@ -36,11 +37,15 @@ func (w *MessageWriter) init(c *Conn, ctx context.Context, op Opcode, compress b
 	if compress {
 		d := c.deflate
 		w.sink.rsv = rsv1
-		var dict []byte
-		if d.outTakeover {
-			dict = d.outHist
+		d.sink.w = w
+		switch {
+		case d.fw != nil:
+			w.fw = d.fw // kept from the last message: it goes on with its context
+		case d.outTakeover:
+			w.fw = getCompressor(d.level, d.outBits, &d.sink, d.outHist)
+		default:
+			w.fw = getCompressor(d.level, d.outBits, &d.sink, nil)
 		}
-		w.fw = getCompressor(d.level, d.outBits, (*compressedSink)(w), dict)
 	}
 	w.bw.Reset(&w.sink, c.opts.FragmentSize)
 }
@@ -101,7 +106,14 @@ func (w *MessageWriter) Close() error {
 			err = fw.Flush()
 		}
 		d := w.c.deflate
-		putCompressor(d.level, d.outBits, fw)
+		d.sink.w = w
+		if err == nil && d.outTakeover && w.c.State() != Closed {
+			d.fw = fw
+			w.c.armCompressorRelease()
+		} else {
+			d.fw = nil
+			putCompressor(d.level, d.outBits, fw)
+		}
 		if d.outTakeover {
 			d.outHist = trimHistory(d.outHist, historyLimit(d.outBits))
 		}
@@ -181,4 +193,31 @@ func (c *Conn) compress(ctx context.Context, n int) bool {
 		return false
 	}
 	return ctx.Value(noCompressionKey{}) == nil
+}
+
+// armCompressorRelease schedules the kept compressor's return to the pool.
+// The caller holds the data-message slot.
+func (c *Conn) armCompressorRelease() {
+	d := c.deflate
+	if d.idle == nil {
+		d.idle = time.AfterFunc(compressorIdle, c.releaseCompressor)
+		return
+	}
+	d.idle.Reset(compressorIdle)
+}
+
+// releaseCompressor gives the kept compressor back to the pool, unless a
+// message is being written (then that message re-arms the timer).
+func (c *Conn) releaseCompressor() {
+	select {
+	case c.msem <- struct{}{}:
+	default:
+		return
+	}
+	if d := c.deflate; d.fw != nil {
+		putCompressor(d.level, d.outBits, d.fw)
+		d.fw = nil
+		d.sink.w = nil
+	}
+	<-c.msem
 }
