@@ -113,7 +113,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 	c.path = r.URL.Path
 	c.protocol = protocol
 	c.protocols = offered
-	c.deflate = deflate
+	c.useDeflate(deflate)
 	return c, nil
 }
 

@@ -431,9 +431,7 @@ func (c *Conn) closeTransport() {
 		c.ka.stop()
 	}
 	if c.deflate != nil {
-		if c.deflate.idle != nil {
-			c.deflate.idle.Stop()
-		}
+		c.deflate.idle.Stop()
 		c.releaseCompressor()
 	}
 	c.rd.release()

@@ -175,7 +175,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	c.protocols = o.Protocols
 	c.respHdr = head.header
 	c.path = u.Path
-	c.deflate = deflate
+	c.useDeflate(deflate)
 	return c, resp, nil
 }
 

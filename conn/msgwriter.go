@@ -197,13 +197,17 @@ func (c *Conn) compress(ctx context.Context, n int) bool {
 
 // armCompressorRelease schedules the kept compressor's return to the pool.
 // The caller holds the data-message slot.
-func (c *Conn) armCompressorRelease() {
-	d := c.deflate
-	if d.idle == nil {
-		d.idle = time.AfterFunc(compressorIdle, c.releaseCompressor)
+func (c *Conn) armCompressorRelease() { c.deflate.idle.Reset(compressorIdle) }
+
+// useDeflate installs what the handshake negotiated. The release timer is
+// made here, once, so it is never written while others may read it.
+func (c *Conn) useDeflate(st *deflateState) {
+	if st == nil {
 		return
 	}
-	d.idle.Reset(compressorIdle)
+	st.idle = time.AfterFunc(time.Hour, c.releaseCompressor)
+	st.idle.Stop()
+	c.deflate = st
 }
 
 // releaseCompressor gives the kept compressor back to the pool, unless a
