@@ -40,11 +40,12 @@ var ErrClosed = errors.New("binstream: write to a closed binary stream")
 type Writer struct {
 	sink    Sink
 	size    int
-	buf     []byte // the partial fragment; nil when none is held
-	started bool   // the first frame has been sent
-	done    bool   // Close was called or an error ended the stream
-	err     error  // the first error, returned by every later call
-	n       int64  // bytes accepted
+	buf     []byte  // the partial fragment; nil when none is held
+	bufp    *[]byte // the pooled slice buf came from
+	started bool    // the first frame has been sent
+	done    bool    // Close was called or an error ended the stream
+	err     error   // the first error, returned by every later call
+	n       int64   // bytes accepted
 }
 
 // NewWriter returns a Writer that sends frames of fragmentSize bytes to
@@ -59,8 +60,8 @@ func NewWriter(sink Sink, fragmentSize int) *Writer {
 // so one Writer can serve message after message without allocating. Any
 // buffer w still holds is returned to the pool first.
 func (w *Writer) Reset(sink Sink, fragmentSize int) {
-	if w.buf != nil {
-		putBuf(w.buf)
+	if w.bufp != nil {
+		putBuf(w.bufp)
 	}
 	*w = Writer{sink: sink, size: max(fragmentSize, 1)}
 }
@@ -184,9 +185,9 @@ func (w *Writer) finish(err error) {
 	}
 	w.done = true
 	w.err = err
-	if w.buf != nil {
-		putBuf(w.buf)
-		w.buf = nil
+	if w.bufp != nil {
+		putBuf(w.bufp)
+		w.buf, w.bufp = nil, nil
 	}
 	w.sink.Done()
 }
@@ -194,7 +195,8 @@ func (w *Writer) finish(err error) {
 // grab makes sure a fragment buffer is held.
 func (w *Writer) grab() {
 	if w.buf == nil {
-		w.buf = getBuf(w.size)[:0]
+		w.bufp = getBuf(w.size)
+		w.buf = (*w.bufp)[:0]
 	}
 }
 
@@ -210,22 +212,26 @@ func class(n int) int {
 	return c
 }
 
-func getBuf(n int) []byte {
+func getBuf(n int) *[]byte {
 	c := class(n)
 	if c >= len(pools) {
-		return make([]byte, n)
+		b := make([]byte, n)
+		return &b
 	}
 	if v := pools[c].Get(); v != nil {
-		return (*(v.(*[]byte)))[:n]
+		bp := v.(*[]byte)
+		*bp = (*bp)[:n]
+		return bp
 	}
-	return make([]byte, n, 1<<c)
+	b := make([]byte, n, 1<<c)
+	return &b
 }
 
-func putBuf(b []byte) {
-	c := class(cap(b))
-	if c >= len(pools) || 1<<c != cap(b) {
+func putBuf(bp *[]byte) {
+	c := class(cap(*bp))
+	if c >= len(pools) || 1<<c != cap(*bp) {
 		return
 	}
-	b = b[:0]
-	pools[c].Put(&b)
+	*bp = (*bp)[:0]
+	pools[c].Put(bp)
 }

@@ -12,12 +12,14 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
@@ -434,7 +436,15 @@ func (c *Conn) closeTransport() {
 		c.deflate.idle.Stop()
 		c.releaseCompressor()
 	}
-	c.rd.release()
+	// The read buffer and inflater belong to whoever holds the read lock:
+	// release them now only if nobody does; otherwise the reader does as
+	// it lets go (unlockRead).
+	select {
+	case c.rsem <- struct{}{}:
+		c.releaseReader()
+		<-c.rsem
+	default:
+	}
 	for _, f := range hooks {
 		f()
 	}
@@ -449,6 +459,9 @@ func (c *Conn) closeTransport() {
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if code != StatusNoStatus && !code.validWire() {
 		return errors.New("websocket: close code " + code.String() + " may not be sent")
+	}
+	if !utf8.ValidString(reason) {
+		return fmt.Errorf("websocket: close reason: %w", ErrInvalidUTF8)
 	}
 	deadline := time.Now().Add(c.opts.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)

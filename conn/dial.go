@@ -11,7 +11,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,7 +150,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		Body:       http.NoBody,
 	}
 	if head.status != http.StatusSwitchingProtocols {
-		resp.Body = io.NopCloser(bytes.NewReader(readBody(nc, head.header, rest)))
+		resp.Body = io.NopCloser(bytes.NewReader(readBody(nc, head.status, head.header, rest)))
 		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server did not switch protocols"}
 	}
 	if reason := checkResponse(head.header, key, o.Protocols); reason != "" {
@@ -182,6 +184,10 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 func dialErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("websocket: handshake: %s: %w", what, ctx.Err())
+	}
+	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d.Add(-10*time.Millisecond)) {
+		// The socket deadline (set from ctx) fired a hair before ctx did.
+		return fmt.Errorf("websocket: handshake: %s: %w", what, context.DeadlineExceeded)
 	}
 	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
 }
@@ -241,8 +247,12 @@ func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
 			}
 			buf = slices.Grow(buf, min(cap(buf), maxBytes+4-cap(buf)))
 		}
+		scanned := len(buf)
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if n > 0 && headEnd(buf, scanned) < 0 {
+			continue
+		}
 		head, hn, perr := parseResponseHead(buf)
 		if perr == nil {
 			if hn > maxBytes+4 {
@@ -262,18 +272,27 @@ func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
 	}
 }
 
-// readBody reads what a refusing server sent after its head, up to 64 KiB.
-func readBody(r io.Reader, h http.Header, rest []byte) []byte {
+// readBody reads the body of a refusing server's response, up to 64 KiB:
+// by Content-Length, by chunks, or to the end of the connection, as
+// RFC 9112 (6.3) says. The handshake deadline bounds the wait.
+func readBody(r io.Reader, status int, h http.Header, rest []byte) []byte {
 	const maxBody = 64 << 10
-	want := int64(maxBody)
-	if cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && cl >= 0 {
-		want = min(cl, maxBody)
+	if status < 200 || status == http.StatusNoContent || status == http.StatusNotModified {
+		return nil
 	}
-	if int64(len(rest)) >= want {
-		return rest[:want]
+	src := io.MultiReader(bytes.NewReader(rest), r)
+	switch {
+	case hasToken(h, "Transfer-Encoding", "chunked"):
+		src = httputil.NewChunkedReader(src)
+	case h.Get("Content-Length") != "":
+		cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+		if err != nil || cl < 0 {
+			return nil
+		}
+		src = io.LimitReader(src, cl)
 	}
-	more, _ := io.ReadAll(io.LimitReader(r, want-int64(len(rest))))
-	return append(slices.Clip(rest), more...)
+	body, _ := io.ReadAll(io.LimitReader(src, maxBody))
+	return body
 }
 
 // checkResponse validates a 101 response (RFC 6455, 4.1) and returns why

@@ -117,6 +117,31 @@ type responseHead struct {
 	header     http.Header
 }
 
+// headEnd returns the length of the head at the start of b: up to and
+// including the first empty line (CRLF or bare LF line ends, in any mix),
+// or -1 when b holds no empty line yet. from is where the search may
+// resume (the caller already scanned b[:from] without finding one).
+func headEnd(b []byte, from int) int {
+	start := 0
+	if from > 0 {
+		// Resume at the start of the line that was cut off.
+		if i := bytes.LastIndexByte(b[:from], '\n'); i >= 0 {
+			start = i + 1
+		}
+	}
+	for {
+		i := bytes.IndexByte(b[start:], '\n')
+		if i < 0 {
+			return -1
+		}
+		line := b[start : start+i]
+		if start > 0 && (len(line) == 0 || len(line) == 1 && line[0] == '\r') {
+			return start + i + 1
+		}
+		start += i + 1
+	}
+}
+
 // errIncompleteHead means the bytes so far hold no complete head.
 var errIncompleteHead = errors.New("incomplete HTTP head")
 
@@ -127,16 +152,14 @@ var errIncompleteHead = errors.New("incomplete HTTP head")
 // are "token: value" with no obsolete line folding, CRLF line ends (a bare
 // LF is tolerated as the RFC permits).
 func parseResponseHead(b []byte) (*responseHead, int, error) {
-	end := bytes.Index(b, []byte("\r\n\r\n"))
-	n := end + 4
-	if end < 0 {
-		if e := bytes.Index(b, []byte("\n\n")); e >= 0 {
-			end, n = e, e+2
-		} else {
-			return nil, 0, errIncompleteHead
-		}
+	n := headEnd(b, 0)
+	if n < 0 {
+		return nil, 0, errIncompleteHead
 	}
-	lines := strings.Split(strings.ReplaceAll(string(b[:end]), "\r\n", "\n"), "\n")
+	lines := strings.Split(string(b[:n]), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
 	proto, rest, ok := strings.Cut(lines[0], " ")
 	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
 		return nil, 0, fmt.Errorf("malformed status line %q", truncUTF8(lines[0], 64))

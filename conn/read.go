@@ -143,7 +143,19 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	}
 }
 
-func (c *Conn) unlockRead() { <-c.rsem }
+func (c *Conn) unlockRead() {
+	if c.State() == Closed {
+		c.releaseReader()
+	}
+	<-c.rsem
+}
+
+// releaseReader gives the read buffer and any inflater back to their
+// pools once the connection is closed. The caller holds the read lock.
+func (c *Conn) releaseReader() {
+	c.rd.release()
+	c.releaseInflater()
+}
 
 // frame state of the data frame being read; guarded by rsem.
 type frameState struct {

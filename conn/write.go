@@ -221,26 +221,24 @@ var writePool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 // writeRaw encodes and writes one frame, masking it on a client. It
 // returns how many bytes reached the stream.
 func (c *Conn) writeRaw(fin bool, rsv byte, op Opcode, p []byte) (int, error) {
-	var hdr [MaxHeaderSize]byte
 	var mask *[4]byte
 	var key [4]byte
 	if c.client {
 		key = newMaskKey()
 		mask = &key
 	}
-	hn := PutHeader(hdr[:], fin, rsv, op, int64(len(p)), mask)
+	bp := writePool.Get().(*[]byte)
+	defer writePool.Put(bp)
+	buf := *bp
+	hn := PutHeader(buf, fin, rsv, op, int64(len(p)), mask)
 	if !c.client && len(p) > smallFrame {
-		n, err := c.rwc.Write(hdr[:hn])
+		n, err := c.rwc.Write(buf[:hn])
 		if err != nil {
 			return n, err
 		}
 		m, err := c.rwc.Write(p)
 		return n + m, err
 	}
-	bp := writePool.Get().(*[]byte)
-	defer writePool.Put(bp)
-	buf := *bp
-	copy(buf, hdr[:hn])
 	off, pos, total := hn, 0, 0
 	for {
 		k := copy(buf[off:], p)
@@ -540,6 +538,9 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	stop()
 	if err != nil {
 		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("websocket: write canceled: %w", ctx.Err())
+			}
 			return err
 		}
 		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)

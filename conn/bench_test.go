@@ -1,0 +1,273 @@
+package conn
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func sizeLabel(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+var benchKey = [4]byte{0x9A, 0x3C, 0x57, 0xE1}
+
+func BenchmarkMask(b *testing.B) {
+	for _, size := range []int{16, 1 << 10, 64 << 10, 1 << 20} {
+		buf := make([]byte, size)
+		b.Run("fast/"+sizeLabel(size), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			pos := 0
+			for b.Loop() {
+				pos = Mask(benchKey, pos, buf)
+			}
+		})
+		b.Run("naive/"+sizeLabel(size), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			pos := 0
+			for b.Loop() {
+				pos = naiveMask(benchKey, pos, buf)
+			}
+		})
+	}
+}
+
+var benchHeaders = []struct {
+	name   string
+	op     Opcode
+	length int64
+	mask   *[4]byte
+}{
+	{"7bit", OpText, 100, nil},
+	{"16bit-masked", OpBinary, 1000, &benchKey},
+	{"64bit-masked", OpBinary, 1 << 20, &benchKey},
+}
+
+func BenchmarkParseHeader(b *testing.B) {
+	for _, hc := range benchHeaders {
+		var buf [MaxHeaderSize]byte
+		n := PutHeader(buf[:], true, 0, hc.op, hc.length, hc.mask)
+		b.Run(hc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				h, _, err := ParseHeader(buf[:n])
+				if err != nil || h.Length != hc.length {
+					b.Fatal(h, err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPutHeader(b *testing.B) {
+	for _, hc := range benchHeaders {
+		var buf [MaxHeaderSize]byte
+		n := PutHeader(buf[:], true, 0, hc.op, hc.length, hc.mask)
+		b.Run(hc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				PutHeader(buf[:], true, 0, hc.op, hc.length, hc.mask)
+			}
+		})
+	}
+}
+
+// sinkRWC discards writes and has nothing to read.
+type sinkRWC struct{}
+
+func (sinkRWC) Read([]byte) (int, error)    { return 0, io.EOF }
+func (sinkRWC) Write(p []byte) (int, error) { return len(p), nil }
+func (sinkRWC) Close() error                { return nil }
+
+func BenchmarkWriteFrame(b *testing.B) {
+	ctx := context.Background()
+	for _, role := range []string{"server", "client"} {
+		for _, size := range []int{16, 1 << 10, 64 << 10} {
+			payload := make([]byte, size)
+			text := strings.Repeat("a", size)
+			c := newConn(sinkRWC{}, role == "client", &Options{}, nil)
+			b.Run(role+"/text/"+sizeLabel(size), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if err := c.SendText(ctx, text); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(role+"/binary/"+sizeLabel(size), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if err := c.SendBinary(ctx, payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			c.closeTransport()
+		}
+	}
+}
+
+// replayRWC serves the same bytes over and over and discards writes.
+type replayRWC struct {
+	data []byte
+	off  int
+}
+
+func (r *replayRWC) Read(p []byte) (int, error) {
+	n := copy(p, r.data[r.off:])
+	r.off += n
+	if r.off == len(r.data) {
+		r.off = 0
+	}
+	return n, nil
+}
+
+func (*replayRWC) Write(p []byte) (int, error) { return len(p), nil }
+func (*replayRWC) Close() error                { return nil }
+
+func BenchmarkReadFrame(b *testing.B) {
+	ctx := context.Background()
+	key := &[4]byte{0x11, 0x22, 0x33, 0x44}
+	for _, size := range []int{16, 1 << 10} {
+		frame := encFrame(true, 0, OpText, []byte(strings.Repeat("t", size)), key)
+		b.Run("text/"+sizeLabel(size), func(b *testing.B) {
+			c := newConn(&replayRWC{data: frame}, false, &Options{}, nil)
+			defer c.closeTransport()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m, err := c.Next(ctx)
+				if err != nil || len(m.Text) != size {
+					b.Fatal(len(m.Text), err)
+				}
+			}
+		})
+	}
+	for _, size := range []int{16, 1 << 10, 64 << 10} {
+		frame := encFrame(true, 0, OpBinary, make([]byte, size), key)
+		b.Run("binary-Read/"+sizeLabel(size), func(b *testing.B) {
+			c := newConn(&replayRWC{data: frame}, false, &Options{}, nil)
+			defer c.closeTransport()
+			buf := make([]byte, 32<<10)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total := 0
+				for {
+					n, err := m.Read(buf)
+					total += n
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if total != size {
+					b.Fatal(total)
+				}
+			}
+		})
+		b.Run("binary-Copy/"+sizeLabel(size), func(b *testing.B) {
+			c := newConn(&replayRWC{data: frame}, false, &Options{}, nil)
+			defer c.closeTransport()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, m); err != nil || n != int64(size) {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
+
+// benchServer is testServer for a testing.TB.
+func benchServer(tb testing.TB, handler func(c *Conn)) string {
+	tb.Helper()
+	var wg sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		handler(c)
+		c.closeTransport()
+	}))
+	tb.Cleanup(func() {
+		srv.Close()
+		wg.Wait()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func BenchmarkEcho(b *testing.B) {
+	url := benchServer(b, echo)
+	ctx := context.Background()
+	for _, size := range []int{16, 1 << 10, 64 << 10} {
+		b.Run("binary/"+sizeLabel(size), func(b *testing.B) {
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, _, err := Dial(dctx, url, nil)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close(StatusNormalClosure, "")
+			payload := make([]byte, size)
+			buf := make([]byte, 64<<10)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := c.SendBinary(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total := 0
+				for {
+					n, err := m.Read(buf)
+					total += n
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if total != size {
+					b.Fatal(total)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,539 @@
+package wsio_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsio/wsio"
+)
+
+// rfcAccept is the Sec-WebSocket-Accept for testKey (RFC 6455, 1.3).
+const rfcAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+// rawRequest is an HTTP request written by hand, so every header is ours.
+type rawRequest struct {
+	method, proto, host string
+	header              [][2]string
+}
+
+func upgradeRequest(host string) rawRequest {
+	return rawRequest{method: "GET", proto: "HTTP/1.1", host: host, header: [][2]string{
+		{"Host", host},
+		{"Upgrade", "websocket"},
+		{"Connection", "Upgrade"},
+		{"Sec-WebSocket-Key", testKey},
+		{"Sec-WebSocket-Version", "13"},
+	}}
+}
+
+// set replaces every name header with one holding value.
+func (r rawRequest) set(name, value string) rawRequest {
+	return r.del(name).add(name, value)
+}
+
+// add appends a header line, keeping those of the same name.
+func (r rawRequest) add(name, value string) rawRequest {
+	r.header = append(slices.Clone(r.header), [2]string{name, value})
+	return r
+}
+
+func (r rawRequest) del(name string) rawRequest {
+	r.header = slices.DeleteFunc(slices.Clone(r.header), func(h [2]string) bool { return strings.EqualFold(h[0], name) })
+	return r
+}
+
+// do sends r on a new connection to addr and returns the response with
+// its body read.
+func (r rawRequest) do(t *testing.T, addr string) (*http.Response, string) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s / %s\r\n", r.method, r.proto)
+	for _, h := range r.header {
+		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(nc, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp, ""
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return resp, string(body)
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	t.Parallel()
+	type want struct {
+		status int
+		header map[string]string
+	}
+	ok := want{http.StatusSwitchingProtocols, map[string]string{
+		"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": rfcAccept,
+	}}
+	bad := want{status: http.StatusBadRequest}
+	forbidden := want{status: http.StatusForbidden}
+	for _, tc := range []struct {
+		name     string
+		patterns []string
+		edit     func(rawRequest) rawRequest
+		want     want
+	}{
+		{"valid", nil, nil, ok},
+		{"tokens in lists, any case", nil, func(r rawRequest) rawRequest {
+			return r.set("Connection", "keep-alive, UPGRADE").set("Upgrade", "WebSocket")
+		}, ok},
+		{"POST", nil, func(r rawRequest) rawRequest {
+			r.method = "POST"
+			return r.add("Content-Length", "0")
+		}, want{http.StatusMethodNotAllowed, map[string]string{"Allow": "GET"}}},
+		{"HTTP/1.0", nil, func(r rawRequest) rawRequest { r.proto = "HTTP/1.0"; return r }, bad},
+		{"no Connection", nil, func(r rawRequest) rawRequest { return r.del("Connection") }, bad},
+		{"Connection without upgrade", nil, func(r rawRequest) rawRequest { return r.set("Connection", "keep-alive") }, bad},
+		{"no Upgrade", nil, func(r rawRequest) rawRequest { return r.del("Upgrade") }, bad},
+		{"Upgrade to something else", nil, func(r rawRequest) rawRequest { return r.set("Upgrade", "websockets") }, bad},
+		{"version 8", nil, func(r rawRequest) rawRequest { return r.set("Sec-WebSocket-Version", "8") },
+			want{http.StatusUpgradeRequired, map[string]string{"Sec-WebSocket-Version": "13"}}},
+		{"no key", nil, func(r rawRequest) rawRequest { return r.del("Sec-WebSocket-Key") }, bad},
+		{"two keys", nil, func(r rawRequest) rawRequest { return r.add("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==") }, bad},
+		{"15-byte key", nil, func(r rawRequest) rawRequest { return r.set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA") }, bad},
+		{"17-byte key", nil, func(r rawRequest) rawRequest { return r.set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAAA=") }, bad},
+		{"key not base64", nil, func(r rawRequest) rawRequest { return r.set("Sec-WebSocket-Key", "!!!!!!!!!!!!!!!!!!!!!!==") }, bad},
+		{"same origin", nil, func(r rawRequest) rawRequest { return r.add("Origin", "http://"+r.host) }, ok},
+		{"cross origin", nil, func(r rawRequest) rawRequest { return r.add("Origin", "https://evil.test") }, forbidden},
+		{"null origin", nil, func(r rawRequest) rawRequest { return r.add("Origin", "null") }, forbidden},
+		{"two origins", nil, func(r rawRequest) rawRequest {
+			return r.add("Origin", "http://"+r.host).add("Origin", "http://"+r.host)
+		}, forbidden},
+		{"exact pattern", []string{"example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://example.com") }, ok},
+		{"exact pattern, other case", []string{"example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "HTTPS://EXAMPLE.COM") }, ok},
+		{"exact pattern, other host", []string{"example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://evil.test") }, forbidden},
+		{"exact pattern, other port", []string{"example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://example.com:8443") }, forbidden},
+		{"wildcard pattern", []string{"*.example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://chat.example.com") }, ok},
+		{"wildcard pattern, apex", []string{"*.example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://example.com") }, forbidden},
+		{"wildcard pattern, lookalike", []string{"*.example.com"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://evilexample.com") }, forbidden},
+		{"port wildcard", []string{"localhost:*"}, func(r rawRequest) rawRequest { return r.add("Origin", "http://localhost:3000") }, ok},
+		{"star", []string{"*"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://anything.test") }, ok},
+		{"star, null origin", []string{"*"}, func(r rawRequest) rawRequest { return r.add("Origin", "null") }, ok},
+	} {
+		for _, front := range []string{"Accept", "Server"} {
+			t.Run(front+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				opts := &wsio.AcceptOptions{OriginPatterns: tc.patterns}
+				accepted := make(chan error, 1)
+				var h http.Handler
+				if front == "Accept" {
+					h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						c, err := wsio.Accept(w, r, opts)
+						accepted <- err
+						if err == nil {
+							_ = c.Close(wsio.StatusNormalClosure, "")
+						}
+					})
+				} else {
+					srv := wsio.NewServer(*opts, func(*wsio.Conn) {})
+					t.Cleanup(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), timeout)
+						defer cancel()
+						_ = srv.Shutdown(ctx)
+					})
+					h = srv
+				}
+				ts := httptest.NewServer(h)
+				t.Cleanup(ts.Close)
+				addr := ts.Listener.Addr().String()
+				req := upgradeRequest(addr)
+				if tc.edit != nil {
+					req = tc.edit(req)
+				}
+				resp, body := req.do(t, addr)
+				if resp.StatusCode != tc.want.status {
+					t.Fatalf("status %s (%q), want %d", resp.Status, body, tc.want.status)
+				}
+				for name, v := range tc.want.header {
+					if got := resp.Header.Get(name); got != v {
+						t.Errorf("%s: %q, want %q", name, got, v)
+					}
+				}
+				if front != "Accept" {
+					return
+				}
+				select {
+				case err := <-accepted:
+					var he *wsio.HandshakeError
+					switch {
+					case tc.want.status == http.StatusSwitchingProtocols:
+						if err != nil {
+							t.Errorf("Accept: %v", err)
+						}
+					case !errors.Is(err, wsio.ErrBadHandshake) || !errors.As(err, &he):
+						t.Errorf("Accept returned %v, want a *HandshakeError", err)
+					case he.Status != tc.want.status:
+						t.Errorf("HandshakeError.Status = %d, want %d", he.Status, tc.want.status)
+					}
+				case <-time.After(timeout):
+					t.Fatal("the handler did not finish")
+				}
+			})
+		}
+	}
+}
+
+// TestDialRefusedByHandler: a handler that answers with its own status
+// before upgrading gives Dial a HandshakeError and the response.
+func TestDialRefusedByHandler(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("You need a token to chat here. ", 200) // over net/http's buffer: sent chunked
+	for _, tc := range []struct {
+		name, body string
+		flush      bool
+	}{
+		{"short body", "missing token\n", false},
+		{"chunked body", long, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Query().Get("token") == "" {
+					w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+					w.WriteHeader(http.StatusUnauthorized)
+					io.WriteString(w, tc.body)
+					if tc.flush {
+						http.NewResponseController(w).Flush()
+					}
+					return
+				}
+				if c, err := wsio.Accept(w, r, nil); err == nil {
+					echo(c)
+				}
+			}))
+			t.Cleanup(ts.Close)
+			ctx := testCtx(t)
+			start := time.Now()
+			c, resp, err := wsio.Dial(ctx, wsURL(ts.URL), &wsio.DialOptions{HandshakeTimeout: 2 * time.Second})
+			took := time.Since(start)
+			if c != nil {
+				t.Fatal("Dial returned a connection")
+			}
+			if !errors.Is(err, wsio.ErrBadHandshake) {
+				t.Fatalf("Dial = %v, want ErrBadHandshake", err)
+			}
+			var he *wsio.HandshakeError
+			if !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+				t.Fatalf("Dial = %v, want a *HandshakeError with 401", err)
+			}
+			if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("response = %v, want 401", resp)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(body) != tc.body {
+				t.Fatalf("body = %q, want %q", body, tc.body)
+			}
+			if took > time.Second {
+				t.Errorf("Dial took %v to report the refusal", took)
+			}
+			// With the token the same handler upgrades.
+			c = dial(t, wsURL(ts.URL)+"?token=t", nil)
+			roundTrip(t, c, "in")
+		})
+	}
+}
+
+// TestDialRejectsBadResponse: Dial refuses a 101 that breaks RFC 6455.
+func TestDialRejectsBadResponse(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, response string
+		protocols      []string
+	}{
+		{"wrong accept", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n", nil},
+		{"no upgrade", "Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n", nil},
+		{"no connection", "Upgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n", nil},
+		{"protocol not offered", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: x\r\n", []string{"a"}},
+		{"extension not offered", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: x-never-offered\r\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := fakeServer(t, func(key string) string {
+				return "HTTP/1.1 101 Switching Protocols\r\n" + strings.ReplaceAll(tc.response, "{accept}", acceptFor(key)) + "\r\n"
+			})
+			c, resp, err := wsio.Dial(testCtx(t), "ws://"+addr, &wsio.DialOptions{Protocols: tc.protocols})
+			var he *wsio.HandshakeError
+			if c != nil || !errors.As(err, &he) || he.Status != http.StatusSwitchingProtocols {
+				t.Fatalf("Dial = %v, %v, want a *HandshakeError with 101", c, err)
+			}
+			if resp == nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("response = %v", resp)
+			}
+		})
+	}
+}
+
+// fakeServer answers one request on a loopback listener with respond(key).
+func fakeServer(t *testing.T, respond func(key string) string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(timeout))
+		req, err := http.ReadRequest(bufio.NewReader(nc))
+		if err != nil {
+			return
+		}
+		io.WriteString(nc, respond(req.Header.Get("Sec-WebSocket-Key")))
+		io.Copy(io.Discard, nc) // until Dial hangs up
+	})
+	return ln.Addr().String()
+}
+
+// acceptFor computes Sec-WebSocket-Accept from its definition (RFC 6455, 4.2.2).
+func acceptFor(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// TestDialHandshakeTimeout: a server that accepts the TCP connection but
+// never answers holds Dial only as long as ctx or HandshakeTimeout.
+func TestDialHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { // read the request, never answer
+				defer nc.Close()
+				_ = nc.SetDeadline(time.Now().Add(timeout))
+				io.Copy(io.Discard, nc)
+			})
+		}
+	})
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		o    *wsio.DialOptions
+	}{
+		{"ctx", short, nil},
+		{"HandshakeTimeout", context.Background(), &wsio.DialOptions{HandshakeTimeout: 200 * time.Millisecond}},
+	} {
+		start := time.Now()
+		c, _, err := wsio.Dial(tc.ctx, "ws://"+ln.Addr().String(), tc.o)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("%s: Dial took %v", tc.name, took)
+		}
+		// Which of the two deadline errors comes back depends on whether the
+		// socket's deadline or ctx's timer fires first; both mean "timed out".
+		if c != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: Dial = %v, %v, want a deadline error", tc.name, c, err)
+		}
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{"ftp://127.0.0.1/", "ws:///nohost", "ws://[::1"} {
+		if c, _, err := wsio.Dial(testCtx(t), url, nil); err == nil || c != nil {
+			t.Errorf("Dial(%q) = %v, %v, want an error", url, c, err)
+		}
+	}
+	// http:// is taken as ws://.
+	_, url := newServer(t, wsio.ServerOptions{}, echo)
+	c := dial(t, "http"+strings.TrimPrefix(url, "ws"), nil)
+	roundTrip(t, c, "plain http URL")
+}
+
+func TestSubprotocols(t *testing.T) {
+	t.Parallel()
+	last := func(r *http.Request, offered []string) string { return offered[len(offered)-1] }
+	for _, tc := range []struct {
+		name    string
+		server  []string
+		selectP func(*http.Request, []string) string
+		client  []string
+		want    string
+	}{
+		{"server preference wins", []string{"b", "a"}, nil, []string{"a", "b"}, "b"},
+		{"first shared", []string{"c", "a"}, nil, []string{"a", "b"}, "a"},
+		{"no overlap", []string{"x", "y"}, nil, []string{"a", "b"}, ""},
+		{"server speaks none", nil, nil, []string{"a"}, ""},
+		{"client offers none", []string{"a"}, nil, nil, ""},
+		{"SelectProtocol", nil, last, []string{"x", "y", "z"}, "z"},
+		{"SelectProtocol over Protocols", []string{"x"}, last, []string{"x", "y"}, "y"},
+		{"SelectProtocol picks one not offered", nil, func(*http.Request, []string) string { return "nope" }, []string{"x"}, ""},
+		{"SelectProtocol picks none", []string{"x"}, func(*http.Request, []string) string { return "" }, []string{"x"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			selected := make(chan []string, 1)
+			opts := wsio.ServerOptions{Protocols: tc.server}
+			if tc.selectP != nil {
+				opts.SelectProtocol = func(r *http.Request, offered []string) string {
+					if r == nil {
+						t.Error("SelectProtocol got a nil request")
+					}
+					selected <- offered
+					return tc.selectP(r, offered)
+				}
+			}
+			_, url := newServer(t, opts, func(c *wsio.Conn) {
+				_ = c.SendText(context.Background(), c.Protocol()+"|"+strings.Join(c.Protocols(), ","))
+				drain(c)
+			})
+			c := dial(t, url, &wsio.DialOptions{Protocols: tc.client})
+			if got := c.Protocol(); got != tc.want {
+				t.Errorf("client Protocol() = %q, want %q", got, tc.want)
+			}
+			if got := c.Protocols(); !slices.Equal(got, tc.client) {
+				t.Errorf("client Protocols() = %q, want its offers %q", got, tc.client)
+			}
+			if got, want := nextText(t, testCtx(t), c), tc.want+"|"+strings.Join(tc.client, ","); got != want {
+				t.Errorf("server saw protocol|offers %q, want %q", got, want)
+			}
+			if tc.selectP != nil {
+				select {
+				case offered := <-selected:
+					if !slices.Equal(offered, tc.client) {
+						t.Errorf("SelectProtocol got %q, want the client's order %q", offered, tc.client)
+					}
+				default:
+					t.Error("SelectProtocol was not called")
+				}
+			}
+		})
+	}
+}
+
+func TestHandshakeHeaders(t *testing.T) {
+	t.Parallel()
+	srv := wsio.NewServer(wsio.ServerOptions{Header: http.Header{"X-Server": {"wsio"}}}, func(c *wsio.Conn) {
+		r := c.Request()
+		_ = c.SendText(context.Background(), strings.Join([]string{
+			r.Header.Get("Authorization"), r.Header.Get("X-Trace"), strings.Join(r.Header.Values("X-Multi"), ","),
+			r.Host, c.Path(), r.URL.RawQuery, fmt.Sprint(c.ResponseHeader() == nil),
+		}, "|"))
+		drain(c)
+	})
+	// Middleware sets headers on the ResponseWriter before the upgrade.
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Before", "middleware")
+		w.Header().Add("Set-Cookie", "session=abc; Path=/")
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		ts.Close()
+	})
+	c := dial(t, wsURL(ts.URL)+"/rooms/42?lang=en", &wsio.DialOptions{Header: http.Header{
+		"Authorization": {"Bearer t0k"},
+		"X-Trace":       {"7"},
+		"X-Multi":       {"a", "b"},
+		"Host":          {"chat.example"},
+	}})
+	rh := c.ResponseHeader()
+	for name, want := range map[string]string{"X-Server": "wsio", "X-Before": "middleware", "Set-Cookie": "session=abc; Path=/"} {
+		if got := rh.Get(name); got != want {
+			t.Errorf("response header %s = %q, want %q", name, got, want)
+		}
+	}
+	if got := c.Path(); got != "/rooms/42" {
+		t.Errorf("client Path() = %q", got)
+	}
+	if c.Request() != nil {
+		t.Error("client Request() is not nil")
+	}
+	want := "Bearer t0k|7|a,b|chat.example|/rooms/42|lang=en|true"
+	if got := nextText(t, testCtx(t), c); got != want {
+		t.Errorf("server saw %q, want %q", got, want)
+	}
+}
+
+func TestRoutingTwoServers(t *testing.T) {
+	t.Parallel()
+	named := func(name string) *wsio.Server {
+		srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+			_ = c.SendText(context.Background(), name+" "+c.Path())
+			drain(c)
+		})
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		return srv
+	}
+	alpha, beta := named("alpha"), named("beta")
+	mux := http.NewServeMux()
+	mux.Handle("/alpha", alpha)
+	mux.Handle("/beta/", beta)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	url := wsURL(ts.URL)
+
+	for path, want := range map[string]string{"/alpha": "alpha /alpha", "/beta/room": "beta /beta/room"} {
+		c := dial(t, url+path, nil)
+		if got := nextText(t, testCtx(t), c); got != want {
+			t.Errorf("%s: got %q, want %q", path, got, want)
+		}
+	}
+	waitUntil(t, "one connection on each", func() bool { return alpha.Len() == 1 && beta.Len() == 1 })
+	_, resp, err := wsio.Dial(testCtx(t), url+"/gamma", nil)
+	if !errors.Is(err, wsio.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("Dial to an unrouted path: %v %v, want 404", resp, err)
+	}
+}

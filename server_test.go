@@ -1,0 +1,1023 @@
+package wsio_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsio/wsio"
+)
+
+// TestMain fails the run when goroutines running this module's code
+// outlive the tests: every handler, reader and closing handshake must end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
+		fmt.Fprintf(os.Stderr, "goroutines still running wsio code after the tests:\n\n%s\n", leaked)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// leakedGoroutines waits up to d for every goroutine whose stack mentions
+// the module (other than this checker and the test runner) to end, and
+// returns the stacks of those still there.
+func leakedGoroutines(d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for {
+		var leaked []string
+		for _, g := range strings.Split(allStacks(), "\n\n") {
+			if strings.Contains(g, "github.com/wsio/wsio") &&
+				!strings.Contains(g, "wsio_test.leakedGoroutines") &&
+				!strings.Contains(g, "testing.(*M)") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return strings.Join(leaked, "\n\n")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func allStacks() string {
+	for n := 1 << 16; ; n *= 2 {
+		buf := make([]byte, n)
+		if k := runtime.Stack(buf, true); k < n {
+			return string(buf[:k])
+		}
+	}
+}
+
+// timeout bounds every wait in these tests.
+const timeout = 5 * time.Second
+
+func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }
+
+// testCtx returns a context that ends after timeout or with the test.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newServer mounts a wsio.Server on an httptest server and returns it with
+// its ws:// URL. Cleanup shuts the Server down, which must succeed.
+func newServer(t *testing.T, opts wsio.ServerOptions, handler func(*wsio.Conn)) (*wsio.Server, string) {
+	t.Helper()
+	srv := wsio.NewServer(opts, handler)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("cleanup: Shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	return srv, wsURL(ts.URL)
+}
+
+// dial opens a client connection that cleanup closes.
+func dial(t *testing.T, url string, o *wsio.DialOptions) *wsio.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, _, err := wsio.Dial(ctx, url, o)
+	if err != nil {
+		t.Fatalf("Dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = c.Close(wsio.StatusNormalClosure, "") })
+	return c
+}
+
+// waitUntil polls cond until it holds or timeout passes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// echo sends back each text message as text and each binary one as a stream.
+func echo(c *wsio.Conn) {
+	ctx := context.Background()
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			return
+		}
+		switch m.Kind {
+		case wsio.Text:
+			err = c.SendText(ctx, m.Text)
+		case wsio.Binary:
+			w, berr := c.BeginBinary(ctx)
+			if err = berr; err == nil {
+				_, err = io.Copy(w, m)
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// drain reads and drops messages until the connection ends.
+func drain(c *wsio.Conn) {
+	for {
+		if _, err := c.Next(context.Background()); err != nil {
+			return
+		}
+	}
+}
+
+// roundTrip sends s and expects it echoed.
+func roundTrip(t *testing.T, c *wsio.Conn, s string) {
+	t.Helper()
+	ctx := testCtx(t)
+	if err := c.SendText(ctx, s); err != nil {
+		t.Fatalf("SendText: %v", err)
+	}
+	if got := nextText(t, ctx, c); got != s {
+		t.Fatalf("echo = %q, want %q", got, s)
+	}
+}
+
+// nextText reads the next message and requires it to be text.
+func nextText(t *testing.T, ctx context.Context, c *wsio.Conn) string {
+	t.Helper()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	if m.Kind != wsio.Text {
+		t.Fatalf("Next: got a %v message, want text", m.Kind)
+	}
+	return m.Text
+}
+
+// readMessage reads a whole message of either kind.
+func readMessage(ctx context.Context, c *wsio.Conn) (wsio.Kind, []byte, error) {
+	m, err := c.Next(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	if m.Kind == wsio.Text {
+		return m.Kind, []byte(m.Text), nil
+	}
+	b, err := io.ReadAll(m)
+	return m.Kind, b, err
+}
+
+// wantClose requires err to be a *wsio.CloseError with code and remote.
+func wantClose(t *testing.T, err error, code wsio.StatusCode, remote bool) *wsio.CloseError {
+	t.Helper()
+	var ce *wsio.CloseError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *wsio.CloseError", err, err)
+	}
+	if !errors.Is(err, wsio.ErrClosed) {
+		t.Errorf("error %v does not match wsio.ErrClosed", err)
+	}
+	if ce.Code != code || ce.Remote != remote {
+		t.Errorf("close = code %v remote %v, want code %v remote %v (%v)", ce.Code, ce.Remote, code, remote, err)
+	}
+	return ce
+}
+
+// testKey is the sample Sec-WebSocket-Key of RFC 6455.
+const testKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+// rawUpgrade performs a handshake by hand and returns the raw stream, for a
+// peer that reads frames itself or never reads at all. Cleanup closes it.
+func rawUpgrade(t *testing.T, url string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	return rawUpgradeBuffer(t, url, 0)
+}
+
+// rawUpgradeBuffer is rawUpgrade with the socket's receive buffer set to
+// rcvbuf bytes (when positive), so a peer that never reads fills up soon.
+func rawUpgradeBuffer(t *testing.T, url string, rcvbuf int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	hostPath := strings.TrimPrefix(url, "ws://")
+	host, path, _ := strings.Cut(hostPath, "/")
+	nc, err := net.DialTimeout("tcp", host, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rcvbuf > 0 {
+		_ = nc.(*net.TCPConn).SetReadBuffer(rcvbuf)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(nc, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, testKey)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("raw handshake: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("raw handshake: %s", resp.Status)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, br
+}
+
+// frame is one frame as a server sent it.
+type frame struct {
+	fin     bool
+	op      byte
+	payload []byte
+}
+
+// readFrame reads one unmasked (server) frame.
+func readFrame(r io.Reader) (frame, error) {
+	var h [8]byte
+	if _, err := io.ReadFull(r, h[:2]); err != nil {
+		return frame{}, err
+	}
+	f := frame{fin: h[0]&0x80 != 0, op: h[0] & 0x0F}
+	if h[1]&0x80 != 0 {
+		return f, errors.New("masked frame from the server")
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		if _, err := io.ReadFull(r, h[:2]); err != nil {
+			return f, err
+		}
+		n = uint64(binary.BigEndian.Uint16(h[:2]))
+	case 127:
+		if _, err := io.ReadFull(r, h[:8]); err != nil {
+			return f, err
+		}
+		n = binary.BigEndian.Uint64(h[:8])
+	}
+	f.payload = make([]byte, n)
+	_, err := io.ReadFull(r, f.payload)
+	return f, err
+}
+
+func TestServerConnsAndLen(t *testing.T) {
+	t.Parallel()
+	srv, url := newServer(t, wsio.ServerOptions{}, drain)
+	if n := srv.Len(); n != 0 {
+		t.Fatalf("Len before any connection = %d", n)
+	}
+	clients := make([]*wsio.Conn, 5)
+	for i := range clients {
+		clients[i] = dial(t, url, nil)
+	}
+	waitUntil(t, "Len() == 5", func() bool { return srv.Len() == 5 })
+
+	local := map[string]bool{}
+	for _, c := range clients {
+		local[c.LocalAddr().String()] = true
+	}
+	seen := map[*wsio.Conn]bool{}
+	for c := range srv.Conns() {
+		seen[c] = true
+		if c.State() != wsio.Open || c.Request() == nil {
+			t.Errorf("Conns yielded a connection in state %v with request %v", c.State(), c.Request())
+		}
+		if !local[c.RemoteAddr().String()] {
+			t.Errorf("Conns yielded %v, which is none of the clients", c.RemoteAddr())
+		}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("Conns yielded %d distinct connections, want 5", len(seen))
+	}
+	n := 0
+	for range srv.Conns() {
+		n++
+		break
+	}
+	if n != 1 {
+		t.Fatalf("breaking out of Conns after one yielded %d", n)
+	}
+
+	for _, c := range clients[:2] {
+		if err := c.Close(wsio.StatusNormalClosure, ""); err != nil {
+			t.Fatalf("client Close: %v", err)
+		}
+	}
+	waitUntil(t, "Len() == 3 after two clients closed", func() bool { return srv.Len() == 3 })
+	gone := map[string]bool{clients[0].LocalAddr().String(): true, clients[1].LocalAddr().String(): true}
+	for c := range srv.Conns() {
+		if gone[c.RemoteAddr().String()] {
+			t.Errorf("Conns still yields closed connection %v", c.RemoteAddr())
+		}
+	}
+
+	// A peer that vanishes without a close frame is dropped too.
+	_ = clients[2].NetConn().Close()
+	waitUntil(t, "Len() == 2 after a client vanished", func() bool { return srv.Len() == 2 })
+}
+
+func TestServerBroadcast(t *testing.T) {
+	t.Parallel()
+	const n, frag = 20, 16 << 10
+	srv, url := newServer(t, wsio.ServerOptions{Options: wsio.Options{FragmentSize: frag}}, drain)
+	clients := make([]*wsio.Conn, n)
+	for i := range clients {
+		clients[i] = dial(t, url, nil)
+	}
+	// One more peer reads raw frames to see how the message was framed.
+	tap, tapR := rawUpgrade(t, url)
+	waitUntil(t, "all connections tracked", func() bool { return srv.Len() == n+1 })
+
+	bin := make([]byte, 5*frag+123)
+	for i := range bin {
+		bin[i] = byte(i*31 + i>>8)
+	}
+	for _, tc := range []struct {
+		name   string
+		kind   wsio.Kind
+		data   []byte
+		op     byte
+		frames int // 0: any number (text framing is the library's choice)
+	}{
+		{"text", wsio.Text, []byte(strings.Repeat("héllo, wörld ", 3000)), 1, 0},
+		{"empty text", wsio.Text, nil, 1, 1},
+		{"binary fragmented", wsio.Binary, bin, 2, 6},
+		{"binary one frame", wsio.Binary, bin[:frag-1], 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			if err := srv.Broadcast(ctx, tc.kind, tc.data); err != nil {
+				t.Fatalf("Broadcast: %v", err)
+			}
+			var wg sync.WaitGroup
+			for i, c := range clients {
+				wg.Go(func() {
+					kind, got, err := readMessage(ctx, c)
+					if err != nil || kind != tc.kind || !bytes.Equal(got, tc.data) {
+						t.Errorf("client %d got %v message of %d bytes (%v), want %v of %d bytes",
+							i, kind, len(got), err, tc.kind, len(tc.data))
+					}
+				})
+			}
+			wg.Wait()
+
+			_ = tap.SetReadDeadline(time.Now().Add(timeout))
+			var got []byte
+			for i := 0; ; i++ {
+				f, err := readFrame(tapR)
+				if err != nil {
+					t.Fatalf("raw peer: frame %d: %v", i, err)
+				}
+				if want := map[bool]byte{true: tc.op, false: 0}[i == 0]; f.op != want {
+					t.Fatalf("frame %d has opcode %d, want %d", i, f.op, want)
+				}
+				if tc.kind == wsio.Binary && !f.fin && len(f.payload) != frag {
+					t.Fatalf("non-final frame %d carries %d bytes, want the fragment size %d", i, len(f.payload), frag)
+				}
+				got = append(got, f.payload...)
+				if f.fin {
+					if tc.frames > 0 && i+1 != tc.frames {
+						t.Errorf("message came in %d frames, want %d", i+1, tc.frames)
+					}
+					break
+				}
+			}
+			if !bytes.Equal(got, tc.data) {
+				t.Errorf("raw peer reassembled %d bytes that differ from the %d sent", len(got), len(tc.data))
+			}
+		})
+	}
+
+	if err := srv.Broadcast(testCtx(t), wsio.Text, []byte{0xff}); !errors.Is(err, wsio.ErrInvalidUTF8) {
+		t.Errorf("Broadcast of invalid UTF-8 text = %v, want ErrInvalidUTF8", err)
+	}
+}
+
+func TestServerBroadcastNoConnections(t *testing.T) {
+	t.Parallel()
+	srv := wsio.NewServer(wsio.ServerOptions{}, drain)
+	if err := srv.Broadcast(testCtx(t), wsio.Text, []byte("nobody")); err != nil {
+		t.Fatalf("Broadcast to no one = %v", err)
+	}
+}
+
+// startReaders dials n clients that read every message in a loop and
+// report each one's first byte and arrival time.
+func startReaders(t *testing.T, url string, n int) <-chan arrival {
+	t.Helper()
+	arrivals := make(chan arrival, 1024)
+	ctx := t.Context() // readers run for the whole test; each wait for them is bounded
+	var readers sync.WaitGroup
+	t.Cleanup(readers.Wait) // runs after the clients are closed
+	for i := range n {
+		c := dial(t, url, nil)
+		readers.Go(func() {
+			for {
+				m, err := c.Next(ctx)
+				if err != nil {
+					return
+				}
+				b, err := io.ReadAll(m)
+				if err == nil && len(b) == 0 {
+					b = []byte(m.Text)
+				}
+				if err != nil || len(b) == 0 {
+					t.Errorf("client %d: message of %d bytes, %v", i, len(b), err)
+					return
+				}
+				arrivals <- arrival{b[0], len(b), time.Now()}
+			}
+		})
+	}
+	return arrivals
+}
+
+type arrival struct {
+	first byte
+	size  int
+	at    time.Time
+}
+
+// checkRound waits for n arrivals of a message starting with first, each
+// within limit of start when limit is positive.
+func checkRound(t *testing.T, arrivals <-chan arrival, n int, first byte, size int, start time.Time, limit time.Duration) {
+	t.Helper()
+	for range n {
+		select {
+		case a := <-arrivals:
+			if a.first != first || a.size != size {
+				t.Fatalf("a client got a message of %d bytes starting with %d, want %d bytes starting with %d", a.size, a.first, size, first)
+			}
+			if lag := a.at.Sub(start); limit > 0 && lag >= limit {
+				t.Errorf("a reading client got the message %v after Broadcast began, want < %v", lag, limit)
+			}
+		case <-time.After(timeout):
+			t.Fatal("a reading client never got the message")
+		}
+	}
+}
+
+// checkSlowBroadcastErr checks the error of a Broadcast that missed one
+// of 20 connections because its ctx ended.
+func checkSlowBroadcastErr(t *testing.T, err error, took time.Duration) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Broadcast reported no failure")
+	}
+	if !strings.Contains(err.Error(), "19 of 20") {
+		t.Errorf("Broadcast error %q does not say 19 of 20 were reached", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Broadcast error %q does not wrap the deadline", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("Broadcast took %v with a 1s context", took)
+	}
+}
+
+// TestServerBroadcastSlowPeer: one of 20 peers never reads. Broadcast
+// with a 1 s context must still reach the 19 others promptly and report
+// the one it missed: a slow peer delays only itself.
+func TestServerBroadcastSlowPeer(t *testing.T) {
+	// Not parallel: it measures latency.
+	const n = 20
+	t.Run("socket full", func(t *testing.T) {
+		// Broadcast until the silent peer's socket is full and a send to
+		// it blocks; that round is the one under test.
+		const size, maxRounds = 256 << 10, 400
+		srv, url := newServer(t, wsio.ServerOptions{}, drain)
+		arrivals := startReaders(t, url, n-1)
+		rawUpgradeBuffer(t, url, 4<<10)
+		waitUntil(t, "all connections tracked", func() bool { return srv.Len() == n })
+		msg := make([]byte, size)
+		for round := range maxRounds {
+			msg[0] = byte(round)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			start := time.Now()
+			err := srv.Broadcast(ctx, wsio.Binary, msg)
+			took := time.Since(start)
+			cancel()
+			if err == nil {
+				checkRound(t, arrivals, n-1, msg[0], size, start, 0)
+				continue
+			}
+			t.Logf("round %d (%d KiB sent): Broadcast took %v: %v", round, (round+1)*size>>10, took, err)
+			checkRound(t, arrivals, n-1, msg[0], size, start, time.Second)
+			checkSlowBroadcastErr(t, err, took)
+			return
+		}
+		t.Fatalf("Broadcast of %d MiB never failed for a peer that does not read", maxRounds*size>>20)
+	})
+	t.Run("stream stuck on a full socket", func(t *testing.T) {
+		// The silent peer's connection is in the middle of a binary stream
+		// that blocks on its full socket, so Broadcast must wait for it.
+		stuck := make(chan struct{})
+		srv, url := newServer(t, wsio.ServerOptions{}, func(c *wsio.Conn) {
+			if c.Path() == "/silent" {
+				w, err := c.BeginBinary(context.Background())
+				if err != nil {
+					t.Errorf("BeginBinary: %v", err)
+					return
+				}
+				close(stuck)
+				_, _ = io.Copy(w, io.LimitReader(zeros{}, 256<<20)) // blocks until the peer is gone
+				_ = w.Close()
+			}
+			drain(c)
+		})
+		arrivals := startReaders(t, url, n-1)
+		rawUpgradeBuffer(t, url+"/silent", 4<<10)
+		<-stuck
+		waitUntil(t, "all connections tracked", func() bool { return srv.Len() == n })
+		time.Sleep(100 * time.Millisecond) // let the stream fill the socket
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		err := srv.Broadcast(ctx, wsio.Text, []byte("news"))
+		took := time.Since(start)
+		checkRound(t, arrivals, n-1, 'n', 4, start, time.Second)
+		checkSlowBroadcastErr(t, err, took)
+	})
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestServerBroadcastWaitsForStream: a connection in the middle of a
+// BeginBinary stream gets the broadcast after the stream, and the others
+// are not held up meanwhile.
+func TestServerBroadcastWaitsForStream(t *testing.T) {
+	t.Parallel()
+	streams := make(chan io.WriteCloser, 1)
+	srv, url := newServer(t, wsio.ServerOptions{}, func(c *wsio.Conn) {
+		if c.Path() == "/stream" {
+			w, err := c.BeginBinary(context.Background())
+			if err != nil {
+				t.Errorf("BeginBinary: %v", err)
+				return
+			}
+			streams <- w
+		}
+		drain(c)
+	})
+	others := []*wsio.Conn{dial(t, url, nil), dial(t, url, nil), dial(t, url, nil)}
+	streaming := dial(t, url+"/stream", nil)
+	var w io.WriteCloser
+	select {
+	case w = <-streams:
+	case <-time.After(timeout):
+		t.Fatal("the server never opened its stream")
+	}
+	waitUntil(t, "all connections tracked", func() bool { return srv.Len() == 4 })
+
+	ctx := testCtx(t)
+	done := make(chan error, 1)
+	go func() { done <- srv.Broadcast(ctx, wsio.Text, []byte("news")) }()
+	for _, c := range others {
+		if got := nextText(t, ctx, c); got != "news" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Broadcast returned (%v) while a stream was still open", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := w.Write([]byte("part")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kind, b, err := readMessage(ctx, streaming); err != nil || kind != wsio.Binary || string(b) != "part" {
+		t.Fatalf("stream = %v %q %v", kind, b, err)
+	}
+	if got := nextText(t, ctx, streaming); got != "news" {
+		t.Fatalf("after the stream got %q, want the broadcast", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Broadcast: %v", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Broadcast did not return after the stream ended")
+	}
+}
+
+func TestServerCloseRefusesNewKeepsOpen(t *testing.T) {
+	t.Parallel()
+	srv, url := newServer(t, wsio.ServerOptions{}, echo)
+	c := dial(t, url, nil)
+	roundTrip(t, c, "before")
+	waitUntil(t, "Len() == 1", func() bool { return srv.Len() == 1 })
+
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	_, resp, err := wsio.Dial(testCtx(t), url, nil)
+	var he *wsio.HandshakeError
+	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
+		t.Fatalf("Dial after Close: %v, want a HandshakeError with 503", err)
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("Dial after Close: response %v", resp)
+	}
+	roundTrip(t, c, "after")
+	if n := srv.Len(); n != 1 {
+		t.Fatalf("Len after Close = %d, want 1", n)
+	}
+}
+
+func TestServerShutdown(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	srv, url := newServer(t, wsio.ServerOptions{}, echo)
+	ctx := testCtx(t)
+	results := make(chan error, n)
+	for range n {
+		c := dial(t, url, nil)
+		go func() {
+			_, err := c.Next(ctx)
+			results <- err
+		}()
+	}
+	waitUntil(t, "Len() == 10", func() bool { return srv.Len() == n })
+
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if l := srv.Len(); l != 0 {
+		t.Fatalf("Len after Shutdown = %d", l)
+	}
+	for range n {
+		select {
+		case err := <-results:
+			wantClose(t, err, wsio.StatusGoingAway, true)
+		case <-time.After(timeout):
+			t.Fatal("a client's Next did not return after Shutdown")
+		}
+	}
+	_, resp, err := wsio.Dial(ctx, url, nil)
+	if !errors.Is(err, wsio.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("Dial after Shutdown: %v %v, want 503", resp, err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+// TestServerShutdownTimeout: peers that do not answer the close frame
+// make Shutdown return ctx's error, and their connections are torn down.
+func TestServerShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		handler func(*wsio.Conn)
+	}{
+		{"close frame unanswered", drain},
+		{"socket full", func(c *wsio.Conn) {
+			// Blocks once the silent peer's socket is full.
+			_ = c.SendBinary(context.Background(), make([]byte, 64<<20))
+			drain(c)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := wsio.NewServer(wsio.ServerOptions{}, tc.handler)
+			ts := httptest.NewServer(srv)
+			t.Cleanup(ts.Close)
+			peer, peerR := rawUpgrade(t, wsURL(ts.URL))
+			waitUntil(t, "Len() == 1", func() bool { return srv.Len() == 1 })
+			var sc *wsio.Conn
+			for c := range srv.Conns() {
+				sc = c
+			}
+			time.Sleep(50 * time.Millisecond) // let the handler block
+
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := srv.Shutdown(ctx)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("Shutdown took %v with a 300ms context", took)
+			}
+			select {
+			case <-sc.Done():
+			case <-time.After(timeout):
+				t.Fatal("the connection was not torn down")
+			}
+			waitUntil(t, "Len() == 0", func() bool { return srv.Len() == 0 })
+			// The peer reads whatever was sent, then the end of the stream.
+			_ = peer.SetReadDeadline(time.Now().Add(timeout))
+			_, err = io.Copy(io.Discard, peerR)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the peer's stream stayed open: %v", err)
+			}
+		})
+	}
+}
+
+func TestServerServeAndShutdown(t *testing.T) {
+	t.Parallel()
+	srv := wsio.NewServer(wsio.ServerOptions{}, echo)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	url := "ws://" + ln.Addr().String() + "/any/path"
+	c := dial(t, url, nil)
+	roundTrip(t, c, "over Serve")
+
+	ctx := testCtx(t)
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Next(ctx)
+		got <- err
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, http.ErrServerClosed) {
+			t.Fatalf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+	select {
+	case err := <-got:
+		wantClose(t, err, wsio.StatusGoingAway, true)
+	case <-time.After(timeout):
+		t.Fatal("the client was not closed")
+	}
+	if nc, err := net.DialTimeout("tcp", ln.Addr().String(), timeout); err == nil {
+		nc.Close()
+		t.Fatal("the listener still accepts connections after Shutdown")
+	}
+
+	// A Server that was shut down serves no more: Serve closes ln at once.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln2); !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown = %v", err)
+	}
+	if _, err := ln2.Accept(); err == nil {
+		t.Fatal("Serve after Shutdown left its listener open")
+	}
+}
+
+func TestServerServeClose(t *testing.T) {
+	t.Parallel()
+	srv := wsio.NewServer(wsio.ServerOptions{}, echo)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c := dial(t, "ws://"+ln.Addr().String(), nil)
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, http.ErrServerClosed) {
+			t.Fatalf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Serve did not return after Close")
+	}
+	roundTrip(t, c, "still open after Close")
+	if _, _, err := wsio.Dial(testCtx(t), "ws://"+ln.Addr().String(), nil); err == nil {
+		t.Fatal("Dial succeeded after Close closed the listener")
+	}
+}
+
+func TestHandlerReturnClosesNormally(t *testing.T) {
+	t.Parallel()
+	_, url := newServer(t, wsio.ServerOptions{}, func(c *wsio.Conn) {})
+	c := dial(t, url, nil)
+	_, err := c.Next(testCtx(t))
+	wantClose(t, err, wsio.StatusNormalClosure, true)
+}
+
+func TestErrorsContract(t *testing.T) {
+	t.Parallel()
+	t.Run("clean close", func(t *testing.T) {
+		t.Parallel()
+		serverErr := make(chan error, 1)
+		_, url := newServer(t, wsio.ServerOptions{}, func(c *wsio.Conn) {
+			_, err := c.Next(context.Background())
+			serverErr <- err
+		})
+		c := dial(t, url, nil)
+		if err := c.Close(wsio.StatusNormalClosure, "bye"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		select {
+		case err := <-serverErr:
+			if ce := wantClose(t, err, wsio.StatusNormalClosure, true); ce.Reason != "bye" {
+				t.Errorf("server saw reason %q", ce.Reason)
+			}
+		case <-time.After(timeout):
+			t.Fatal("the server's Next did not return")
+		}
+		if c.State() != wsio.Closed {
+			t.Errorf("state after Close = %v", c.State())
+		}
+		select {
+		case <-c.Done():
+		default:
+			t.Error("Done not closed after Close")
+		}
+		_, err := c.Next(testCtx(t))
+		wantClose(t, err, wsio.StatusNormalClosure, false)
+		wantClose(t, c.Err(), wsio.StatusNormalClosure, false)
+		if err := c.SendText(testCtx(t), "late"); !errors.Is(err, wsio.ErrClosed) {
+			t.Errorf("SendText after close = %v, want ErrClosed", err)
+		}
+		if err := c.SendBinary(testCtx(t), []byte("late")); !errors.Is(err, wsio.ErrClosed) {
+			t.Errorf("SendBinary after close = %v, want ErrClosed", err)
+		}
+		if err := c.Close(wsio.StatusNormalClosure, ""); !errors.Is(err, wsio.ErrClosed) {
+			t.Errorf("second Close = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("stream open", func(t *testing.T) {
+		t.Parallel()
+		_, url := newServer(t, wsio.ServerOptions{}, echo)
+		c := dial(t, url, nil)
+		ctx := testCtx(t)
+		w, err := c.BeginBinary(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendText(ctx, "x"); !errors.Is(err, wsio.ErrStreamOpen) {
+			t.Errorf("SendText during a stream = %v, want ErrStreamOpen", err)
+		}
+		if err := c.SendBinary(ctx, []byte("x")); !errors.Is(err, wsio.ErrStreamOpen) {
+			t.Errorf("SendBinary during a stream = %v, want ErrStreamOpen", err)
+		}
+		if _, err := c.BeginBinary(ctx); !errors.Is(err, wsio.ErrStreamOpen) {
+			t.Errorf("BeginBinary during a stream = %v, want ErrStreamOpen", err)
+		}
+		if _, err := io.Copy(w, strings.NewReader("streamed")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendText(ctx, "after"); err != nil {
+			t.Fatalf("SendText after the stream's Close: %v", err)
+		}
+		if kind, b, err := readMessage(ctx, c); err != nil || kind != wsio.Binary || string(b) != "streamed" {
+			t.Fatalf("echo of the stream = %v %q %v", kind, b, err)
+		}
+		if got := nextText(t, ctx, c); got != "after" {
+			t.Fatalf("echo = %q", got)
+		}
+	})
+}
+
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	srv := wsio.NewServer(wsio.ServerOptions{}, echo)
+	ts := httptest.NewTLSServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		ts.Close()
+	})
+	url := "wss://" + strings.TrimPrefix(ts.URL, "https://") + "/secure"
+	c := dial(t, url, &wsio.DialOptions{TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig})
+	roundTrip(t, c, "over TLS")
+	// The echo streams back while the message is still arriving, so send
+	// and read at once.
+	big := bytes.Repeat([]byte("0123456789"), 200_000)
+	ctx := testCtx(t)
+	sent := make(chan error, 1)
+	go func() { sent <- c.SendBinary(ctx, big) }()
+	if _, b, err := readMessage(ctx, c); err != nil || !bytes.Equal(b, big) {
+		t.Fatalf("binary echo over TLS: %d bytes, %v", len(b), err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("SendBinary: %v", err)
+	}
+
+	// Without the test CA the certificate is refused.
+	if _, _, err := wsio.Dial(ctx, url, nil); err == nil {
+		t.Fatal("Dial trusted the test certificate without its CA")
+	}
+}
+
+// TestCloseTimeoutWhileReading: Close from one goroutine while another is
+// blocked reading a binary message. The peer never answers the close
+// frame, so Close gives up after CloseTimeout and tears the connection
+// down under the reader, which must then fail cleanly.
+func TestCloseTimeoutWhileReading(t *testing.T) {
+	t.Parallel()
+	for range 5 { // the race detector needs the unlucky order; it comes within a few tries
+		closeWhileReading(t)
+	}
+}
+
+func closeWhileReading(t *testing.T) {
+	t.Helper()
+	reading := make(chan struct{})
+	readErr := make(chan error, 1)
+	srv, url := newServer(t, wsio.ServerOptions{Options: wsio.Options{CloseTimeout: 100 * time.Millisecond}}, func(c *wsio.Conn) {
+		m, err := c.Next(context.Background())
+		if err != nil {
+			readErr <- err
+			return
+		}
+		// Small reads make the connection buffer the stream itself.
+		buf := make([]byte, 10)
+		for n := 0; n < 1000; {
+			k, err := m.Read(buf)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			n += k
+		}
+		close(reading)
+		_, err = io.Copy(io.Discard, m) // blocks: the rest of the message never comes
+		readErr <- err
+	})
+	c := dial(t, url, &wsio.DialOptions{Options: wsio.Options{FragmentSize: 100}})
+	ctx := testCtx(t)
+	w, err := c.BeginBinary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 1000)); err != nil { // ten full frames; the stream stays open
+		t.Fatal(err)
+	}
+	select {
+	case <-reading:
+	case err := <-readErr:
+		t.Fatalf("server read: %v", err)
+	case <-time.After(timeout):
+		t.Fatal("the server did not read the first frames")
+	}
+	waitUntil(t, "Len() == 1", func() bool { return srv.Len() == 1 })
+	for sc := range srv.Conns() {
+		if err := sc.Close(wsio.StatusNormalClosure, ""); err == nil {
+			t.Error("Close returned nil though the peer never answered")
+		}
+	}
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("the interrupted read failed with %v, want io.ErrUnexpectedEOF", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("the read did not end after Close")
+	}
+}
