@@ -216,3 +216,32 @@ func ExampleDial() {
 	// hello, client
 	// closed by the server: 1001 (going away) "restarting"
 }
+
+// ExampleRun reads a connection with callbacks, the way nodejs-websocket's
+// events work: here a "scream server" answering text in upper case.
+func ExampleRun() {
+	srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		_ = wsio.Run(context.Background(), c, wsio.Events{
+			Text: func(c *wsio.Conn, s string) { _ = c.SendText(context.Background(), strings.ToUpper(s)+"!!!") },
+		})
+	})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	c, _, err := wsio.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = c.SendText(context.Background(), "hi")
+	_ = wsio.Run(context.Background(), c, wsio.Events{
+		Text: func(c *wsio.Conn, s string) {
+			fmt.Println(s)
+			_ = c.Close(wsio.StatusNormalClosure, "thanks")
+		},
+		Close: func(c *wsio.Conn, e *wsio.CloseError) { fmt.Println("closed:", e.Code) },
+	})
+	// Output:
+	// HI!!!
+	// closed: 1000 (normal closure)
+}
