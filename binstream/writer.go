@@ -11,7 +11,9 @@ package binstream
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"sync"
+	"syscall"
 )
 
 // Sink receives the frames of one binary message, in order.
@@ -23,6 +25,30 @@ type Sink interface {
 	// Done is called once when the message ends, by Close or by the first
 	// error, so the sink can let other messages go.
 	Done()
+}
+
+// FileSink is a Sink that can send a frame's payload straight from a file,
+// letting the kernel copy it (sendfile) instead of passing it through a
+// buffer. ReadFrom uses it for the whole fragments of a regular file.
+type FileSink interface {
+	Sink
+	// FileFrames reports whether WriteFrameFromFile can be used now.
+	FileFrames() bool
+	// WriteFrameFromFile sends one frame whose n-byte payload is the next
+	// n bytes of f from its current offset, and advances the offset past
+	// what was sent. It returns how many payload bytes were sent; fewer
+	// than n is an error (the frame is then broken).
+	WriteFrameFromFile(f File, n int64, first, fin bool) (int64, error)
+}
+
+// File is what ReadFrom needs of a file to hand it to a FileSink. An
+// *os.File has it, and so does the wrapper (*os.File).WriteTo gives to
+// ReadFrom when io.Copy is called with a file as its source.
+type File interface {
+	io.Reader
+	Stat() (fs.FileInfo, error)
+	Seek(offset int64, whence int) (int64, error)
+	SyscallConn() (syscall.RawConn, error)
 }
 
 // ErrClosed reports a Write after Close.
@@ -109,6 +135,15 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	var total int64
+	if fsink, ok := w.sink.(FileSink); ok && fsink.FileFrames() {
+		if f, ok := r.(File); ok {
+			n, err := w.readFromFile(fsink, f)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+	}
 	for {
 		w.grab()
 		k, rerr := r.Read(w.buf[len(w.buf):w.size])
@@ -131,6 +166,49 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// readFromFile sends the whole fragments of a regular file through the
+// sink's file path: it tops up a partly filled fragment first (with a
+// plain read), then hands the kernel one full fragment at a time. What is
+// left (less than a fragment) is for the plain path.
+func (w *Writer) readFromFile(fsink FileSink, f File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return 0, nil
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, nil
+	}
+	left := st.Size() - off
+	var total int64
+	if len(w.buf) > 0 && left >= int64(w.size-len(w.buf)) {
+		k := w.size - len(w.buf)
+		if _, err := io.ReadFull(f, w.buf[len(w.buf):w.size]); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[:w.size]
+		total += int64(k)
+		w.n += int64(k)
+		left -= int64(k)
+		if err := w.emit(w.buf, false); err != nil {
+			return total, err
+		}
+		w.buf = w.buf[:0]
+	}
+	for len(w.buf) == 0 && left >= int64(w.size) {
+		n, err := fsink.WriteFrameFromFile(f, int64(w.size), !w.started, false)
+		w.started = true
+		total += n
+		w.n += n
+		left -= n
+		if err != nil {
+			w.finish(err)
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // Close sends the final frame and ends the message. Calling Close again

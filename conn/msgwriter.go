@@ -3,6 +3,9 @@ package conn
 import (
 	"context"
 	"io"
+	"net"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -224,4 +227,47 @@ func (c *Conn) releaseCompressor() {
 		d.sink.w = nil
 	}
 	<-c.msem
+}
+
+// sendfileFrames counts frames whose payload went through sendfile; tests
+// read it to tell the zero-copy path from the fallback.
+var sendfileFrames atomic.Int64
+
+// FileFrames reports whether frame payloads can go from a file straight to
+// the socket: on a server (unmasked frames) writing uncompressed to a
+// plain TCP connection on Linux. TLS, compression and client masking need
+// the bytes in user space.
+func (s *streamSink) FileFrames() bool {
+	_, tcp := s.c.nc.(*net.TCPConn)
+	return tcp && !s.c.client && s.rsv == 0 && runtime.GOOS == "linux"
+}
+
+// WriteFrameFromFile writes one frame's header, then lets the kernel send
+// its payload from f. A payload cut short breaks the connection.
+func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bool) (int64, error) {
+	c := s.c
+	op := OpContinuation
+	if first {
+		op = s.op
+	}
+	if err := c.lockWrite(s.ctx); err != nil {
+		return 0, err
+	}
+	defer c.unlockWrite()
+	if err := c.writable(); err != nil {
+		return 0, err
+	}
+	stop := c.watchWrite(s.ctx)
+	defer stop()
+	var hdr [MaxHeaderSize]byte
+	hn := PutHeader(hdr[:], fin, 0, op, n, nil)
+	if _, err := c.rwc.Write(hdr[:hn]); err != nil {
+		return 0, c.writeBroken(err)
+	}
+	sent, err := sendFileTo(c.nc.(*net.TCPConn), f, n)
+	if err != nil {
+		return sent, c.writeBroken(err)
+	}
+	sendfileFrames.Add(1)
+	return sent, nil
 }

@@ -212,6 +212,36 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op Opco
 	return c.werr
 }
 
+// writable reports why no frame may be written now, if so: a broken
+// stream, or a close frame already sent. The caller holds wsem.
+func (c *Conn) writable() error {
+	if c.werr != nil {
+		return c.werr
+	}
+	c.mu.Lock()
+	sent := c.closeSent
+	c.mu.Unlock()
+	if sent || c.State() == Closed {
+		if e := c.closeError(); e != nil {
+			return e
+		}
+		return ErrClosed
+	}
+	return nil
+}
+
+// writeBroken records a write that failed part way through a frame: the
+// stream is corrupt, so the connection is torn down.
+func (c *Conn) writeBroken(err error) error {
+	if c.State() == Closed {
+		c.werr = c.closeError()
+	} else {
+		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)
+		c.abort(err)
+	}
+	return c.werr
+}
+
 // smallFrame is the largest payload copied next to its header so the
 // frame goes out in one write.
 const smallFrame = 32<<10 - MaxHeaderSize

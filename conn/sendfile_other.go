@@ -1,0 +1,14 @@
+//go:build !linux
+
+package conn
+
+import (
+	"errors"
+	"net"
+
+	"github.com/wsio/wsio/binstream"
+)
+
+func sendFileTo(*net.TCPConn, binstream.File, int64) (int64, error) {
+	return 0, errors.ErrUnsupported
+}
