@@ -228,7 +228,9 @@ func (s *Server) httpServer() *http.Server {
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: limits.Or(s.opts.HandshakeTimeout, limits.DefaultHandshakeTimeout),
-		MaxHeaderBytes:    limits.DefaultMaxHeaderBytes,
+		// net/http reads MaxHeaderBytes plus 4 KiB of slack before it
+		// answers 431; subtract it so the cap is the documented 16 KiB.
+		MaxHeaderBytes: limits.DefaultMaxHeaderBytes - 4096,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -64,14 +64,15 @@ var ErrClosed = errors.New("binstream: write to a closed binary stream")
 // A Writer is not safe for concurrent use by several goroutines (frames of
 // one message must stay in order); the connection it writes to is.
 type Writer struct {
-	sink    Sink
-	size    int
-	buf     []byte  // the partial fragment; nil when none is held
-	bufp    *[]byte // the pooled slice buf came from
-	started bool    // the first frame has been sent
-	done    bool    // Close was called or an error ended the stream
-	err     error   // the first error, returned by every later call
-	n       int64   // bytes accepted
+	sink     Sink
+	size     int
+	buf      []byte  // the partial fragment; nil when none is held
+	bufp     *[]byte // the pooled slice buf came from
+	started  bool    // the first frame has been sent
+	done     bool    // Close was called or an error ended the stream
+	released bool    // the sink was told the message ended
+	err      error   // the first error, returned by every later call
+	n        int64   // bytes accepted
 }
 
 // NewWriter returns a Writer that sends frames of fragmentSize bytes to
@@ -204,7 +205,7 @@ func (w *Writer) readFromFile(fsink FileSink, f File) (int64, error) {
 		w.n += n
 		left -= n
 		if err != nil {
-			w.finish(err)
+			w.fail(err)
 			return total, err
 		}
 	}
@@ -215,6 +216,7 @@ func (w *Writer) readFromFile(fsink FileSink, f File) (int64, error) {
 // returns nil; after an error it returns that error.
 func (w *Writer) Close() error {
 	if w.done {
+		w.finish(w.err)
 		if w.err == ErrClosed {
 			return nil
 		}
@@ -251,13 +253,15 @@ func (w *Writer) emit(p []byte, fin bool) error {
 	err := w.sink.WriteFrame(p, !w.started, fin)
 	w.started = true
 	if err != nil {
-		w.finish(err)
+		w.fail(err)
 	}
 	return err
 }
 
-// finish ends the stream once: it returns the buffer and tells the sink.
-func (w *Writer) finish(err error) {
+// fail stops the stream at the first error: later calls return it. The
+// sink is told only by Close or Abort, so the message stays the caller's
+// until then.
+func (w *Writer) fail(err error) {
 	if w.done {
 		return
 	}
@@ -267,7 +271,15 @@ func (w *Writer) finish(err error) {
 		putBuf(w.bufp)
 		w.buf, w.bufp = nil, nil
 	}
-	w.sink.Done()
+}
+
+// finish ends the stream and tells the sink, once.
+func (w *Writer) finish(err error) {
+	w.fail(err)
+	if !w.released {
+		w.released = true
+		w.sink.Done()
+	}
 }
 
 // grab makes sure a fragment buffer is held.

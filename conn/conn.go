@@ -147,9 +147,9 @@ type Conn struct {
 	mw         MessageWriter // reused by SendText and SendBinary when compressing
 
 	pongPending atomic.Bool
+	pongBusy    atomic.Bool // a pongLoop goroutine is running
 	pongMu      sync.Mutex
-	pongBuf     [limits.MaxControlPayload]byte
-	pongLen     int
+	pongQ       *pongQueue // nil when no pong is pending
 
 	// Deadlines the user set (net.Conn style), restored after a context
 	// forced an earlier one.
@@ -160,13 +160,14 @@ type Conn struct {
 	cancelWriteFn func()
 
 	// Closing.
-	state     atomic.Int32
-	mu        sync.Mutex
-	closeSent bool
-	closeErr  *CloseError   // how the connection ended; set once
-	closeRecv chan struct{} // closed when the peer's close frame arrived
-	done      chan struct{} // closed when rwc is closed
-	onClose   []func()
+	state        atomic.Int32
+	mu           sync.Mutex
+	closeSent    bool
+	closeWritten bool          // the close frame went out; guarded by wsem
+	closeErr     *CloseError   // how the connection ended; set once
+	closeRecv    chan struct{} // closed when the peer's close frame arrived
+	done         chan struct{} // closed when rwc is closed
+	onClose      []func()
 
 	pings    pingWaiters
 	ka       *keepalive
@@ -466,11 +467,23 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	deadline := time.Now().Add(c.opts.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := c.sendClose(ctx, code, reason); err != nil {
+	err := c.sendClose(ctx, code, reason, true)
+	if errors.Is(err, errCloseSent) {
+		// Another goroutine (a Close, or the reader answering the peer)
+		// is running the closing handshake: let it finish.
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C:
+			c.closeTransport()
+		}
+		return fmt.Errorf("websocket: Close: already closing: %w", ErrClosed)
+	}
+	if err != nil {
 		c.closeTransport()
 		return err
 	}
-	c.setCloseErr(&CloseError{Code: code, Reason: reason})
 	clean := c.awaitPeerClose(deadline)
 	c.closeTransport()
 	if !clean {
@@ -479,18 +492,23 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return nil
 }
 
-// sendClose writes a close frame unless one was sent already.
-func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) error {
+// errCloseSent reports that a close frame was already sent (or the
+// connection is closed), so no other may be.
+var errCloseSent = fmt.Errorf("websocket: close frame already sent: %w", ErrClosed)
+
+// sendClose writes a close frame unless one was sent already. When local
+// is set it first records the close as this side's, so a reader that sees
+// the peer's answer does not report it as the peer's own close.
+func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, local bool) error {
 	c.mu.Lock()
 	if c.closeSent || c.State() == Closed {
-		e := c.closeErr
 		c.mu.Unlock()
-		if e != nil {
-			return e
-		}
-		return ErrClosed
+		return errCloseSent
 	}
 	c.closeSent = true
+	if local && c.closeErr == nil {
+		c.closeErr = &CloseError{Code: code, Reason: reason}
+	}
 	c.state.Store(int32(Closing))
 	c.mu.Unlock()
 	var buf [limits.MaxControlPayload]byte
@@ -503,6 +521,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) er
 		return err
 	}
 	err := c.writeFrameLocked(ctx, true, 0, OpClose, buf[:n], true)
+	c.closeWritten = true
 	c.unlockWrite()
 	return err
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -64,10 +66,17 @@ func (m Message) Read(p []byte) (int, error) {
 	return m.c.readBinary(m.seq, p)
 }
 
-// WriteTo streams the rest of a binary message to w.
+// WriteTo streams the rest of a binary message to w. On a client over
+// plain TCP, an uncompressed message written to an *os.File moves from the
+// socket to the file inside the kernel (splice), frame by frame.
 func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
+	}
+	if f, ok := w.(*os.File); ok {
+		if n, handled, err := m.c.spliceTo(m.seq, f); handled {
+			return n, err
+		}
 	}
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)
@@ -440,6 +449,64 @@ func (c *Conn) readBinaryLocked(p []byte) (int, error) {
 	return n, nil
 }
 
+// spliceFrames counts payloads moved by (*os.File).ReadFrom straight from
+// the socket; tests read it.
+var spliceFrames atomic.Int64
+
+// spliceTo writes the rest of binary message seq to f, handing each
+// frame's payload to f.ReadFrom over the TCP connection so the kernel can
+// splice it. It reports handled=false, having read nothing, when the
+// message or connection does not allow it (server role: masked payloads;
+// compression; TLS).
+func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err error) {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok || !c.client {
+		return 0, false, nil
+	}
+	c.rsem <- struct{}{}
+	defer c.unlockRead()
+	if seq != c.binSeq || c.msgOp != OpBinary || c.binDone || c.compressed {
+		return 0, false, nil
+	}
+	for {
+		switch {
+		case c.fs.remaining > 0 && c.rd.buffered() > 0:
+			k := int(min(int64(c.rd.buffered()), c.fs.remaining))
+			n, werr := f.Write(c.rd.peek()[:k])
+			c.rd.consume(n)
+			c.fs.remaining -= int64(n)
+			total += int64(n)
+			if werr != nil {
+				return total, true, werr
+			}
+		case c.fs.remaining > 0:
+			lr := io.LimitedReader{R: tc, N: c.fs.remaining}
+			n, rerr := f.ReadFrom(&lr)
+			c.fs.remaining -= n
+			total += n
+			spliceFrames.Add(1)
+			if rerr == nil && n == 0 {
+				rerr = io.EOF
+			}
+			if rerr != nil {
+				var pe *os.PathError
+				if errors.As(rerr, &pe) {
+					return total, true, rerr // writing the file failed
+				}
+				return total, true, cutShort(c.readFailed(rerr))
+			}
+		case c.fs.hdr.Fin:
+			c.binDone = true
+			c.msgOp = 0
+			return total, true, nil
+		default:
+			if err := c.nextFragment(); err != nil {
+				return total, true, cutShort(err)
+			}
+		}
+	}
+}
+
 // cutShort marks an error that ended a binary message early so it matches
 // io.ErrUnexpectedEOF; deadline errors pass unchanged.
 func cutShort(err error) error {
@@ -682,7 +749,7 @@ func (c *Conn) peerClosed(payload []byte) error {
 		if echo == StatusNoStatus {
 			echo = 0
 		}
-		_ = c.sendClose(ctx, echo, "")
+		_ = c.sendClose(ctx, echo, "", false)
 		if c.client {
 			// The server closes the TCP connection first (RFC 6455, 7.1.1).
 			c.drain(time.Now().Add(c.opts.CloseTimeout))
@@ -703,7 +770,7 @@ func (c *Conn) failProtocol(what string) error {
 func (c *Conn) fail(code StatusCode, reason string, cause error) error {
 	c.setCloseErr(&CloseError{Code: code, Reason: reason, Err: cause})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = c.sendClose(ctx, code, reason)
+	_ = c.sendClose(ctx, code, reason, false)
 	cancel()
 	// Close our sending side and read what the peer still sends, so the
 	// close frame is not lost to a reset caused by unread data.
@@ -745,6 +812,9 @@ func (c *Conn) readFailed(err error) error {
 	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
+	} else if !errors.Is(err, io.ErrUnexpectedEOF) {
+		// A reset or any other failure also means the stream ended early.
+		err = fmt.Errorf("%w: %w", io.ErrUnexpectedEOF, err)
 	}
 	c.abort(err)
 	return c.closeError()

@@ -187,3 +187,51 @@ func TestSendFileFallbacks(t *testing.T) {
 		})
 	}
 }
+
+// A client copying a binary message into a file lets (*os.File).ReadFrom
+// take each frame's payload straight from the socket; byte-exact, and the
+// message's end is found across fragments and control frames.
+func TestReceiveIntoFile(t *testing.T) {
+	sendfileMu.Lock()
+	defer sendfileMu.Unlock()
+	const size = 4<<20 + 99
+	src, sum := tempFile(t, size)
+	url := testServer(t, &AcceptOptions{Options: Options{FragmentSize: 300_000}}, func(c *Conn) {
+		ctx := context.Background()
+		w, _ := c.BeginBinary(ctx)
+		_, _ = io.Copy(w, src)
+		_ = c.writeFrame(ctx, true, 0, OpPing, []byte("between fragments")) // a control frame between fragments
+		_ = w.Close()
+		_, _ = c.Next(ctx)
+	})
+	c := dial(t, url, &DialOptions{Options: Options{Compression: &Compression{Disabled: true}}})
+	m, err := c.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	before := spliceFrames.Load()
+	n, err := io.Copy(out, m)
+	if err != nil || n != size {
+		t.Fatalf("copied %d, %v", n, err)
+	}
+	if spliceFrames.Load() == before {
+		t.Fatal("no payload went through (*os.File).ReadFrom")
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	_, _ = io.Copy(h, out)
+	if [32]byte(h.Sum(nil)) != sum {
+		t.Fatal("file content differs")
+	}
+	if _, err := m.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the message: %v, want io.EOF", err)
+	}
+	_ = c.Close(StatusNormalClosure, "")
+}

@@ -150,28 +150,27 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op Opcode, p 
 	return err
 }
 
+// lockWrite takes the writer. Pongs queued by the reader go out first, so
+// they are not overtaken by frames written after their ping was read.
 func (c *Conn) lockWrite(ctx context.Context) error {
 	select {
 	case c.wsem <- struct{}{}:
-		return nil
 	default:
+		select {
+		case c.wsem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return c.closeError()
+		}
 	}
-	select {
-	case c.wsem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return c.closeError()
+	if c.pongPending.Load() {
+		c.writePendingPongs()
 	}
+	return nil
 }
 
-func (c *Conn) unlockWrite() {
-	<-c.wsem
-	if c.pongPending.Load() {
-		c.flushPong()
-	}
-}
+func (c *Conn) unlockWrite() { <-c.wsem }
 
 // writeFrameLocked writes a frame; the caller holds wsem. Once a close
 // frame was sent nothing else may follow it.
@@ -203,13 +202,7 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op Opco
 		}
 		return err
 	}
-	if c.State() == Closed {
-		c.werr = c.closeError()
-	} else {
-		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)
-		c.abort(err)
-	}
-	return c.werr
+	return c.writeBroken(err)
 }
 
 // writable reports why no frame may be written now, if so: a broken
@@ -233,12 +226,10 @@ func (c *Conn) writable() error {
 // writeBroken records a write that failed part way through a frame: the
 // stream is corrupt, so the connection is torn down.
 func (c *Conn) writeBroken(err error) error {
-	if c.State() == Closed {
-		c.werr = c.closeError()
-	} else {
-		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)
-		c.abort(err)
+	if c.State() != Closed {
+		c.abort(fmt.Errorf("websocket: write failed: %w", err))
 	}
+	c.werr = c.closeError() // a *CloseError: it matches ErrClosed and unwraps to the cause
 	return c.werr
 }
 
@@ -288,44 +279,88 @@ func (c *Conn) writeRaw(fin bool, rsv byte, op Opcode, p []byte) (int, error) {
 	}
 }
 
-// queuePong records the payload to answer and sends it when the writer is
-// free. Only the latest ping is answered when several arrive faster than
-// pongs can be written (RFC 6455, 5.5.3), so the queue is one frame long.
+// Pending pongs wait in a small FIFO, allocated only while it is not empty.
+// When pings arrive faster than pongs can be written, the oldest are
+// dropped: RFC 6455 (5.5.3) lets an endpoint answer only the latest ping,
+// so a ping flood costs bounded memory.
+const maxPendingPongs = 16
+
+type pongQueue struct {
+	payload     [maxPendingPongs][limits.MaxControlPayload]byte
+	size        [maxPendingPongs]uint8
+	head, count int
+}
+
+var pongQueuePool = sync.Pool{New: func() any { return new(pongQueue) }}
+
+// queuePong queues a pong for payload p. It is written by whichever
+// goroutine next takes the writer, or by a short-lived flusher goroutine;
+// never by the reader, so a peer that stops reading cannot stall the
+// reading of its own frames.
 func (c *Conn) queuePong(p []byte) {
 	c.pongMu.Lock()
-	c.pongLen = copy(c.pongBuf[:], p)
+	q := c.pongQ
+	if q == nil {
+		q = pongQueuePool.Get().(*pongQueue)
+		c.pongQ = q
+	}
+	if q.count == maxPendingPongs {
+		q.head = (q.head + 1) % maxPendingPongs
+		q.count--
+	}
+	i := (q.head + q.count) % maxPendingPongs
+	q.size[i] = uint8(copy(q.payload[i][:], p))
+	q.count++
 	c.pongPending.Store(true)
 	c.pongMu.Unlock()
-	c.flushPong()
+	if c.pongBusy.CompareAndSwap(false, true) {
+		go c.pongLoop()
+	}
 }
 
-// flushPong writes the pending pong if the writer is free. Whoever holds
-// the writer checks again after letting go, so a pong is never stranded.
-func (c *Conn) flushPong() {
-	for c.pongPending.Load() {
-		select {
-		case c.wsem <- struct{}{}:
-		default:
+// pongLoop writes pending pongs when the writer is free, and ends when none
+// is pending (or the connection closed).
+func (c *Conn) pongLoop() {
+	for {
+		if err := c.lockWrite(context.Background()); err != nil {
+			c.pongBusy.Store(false)
 			return
 		}
-		c.writePendingPong()
-		<-c.wsem
+		c.unlockWrite()
+		c.pongBusy.Store(false)
+		if !c.pongPending.Load() || !c.pongBusy.CompareAndSwap(false, true) {
+			return
+		}
 	}
 }
 
-func (c *Conn) writePendingPong() {
-	c.pongMu.Lock()
-	if !c.pongPending.Load() {
-		c.pongMu.Unlock()
-		return
-	}
+// writePendingPongs writes the queued pongs in order; the caller holds
+// wsem. It has no deadline of its own: like any write it waits while the
+// peer does not read, and ends when the connection closes.
+func (c *Conn) writePendingPongs() {
 	var b [limits.MaxControlPayload]byte
-	n := copy(b[:], c.pongBuf[:c.pongLen])
-	c.pongPending.Store(false)
-	c.pongMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
-	_ = c.writeFrameLocked(ctx, true, 0, OpPong, b[:n], false)
-	cancel()
+	for {
+		c.pongMu.Lock()
+		q := c.pongQ
+		if q == nil || q.count == 0 {
+			if q != nil {
+				c.pongQ = nil
+				*q = pongQueue{}
+				pongQueuePool.Put(q)
+			}
+			c.pongPending.Store(false)
+			c.pongMu.Unlock()
+			return
+		}
+		n := copy(b[:], q.payload[q.head][:q.size[q.head]])
+		q.head = (q.head + 1) % maxPendingPongs
+		q.count--
+		c.pongMu.Unlock()
+		// Pongs may still precede our close frame, but never follow it.
+		if c.closeWritten || c.writeFrameLocked(context.Background(), true, 0, OpPong, b[:n], true) != nil {
+			return
+		}
+	}
 }
 
 // Mask keys come from a ChaCha8 generator (cryptographically strong)
@@ -573,9 +608,7 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 			}
 			return err
 		}
-		c.werr = fmt.Errorf("websocket: write failed, connection closed: %w", err)
-		c.abort(err)
-		return c.werr
+		return c.writeBroken(err)
 	}
 	return nil
 }
