@@ -3,6 +3,7 @@ package wsio
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/wsio/wsio/conn"
 )
@@ -89,7 +90,17 @@ var (
 	ErrBadHandshake  = conn.ErrBadHandshake
 	ErrKeepalive     = conn.ErrKeepalive
 	ErrStaleMessage  = conn.ErrStaleMessage
+	ErrProxy         = conn.ErrProxy
 )
+
+// ProxyFromEnvironment picks the proxy for a URL from HTTP_PROXY,
+// HTTPS_PROXY, ALL_PROXY and NO_PROXY, as net/http does; it is what Dial
+// uses when DialOptions.Proxy is nil.
+func ProxyFromEnvironment(u *url.URL) (*url.URL, error) { return conn.ProxyFromEnvironment(u) }
+
+// ProxyURL returns a DialOptions.Proxy function that always picks proxy;
+// ProxyURL(nil) dials directly, ignoring the environment.
+func ProxyURL(proxy *url.URL) func(*url.URL) (*url.URL, error) { return conn.ProxyURL(proxy) }
 
 // Dial opens a client connection to a ws:// or wss:// URL. ctx bounds the
 // dial and the handshake. On a refused handshake it returns the server's

@@ -1,6 +1,6 @@
 module github.com/wsio/wsio/conformance
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/coder/websocket v1.8.15
@@ -15,7 +15,9 @@ require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
-	golang.org/x/sys v0.6.0 // indirect
+	golang.org/x/net v0.58.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
 
 replace github.com/wsio/wsio => ../

@@ -41,6 +41,18 @@ type DialOptions struct {
 	HandshakeTimeout time.Duration
 	// MaxHeaderBytes caps the response head. Default 16 KiB.
 	MaxHeaderBytes int
+	// Proxy returns the proxy to reach a URL through (given a copy of the
+	// URL passed to Dial), or nil to connect directly. A nil Proxy means
+	// ProxyFromEnvironment, as in net/http's DefaultTransport; set
+	// ProxyURL(nil) to connect directly whatever the environment says.
+	// Proxy URL schemes: http and https (a CONNECT tunnel; https speaks TLS
+	// to the proxy, verified with TLSConfig but with the proxy's host name
+	// as ServerName), socks5 and socks5h (both let the proxy resolve the
+	// host name, as in net/http). User info in the proxy URL is sent as
+	// Basic Proxy-Authorization or SOCKS5 username/password. NetDial, if
+	// set, opens the connection to the proxy; HandshakeTimeout and Dial's
+	// ctx bound the proxy exchange too. Proxy failures match ErrProxy.
+	Proxy func(*url.URL) (*url.URL, error)
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
@@ -80,15 +92,9 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	ctx, cancel := context.WithTimeout(ctx, limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout))
 	defer cancel()
 
-	var nc net.Conn
-	if o.NetDial != nil {
-		nc, err = o.NetDial(ctx, "tcp", addr)
-	} else {
-		var d net.Dialer
-		nc, err = d.DialContext(ctx, "tcp", addr)
-	}
+	nc, presp, err := dialNet(ctx, u, addr, o) // direct or through a proxy: proxy.go
 	if err != nil {
-		return nil, nil, fmt.Errorf("websocket: dial %s: %w", addr, err)
+		return nil, presp, err
 	}
 	ok := false
 	defer func() {
