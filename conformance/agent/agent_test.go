@@ -18,15 +18,12 @@ import (
 	"github.com/wsio/wsio/conformance/suite"
 )
 
-// wantWsio is what wsio must earn: OK on every case, except the three
-// cases Autobahn itself grades INFORMATIONAL, and UNIMPLEMENTED for the
-// compression families until permessage-deflate lands.
+// wantWsio is what wsio must earn: OK on every case, compression families
+// included, except the three cases Autobahn itself grades INFORMATIONAL.
 func wantWsio(id string) suite.Outcome {
-	switch {
-	case id == "7.1.6" || id == "7.13.1" || id == "7.13.2":
+	switch id {
+	case "7.1.6", "7.13.1", "7.13.2":
 		return suite.Informational
-	case strings.HasPrefix(id, "12.") || strings.HasPrefix(id, "13."):
-		return suite.Unimplemented
 	}
 	return suite.OK
 }
@@ -58,8 +55,8 @@ func check(t *testing.T, rep *suite.Report, n int) {
 // WSIO_FULL=1 runs the full sizes).
 func quick() bool { return os.Getenv("WSIO_FULL") != "1" }
 
-// TestServer runs every case against examples/echo, built and started as
-// a separate program exactly as a user would run it.
+// TestServer runs every case against examples/echo -deflate, built and
+// started as a separate program exactly as a user would run it.
 func TestServer(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "echo")
 	build := exec.Command("go", "build", "-race", "-o", bin, "../../examples/echo")
@@ -72,7 +69,7 @@ func TestServer(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "-addr", addr, "-quiet")
+	cmd := exec.Command(bin, "-addr", addr, "-quiet", "-deflate")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,8 +19,9 @@ const (
 	NonStrict Outcome = "NON-STRICT"
 	// Failed means the peer violated the specification.
 	Failed Outcome = "FAILED"
-	// Unimplemented means the case was not run because the feature it
-	// tests is not implemented (permessage-deflate).
+	// Unimplemented means the case was not run because the peer did not
+	// negotiate the feature it tests (permessage-deflate for 12.* and
+	// 13.*), or the case is listed without being implemented.
 	Unimplemented Outcome = "UNIMPLEMENTED"
 	// Informational means the specification leaves the behaviour open; the
 	// observed behaviour is reported but not judged.
@@ -170,6 +171,10 @@ type Case struct {
 	ReportTime bool
 	// Unimplemented marks cases that are listed but not run.
 	Unimplemented bool
+	// Deflate, when set, makes the suite offer (as client) or accept (as
+	// server) permessage-deflate; when the peer does not negotiate it the
+	// case is UNIMPLEMENTED, when the negotiation is invalid it FAILED.
+	Deflate *DeflateSpec
 	// Heavy marks cases that run alone, never in parallel with others.
 	Heavy bool
 	// NotAutobahn marks cases that the Autobahn testsuite does not have.

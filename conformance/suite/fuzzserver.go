@@ -167,13 +167,36 @@ func (fs *FuzzServer) engine() *EngineConfig {
 func (fs *FuzzServer) runCase(w http.ResponseWriter, r *http.Request, i int) {
 	c := fs.Cases[i]
 	agent := agentOf(r)
-	conn, br, err := AcceptWebSocket(w, r)
+	var (
+		pmd      *deflateConfig
+		declined string
+		negErr   error
+	)
+	if c.Deflate != nil && !c.Unimplemented {
+		pmd, declined, negErr = c.Deflate.negotiateServer(r.Header)
+	}
+	ext := ""
+	if pmd != nil {
+		ext = pmd.header
+	}
+	conn, br, err := acceptWebSocket(w, r, ext)
 	if err != nil {
 		fs.store(agent, i, Judge(c, &Observation{Err: err}, RoleServer))
 		return
 	}
-	if c.Unimplemented {
-		fs.store(agent, i, unimplementedResult(c))
+	switch {
+	case c.Unimplemented:
+		fs.store(agent, i, unimplementedResult(c, ""))
+		fs.closeControl(conn, br, nil)
+		return
+	case negErr != nil:
+		// The invalid offer is declined (RFC 7692 section 5.1) and the
+		// connection closed normally; the client is at fault.
+		fs.store(agent, i, negotiationFailedResult(c, negErr.Error()))
+		fs.closeControl(conn, br, nil)
+		return
+	case declined != "":
+		fs.store(agent, i, unimplementedResult(c, declined+" The case was not run."))
 		fs.closeControl(conn, br, nil)
 		return
 	}
@@ -181,7 +204,7 @@ func (fs *FuzzServer) runCase(w http.ResponseWriter, r *http.Request, i int) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	obs := runSession(ctx, conn, br, RoleServer, c, fs.engine())
+	obs := runSession(ctx, conn, br, RoleServer, c, fs.engine(), pmd)
 	fs.store(agent, i, Judge(c, obs, RoleServer))
 }
 
@@ -197,13 +220,20 @@ func (fs *FuzzServer) control(w http.ResponseWriter, r *http.Request, text strin
 // closeControl optionally sends a text message, then performs a normal
 // closing handshake (bounded to two seconds) and closes the connection.
 func (fs *FuzzServer) closeControl(conn net.Conn, br *bufio.Reader, text []byte) {
+	closeNormally(conn, br, false, text)
+}
+
+// closeNormally optionally sends a text message, then performs a normal
+// closing handshake (bounded to two seconds) and closes the connection.
+// masked is true in the client role.
+func closeNormally(conn net.Conn, br *bufio.Reader, masked bool, text []byte) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 	var out []byte
 	if text != nil {
-		out = AppendFrame(out, &WireFrame{Fin: true, Opcode: OpText, Payload: text})
+		out = AppendFrame(out, &WireFrame{Fin: true, Opcode: OpText, Payload: text, Masked: masked})
 	}
-	out = AppendFrame(out, &WireFrame{Fin: true, Opcode: OpClose, Payload: closePayload(1000)})
+	out = AppendFrame(out, &WireFrame{Fin: true, Opcode: OpClose, Payload: closePayload(1000), Masked: masked})
 	if _, err := conn.Write(out); err != nil {
 		return
 	}

@@ -46,12 +46,19 @@ func headerHasToken(h http.Header, name, token string) bool {
 // side of the opening handshake. It returns the connection and a reader that
 // may already hold bytes the server sent after its response.
 func DialWebSocket(ctx context.Context, rawURL string, timeout time.Duration) (net.Conn, *bufio.Reader, error) {
+	conn, br, _, err := dialWebSocket(ctx, rawURL, timeout, "")
+	return conn, br, err
+}
+
+// dialWebSocket is DialWebSocket with an optional Sec-WebSocket-Extensions
+// offer; it also returns the headers of the server's response.
+func dialWebSocket(ctx context.Context, rawURL string, timeout time.Duration, extensions string) (net.Conn, *bufio.Reader, http.Header, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: parsing %q: %w", ErrHandshake, rawURL, err)
+		return nil, nil, nil, fmt.Errorf("%w: parsing %q: %w", ErrHandshake, rawURL, err)
 	}
 	if u.Scheme != "ws" {
-		return nil, nil, fmt.Errorf("%w: unsupported scheme %q (only ws:// is supported)", ErrHandshake, u.Scheme)
+		return nil, nil, nil, fmt.Errorf("%w: unsupported scheme %q (only ws:// is supported)", ErrHandshake, u.Scheme)
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -60,7 +67,7 @@ func DialWebSocket(ctx context.Context, rawURL string, timeout time.Duration) (n
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: dialing %s: %w", ErrHandshake, host, err)
+		return nil, nil, nil, fmt.Errorf("%w: dialing %s: %w", ErrHandshake, host, err)
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -75,17 +82,20 @@ func DialWebSocket(ctx context.Context, rawURL string, timeout time.Duration) (n
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"User-Agent: wsio-conformance\r\n\r\n"
+		"Sec-WebSocket-Version: 13\r\n"
+	if extensions != "" {
+		req += "Sec-WebSocket-Extensions: " + extensions + "\r\n"
+	}
+	req += "User-Agent: wsio-conformance\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("%w: writing request: %w", ErrHandshake, err)
+		return nil, nil, nil, fmt.Errorf("%w: writing request: %w", ErrHandshake, err)
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("%w: reading response: %w", ErrHandshake, err)
+		return nil, nil, nil, fmt.Errorf("%w: reading response: %w", ErrHandshake, err)
 	}
 	_ = resp.Body.Close()
 	switch {
@@ -100,16 +110,22 @@ func DialWebSocket(ctx context.Context, rawURL string, timeout time.Duration) (n
 	}
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return conn, br, nil
+	return conn, br, resp.Header, nil
 }
 
 // AcceptWebSocket performs the server side of the opening handshake on an
 // HTTP request and hijacks its connection. On failure it has already written
 // an HTTP error response.
 func AcceptWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, error) {
+	return acceptWebSocket(w, r, "")
+}
+
+// acceptWebSocket is AcceptWebSocket with an optional
+// Sec-WebSocket-Extensions response header.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request, extensions string) (net.Conn, *bufio.Reader, error) {
 	if r.Method != http.MethodGet ||
 		!headerHasToken(r.Header, "Upgrade", "websocket") ||
 		!headerHasToken(r.Header, "Connection", "upgrade") {
@@ -141,7 +157,11 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.R
 	resp := "HTTP/1.1 101 Switching Protocols\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + AcceptKey(key) + "\r\n\r\n"
+		"Sec-WebSocket-Accept: " + AcceptKey(key) + "\r\n"
+	if extensions != "" {
+		resp += "Sec-WebSocket-Extensions: " + extensions + "\r\n"
+	}
+	resp += "\r\n"
 	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write([]byte(resp)); err != nil {
 		conn.Close()

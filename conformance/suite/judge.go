@@ -100,6 +100,10 @@ func Judge(c *Case, o *Observation, role Role) *Result {
 		return r
 	}
 
+	if o.Extension != "" {
+		r.Details = append(r.Details, o.Extension)
+	}
+
 	// Events.
 	r.Behavior = Failed
 	r.Reason = "Actual events differ from any expected: got " + eventsString(o.Events)
@@ -223,12 +227,30 @@ func codesString(codes []int) string {
 	return strings.Join(parts, ",")
 }
 
-// unimplementedResult is the result of a case that is listed but not run.
-func unimplementedResult(c *Case) *Result {
+// unimplementedResult is the result of a case that was not run: it is only
+// listed, or the peer did not negotiate the extension it tests (Autobahn's
+// UNIMPLEMENTED when permessage-deflate is not in use after the handshake).
+func unimplementedResult(c *Case, reason string) *Result {
+	if reason == "" {
+		reason = "The case is listed but not implemented by the suite; it was not run."
+	}
 	return &Result{
 		ID: c.ID, Description: c.Description, Expectation: c.Expectation,
-		Outcome: Unimplemented, Behavior: Unimplemented, BehaviorClose: CloseNotRun,
-		Reason:      "permessage-deflate is not implemented by the suite yet; the case was not run",
-		ReasonClose: "not run",
+		NotAutobahn: c.NotAutobahn,
+		Outcome:     Unimplemented, Behavior: Unimplemented, BehaviorClose: CloseNotRun,
+		Reason: reason, ReasonClose: "not run",
+		Received: []EventSummary{},
+	}
+}
+
+// negotiationFailedResult is the result of a case whose extension
+// negotiation was invalid: the peer's offer or response broke RFC 7692.
+func negotiationFailedResult(c *Case, reason string) *Result {
+	return &Result{
+		ID: c.ID, Description: c.Description, Expectation: c.Expectation,
+		NotAutobahn: c.NotAutobahn,
+		Outcome:     Failed, Behavior: Failed, BehaviorClose: CloseNotRun,
+		Reason: "Invalid permessage-deflate negotiation: " + reason, ReasonClose: "not run",
+		Received: []EventSummary{},
 	}
 }

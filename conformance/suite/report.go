@@ -78,7 +78,7 @@ func Markdown(rep *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# WebSocket conformance: %s (suite role: %s)\n\n", rep.Agent, rep.Role)
 	if rep.Quick {
-		b.WriteString("Quick mode: the 9.* message sizes are divided by 16.\n\n")
+		fmt.Fprintf(&b, "Quick mode: the 9.* message sizes are divided by 16; the 12.* and 13.* cases send %d messages instead of %d.\n\n", compressionQuickCount, compressionCount)
 	}
 	b.WriteString("| Family | Cases | OK | NON-STRICT | INFORMATIONAL | UNIMPLEMENTED | FAILED |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
@@ -125,7 +125,7 @@ func Markdown(rep *Report) string {
 		}
 	}
 	if unimpl > 0 {
-		fmt.Fprintf(&b, "\n%d cases are UNIMPLEMENTED (permessage-deflate, 12.* and 13.*) and were not run.\n", unimpl)
+		fmt.Fprintf(&b, "\n%d cases are UNIMPLEMENTED and were not run: the peer did not negotiate permessage-deflate (12.*, 13.*).\n", unimpl)
 	}
 	var timed []*Result
 	for _, r := range rep.Results {

@@ -42,13 +42,33 @@ func (o *RunOptions) engine() *EngineConfig {
 // server at url and returns the judged result.
 func RunCaseClient(ctx context.Context, url string, c *Case, cfg *EngineConfig) *Result {
 	if c.Unimplemented {
-		return unimplementedResult(c)
+		return unimplementedResult(c, "")
 	}
-	conn, br, err := DialWebSocket(ctx, url, cfg.HandshakeTimeout)
+	offer := ""
+	if c.Deflate != nil {
+		offer = c.Deflate.offerHeader()
+	}
+	conn, br, hdr, err := dialWebSocket(ctx, url, cfg.HandshakeTimeout, offer)
 	if err != nil {
 		return Judge(c, &Observation{Err: err}, RoleClient)
 	}
-	obs := runSession(ctx, conn, br, RoleClient, c, cfg)
+	var pmd *deflateConfig
+	if c.Deflate != nil {
+		var declined bool
+		pmd, declined, err = c.Deflate.negotiateClient(hdr)
+		switch {
+		case err != nil:
+			// RFC 6455 section 9.1 / RFC 7692 section 5: the client
+			// fails the connection on an invalid response.
+			conn.Close()
+			return negotiationFailedResult(c, err.Error())
+		case declined:
+			closeNormally(conn, br, true, nil)
+			return unimplementedResult(c, "The server declined the permessage-deflate offer "+
+				"(no Sec-WebSocket-Extensions in its response), so the case was not run.")
+		}
+	}
+	obs := runSession(ctx, conn, br, RoleClient, c, cfg, pmd)
 	return Judge(c, obs, RoleClient)
 }
 

@@ -90,6 +90,11 @@ type Observation struct {
 	// Duration is the time from the end of the opening handshake to the end
 	// of the connection.
 	Duration time.Duration
+	// Extension describes the negotiated permessage-deflate configuration;
+	// empty when none was negotiated.
+	Extension string
+	// Echo holds the statistics of an echo case (12.*, 13.*).
+	Echo *EchoStats
 }
 
 // session runs one case over one connection.
@@ -120,14 +125,26 @@ type session struct {
 	tcpDone       chan struct{}
 
 	// message assembly, reader goroutine only
-	inMsg  bool
-	msgOp  Opcode
-	msgBuf []byte
+	inMsg         bool
+	msgOp         Opcode
+	msgBuf        []byte
+	msgCompressed bool
+
+	// permessage-deflate: pmd is nil when not negotiated; tx is used by
+	// the script goroutine only, rx by the reader goroutine only.
+	pmd *deflateConfig
+	tx  *deflater
+	rx  *inflater
+
+	// echo, guarded by mu, checks the echoes of an EchoStep as they arrive
+	// instead of recording them as events.
+	echo *echoState
 }
 
 // runSession executes c over an established connection and returns what was
-// observed. It never blocks longer than the case budget.
-func runSession(ctx context.Context, conn net.Conn, br *bufio.Reader, role Role, c *Case, cfg *EngineConfig) *Observation {
+// observed. It never blocks longer than the case budget. pmd is the
+// negotiated permessage-deflate configuration, or nil.
+func runSession(ctx context.Context, conn net.Conn, br *bufio.Reader, role Role, c *Case, cfg *EngineConfig, pmd *deflateConfig) *Observation {
 	limit := c.budget(cfg)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -135,6 +152,16 @@ func runSession(ctx context.Context, conn net.Conn, br *bufio.Reader, role Role,
 		role: role, conn: conn, br: br, c: c, cfg: cfg, ctx: ctx,
 		changed: make(chan struct{}),
 		tcpDone: make(chan struct{}),
+		pmd:     pmd,
+	}
+	if pmd != nil {
+		s.tx = newDeflater(pmd.txTakeover, pmd.txWindowBits)
+		s.rx = newInflater(pmd.rxTakeover)
+	}
+	for _, st := range c.Steps {
+		if es, ok := st.(EchoStep); ok {
+			s.echo = &echoState{stats: EchoStats{Count: es.Count}, binary: es.Data.binary}
+		}
 	}
 	_ = conn.SetDeadline(time.Now().Add(limit + time.Second))
 	start := time.Now()
@@ -162,6 +189,9 @@ func runSession(ctx context.Context, conn net.Conn, br *bufio.Reader, role Role,
 	obs := s.observation()
 	obs.Duration = time.Since(start)
 	obs.TimedOut = timedOut
+	if pmd != nil {
+		obs.Extension = pmd.String()
+	}
 	return obs
 }
 
@@ -384,6 +414,7 @@ func (s *session) violation(format string, args ...any) {
 	if len(s.violations) < 20 {
 		s.violations = append(s.violations, fmt.Sprintf(format, args...))
 	}
+	s.signalLocked()
 	s.mu.Unlock()
 }
 
@@ -481,7 +512,19 @@ func (s *session) handleFrame(f *WireFrame) {
 	if s.role == RoleClient && f.Masked {
 		s.violation("server sent a masked %s frame", f.Opcode)
 	}
-	if f.RSV != 0 {
+	rsv := f.RSV
+	if s.pmd != nil && rsv&4 != 0 {
+		// RFC 7692 section 6: RSV1 marks the first frame of a compressed
+		// message; it is never set on continuation or control frames.
+		switch {
+		case f.Opcode.IsControl():
+			s.violation("peer set RSV1 on a %s frame; control frames are never compressed (RFC 7692 section 6.1)", f.Opcode)
+		case f.Opcode == OpContinuation:
+			s.violation("peer set RSV1 on a continuation frame; only the first frame of a compressed message has it (RFC 7692 section 6)")
+		}
+		rsv &^= 4
+	}
+	if rsv != 0 {
 		s.violation("peer set RSV bits %d on a %s frame", f.RSV, f.Opcode)
 	}
 	if f.Opcode.IsReserved() {
@@ -513,6 +556,7 @@ func (s *session) handleFrame(f *WireFrame) {
 			s.violation("peer started a new message inside a fragmented one")
 		}
 		s.inMsg, s.msgOp, s.msgBuf = true, f.Opcode, append([]byte(nil), f.Payload...)
+		s.msgCompressed = s.pmd != nil && f.RSV&4 != 0
 		if f.Fin {
 			s.finishMessage()
 		}
@@ -532,9 +576,53 @@ func (s *session) handleFrame(f *WireFrame) {
 }
 
 func (s *session) finishMessage() {
-	e := Event{Kind: EventMessage, Payload: s.msgBuf, Binary: s.msgOp == OpBinary}
-	s.inMsg, s.msgBuf = false, nil
+	payload, wire, compressed := s.msgBuf, len(s.msgBuf), s.msgCompressed
+	s.inMsg, s.msgBuf, s.msgCompressed = false, nil, false
+	if compressed {
+		var err error
+		payload, err = s.rx.inflate(payload, s.cfg.MaxPayload)
+		if err != nil {
+			s.violation("peer sent a compressed %s message that does not inflate: %v", s.msgOp, err)
+			return
+		}
+	}
+	e := Event{Kind: EventMessage, Payload: payload, Binary: s.msgOp == OpBinary}
+	if s.echo != nil {
+		s.checkEcho(e, wire, compressed)
+		return
+	}
 	s.record(e)
+}
+
+// sendMessage sends one data message, compressed when permessage-deflate
+// was negotiated (RSV1 on the first frame only) and fragmented into frames
+// of fragSize payload bytes when fragSize is non-zero.
+func (s *session) sendMessage(op Opcode, payload []byte, fragSize int) error {
+	var rsv byte
+	if s.tx != nil {
+		payload = s.tx.compress(payload)
+		rsv = 4
+	}
+	size := fragSize
+	if size <= 0 || size > len(payload) {
+		size = max(len(payload), 1)
+	}
+	var buf []byte
+	for off := 0; ; off += size {
+		end := min(off+size, len(payload))
+		wf := WireFrame{Fin: end == len(payload), RSV: rsv, Opcode: op, Payload: payload[off:end], Masked: s.masks(MaskByRole)}
+		buf = AppendFrame(buf, &wf)
+		if wf.Fin {
+			break
+		}
+		op, rsv = OpContinuation, 0
+	}
+	if s.echo != nil {
+		s.mu.Lock()
+		s.echo.stats.WireBytesOut += int64(len(payload))
+		s.mu.Unlock()
+	}
+	return s.writeChunks(buf, 0, false)
 }
 
 func (s *session) handleClose(p []byte) {
@@ -580,6 +668,10 @@ func (s *session) observation() *Observation {
 		PeerClosedTCP:     s.peerClosedTCP,
 		Violations:        s.violations,
 		UncleanReason:     s.uncleanReason,
+	}
+	if s.echo != nil {
+		st := s.echo.stats
+		o.Echo = &st
 	}
 	o.WasClean = s.closeSent && s.closeRecv && s.uncleanReason == "" &&
 		(s.role == RoleServer || s.peerClosedTCP)
