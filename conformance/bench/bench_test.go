@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the bench binary: run
+// re-executes os.Executable() with childEnv set for its server and client
+// processes.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(childMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestQuick is a smoke test: the -quick configuration, one short round
+// of every benchmark for every library, must produce every table with a
+// nonzero figure for every library. No timing is asserted.
+func TestQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts client and server processes; skipped with -short")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("measures memory through /proc and binds 127.0.0.x source addresses")
+	}
+	md := filepath.Join(t.TempDir(), "results.md")
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, []string{"-quick", "-md", md}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	libs := []string{"wsio", "gorilla", "coder", "gws", "gobwas", "raw"}
+	for _, bench := range benchNames {
+		tables := rep.Tables(bench)
+		if len(tables) == 0 {
+			t.Errorf("no %s table", bench)
+		}
+		for _, tb := range tables {
+			if len(tb.rows) == 0 {
+				t.Errorf("%s: no rows", tb.title)
+			}
+			for _, row := range tb.rows {
+				for _, lib := range libs {
+					v, ok := tb.Median(row, lib)
+					if !ok || v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+						t.Errorf("%s / %s / %s: got %v (measured: %v)", tb.title, row, lib, v, ok)
+					}
+				}
+			}
+		}
+	}
+
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	header := "|  | " + strings.Join(libs, " | ") + " | wsio/gorilla |"
+	if got, want := strings.Count(text, header), len(rep.tables); got != want {
+		t.Errorf("Markdown has %d table headers listing every library, want %d:\n%s", got, want, text)
+	}
+	for _, want := range []string{"Command (from `conformance/`):", "-quick", "Machine:", runtime.Version(), "github.com/gorilla/websocket v"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	t.Logf("tables:\n%s", stdout.String())
+}

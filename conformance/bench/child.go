@@ -1,0 +1,479 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The bench binary re-executes itself with childEnv=1 and a hidden
+// subcommand (serve or client), so that client and server run in separate
+// processes whose memory can be measured apart. Children talk to the
+// parent in lines on stdout (LISTEN, STATS, READY, RESULT, ERROR) and
+// take commands on stdin (STATS); stdin closing tells them to exit.
+const childEnv = "WSIO_BENCH_CHILD"
+
+func childMain(args []string) int {
+	if len(args) == 0 {
+		fmt.Println("ERROR child: no subcommand")
+		return 2
+	}
+	startProfile(args)
+	defer stopProfile()
+	var err error
+	switch args[0] {
+	case "serve":
+		err = childServe(args[1:])
+	case "client":
+		err = childClient(args[1:])
+	default:
+		err = fmt.Errorf("unknown child subcommand %q", args[0])
+	}
+	if err != nil {
+		fmt.Printf("ERROR %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// With WSIO_BENCH_PROFILE=dir, every child writes a CPU profile of its
+// life to dir/<lib>-<role>-<mode>-cpu.pprof, and the server a heap profile
+// at each STATS request (…-heap.pprof, the last one kept), for
+// `go tool pprof`.
+const profileEnv = "WSIO_BENCH_PROFILE"
+
+var profileBase string
+
+func startProfile(args []string) {
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return
+	}
+	lib, mode := "x", "echo"
+	for i := 1; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-lib":
+			lib = args[i+1]
+		case "-mode":
+			mode = args[i+1]
+		}
+	}
+	profileBase = filepath.Join(dir, fmt.Sprintf("%s-%s-%s", lib, args[0], mode))
+	f, err := os.Create(profileBase + "-cpu.pprof")
+	if err == nil {
+		_ = pprof.StartCPUProfile(f)
+	}
+}
+
+func stopProfile() {
+	if profileBase != "" {
+		pprof.StopCPUProfile()
+	}
+}
+
+func writeHeapProfile() {
+	if profileBase == "" {
+		return
+	}
+	if f, err := os.Create(profileBase + "-heap.pprof"); err == nil {
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+}
+
+// exit ends a child process from deep inside (the server and the idle
+// client run until their stdin closes).
+func exit(code int) {
+	stopProfile()
+	os.Exit(code)
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+// procStats is what a process reports about itself.
+type procStats struct {
+	RSSKiB     int64  `json:"rss_kib"`
+	HWMKiB     int64  `json:"hwm_kib"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	Goroutines int    `json:"goroutines"`
+}
+
+// settledStats collects garbage and returns freed memory to the OS first,
+// so RSS and heap describe live memory.
+func settledStats() procStats {
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss, hwm := procStatus()
+	return procStats{RSSKiB: rss, HWMKiB: hwm, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+}
+
+func emit(tag string, v any) {
+	b, _ := json.Marshal(v)
+	fmt.Printf("%s %s\n", tag, b)
+}
+
+func childServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	libName := fs.String("lib", "", "library")
+	mode := fs.String("mode", "echo", "echo or bulk")
+	file := fs.String("file", "", "bulk: file to stream to the client")
+	size := fs.Int64("size", 0, "bulk: size of the file")
+	verify := fs.Bool("verify", false, "bulk: CRC-32 uploads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lib := libByName(*libName)
+	if lib == nil {
+		return fmt.Errorf("unknown library %q", *libName)
+	}
+	raiseNoFile()
+	st := &serverState{mode: *mode, file: *file, size: *size, verify: *verify}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	if lib.serve != nil {
+		go lib.serve(ln, st)
+	} else {
+		hs := &http.Server{
+			Handler:           lib.handler(st),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		}
+		go hs.Serve(ln)
+	}
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "STATS":
+			emit("STATS", settledStats())
+			writeHeapProfile()
+		case "CPU":
+			emit("CPU", cpuReport{CPUNs: cpuTime()})
+		}
+	}
+	exit(0) // stdin closed: the parent is done with us
+	return nil
+}
+
+type cpuReport struct {
+	CPUNs int64 `json:"cpu_ns"`
+}
+
+// stdinLines is the client's stdin, read line by line (GO, then EOF).
+var stdinLines = bufio.NewScanner(os.Stdin)
+
+// warm tells the parent the client is set up and waits for its GO, so the
+// parent can read the server's CPU clock at the start of the timed part.
+// It returns this process's CPU clock at the start.
+func warm() (int64, error) {
+	fmt.Println("WARM")
+	if !stdinLines.Scan() || stdinLines.Text() != "GO" {
+		return 0, errors.New("no GO from the parent")
+	}
+	return cpuTime(), nil
+}
+
+type clientResult struct {
+	CPUNs   int64   `json:"cpu_ns,omitempty"`
+	Ops     int64   `json:"ops,omitempty"`
+	Secs    float64 `json:"secs,omitempty"`
+	UpMBps  float64 `json:"up_mbps,omitempty"`
+	DownMBs float64 `json:"down_mbps,omitempty"`
+	HWMKiB  int64   `json:"hwm_kib,omitempty"`
+}
+
+func childClient(args []string) error {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	libName := fs.String("lib", "", "library")
+	mode := fs.String("mode", "echo", "echo, bulk, idle or handshake")
+	addr := fs.String("addr", "", "server address")
+	conns := fs.Int("conns", 1, "echo/idle: connections; handshake: parallel dialers")
+	size := fs.Int64("size", 16, "echo: payload bytes; bulk: message bytes")
+	dur := fs.Duration("dur", 3*time.Second, "echo/handshake: duration")
+	file := fs.String("file", "", "bulk: file to upload")
+	crc := fs.Uint("crc", 0, "bulk: the file's CRC-32 (with -verify)")
+	verify := fs.Bool("verify", false, "bulk: check byte counts and CRC-32 both ways")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lib := libByName(*libName)
+	if lib == nil {
+		return fmt.Errorf("unknown library %q", *libName)
+	}
+	raiseNoFile()
+	switch *mode {
+	case "echo":
+		return clientEcho(lib, *addr, *conns, int(*size), *dur)
+	case "bulk":
+		gwsMaxPayload = gwsMax(*size)
+		return clientBulk(lib, *addr, *file, *size, uint32(*crc), *verify)
+	case "idle":
+		return clientIdle(lib, *addr, *conns)
+	case "handshake":
+		return clientHandshake(lib, *addr, *conns, *dur)
+	}
+	return fmt.Errorf("unknown client mode %q", *mode)
+}
+
+func dialOne(lib *library, addr string) (cliConn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return lib.dial(ctx, addr)
+}
+
+func clientEcho(lib *library, addr string, nconns, size int, dur time.Duration) error {
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	conns := make([]cliConn, nconns)
+	for i := range conns {
+		c, err := dialOne(lib, addr)
+		if err != nil {
+			return fmt.Errorf("dial %d: %w", i, err)
+		}
+		conns[i] = c
+		bp := msgPool.Get().(*[]byte)
+		for range 3 { // warm up, and check the echo's content once
+			if err := roundTrip(c, payload, bp); err != nil {
+				return fmt.Errorf("warm-up: %w", err)
+			}
+			if !bytes.Equal(*bp, payload) {
+				return errors.New("warm-up: the echo differs from the message sent")
+			}
+		}
+		msgPool.Put(bp)
+	}
+	var (
+		stop  atomic.Bool
+		total atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	cpu0, err := warm()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for _, c := range conns {
+		wg.Go(func() {
+			n, err := echoLoop(c, payload, &stop)
+			total.Add(n)
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(dur)
+	stop.Store(true)
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	cpu := cpuTime() - cpu0
+	if first != nil {
+		return fmt.Errorf("echo: %w", first)
+	}
+	for _, c := range conns {
+		_ = c.close()
+	}
+	emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
+	return nil
+}
+
+func clientBulk(lib *library, addr, file string, size int64, crc uint32, verify bool) error {
+	c, err := dialOne(lib, addr)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	cpu0, err := warm()
+	if err != nil {
+		return err
+	}
+	// client → server: one message streamed from the file.
+	t0 := time.Now()
+	if err := c.stream(f, size); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	r, err := c.next()
+	if err != nil {
+		return fmt.Errorf("upload reply: %w", err)
+	}
+	reply, err := readMsg(r, nil)
+	if err != nil {
+		return fmt.Errorf("upload reply: %w", err)
+	}
+	up := time.Since(t0)
+	if len(reply) != 12 {
+		return fmt.Errorf("upload reply: %d bytes", len(reply))
+	}
+	if got := int64(binary.BigEndian.Uint64(reply)); got != size {
+		return fmt.Errorf("upload: server received %d of %d bytes", got, size)
+	}
+	if sum := binary.BigEndian.Uint32(reply[8:]); verify && sum != crc {
+		return fmt.Errorf("upload: server CRC %08x, want %08x", sum, crc)
+	}
+
+	// server → client: the server streams the file back as one message.
+	t1 := time.Now()
+	if err := c.write(bulkGet); err != nil {
+		return fmt.Errorf("download request: %w", err)
+	}
+	r, err = c.next()
+	if err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	n, _, sum, err := drain(r, verify)
+	if err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	down := time.Since(t1)
+	if n != size {
+		return fmt.Errorf("download: received %d of %d bytes", n, size)
+	}
+	if verify && sum != crc {
+		return fmt.Errorf("download: CRC %08x, want %08x", sum, crc)
+	}
+	cpu := cpuTime() - cpu0
+	_ = c.close()
+	_, hwm := procStatus()
+	emit("RESULT", clientResult{
+		CPUNs:   cpu,
+		UpMBps:  float64(size) / up.Seconds() / 1e6,
+		DownMBs: float64(size) / down.Seconds() / 1e6,
+		HWMKiB:  hwm,
+	})
+	return nil
+}
+
+func clientIdle(lib *library, addr string, k int) error {
+	payload := []byte("0123456789abcdef")
+	conns := make([]cliConn, k) // kept reachable: a lost net.Conn is closed by its finalizer
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	start := time.Now()
+	for range 32 {
+		wg.Go(func() {
+			bp := msgPool.Get().(*[]byte)
+			defer msgPool.Put(bp)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= k {
+					return
+				}
+				c, err := dialOne(lib, addr)
+				if err == nil {
+					err = roundTrip(c, payload, bp)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("connection %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	emit("READY", clientResult{Ops: int64(k), Secs: time.Since(start).Seconds()})
+	_, _ = io.Copy(io.Discard, os.Stdin) // hold the connections until told to go
+	runtime.KeepAlive(conns)
+	exit(0)
+	return nil
+}
+
+func clientHandshake(lib *library, addr string, par int, dur time.Duration) error {
+	var (
+		stop  atomic.Bool
+		total atomic.Int64
+		fails atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	cpu0, err := warm()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for range par {
+		wg.Go(func() {
+			for !stop.Load() {
+				c, err := dialOne(lib, addr)
+				if err == nil {
+					err = c.close()
+					if isClosedErr(err) {
+						err = nil
+					}
+				}
+				if err != nil {
+					fails.Add(1)
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					continue
+				}
+				total.Add(1)
+			}
+		})
+	}
+	time.Sleep(dur)
+	stop.Store(true)
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	cpu := cpuTime() - cpu0
+	if first != nil {
+		return fmt.Errorf("%d of %d handshakes failed, first: %w", fails.Load(), fails.Load()+total.Load(), first)
+	}
+	emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
+	return nil
+}

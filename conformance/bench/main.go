@@ -1,0 +1,596 @@
+// Command bench measures wsio side by side with other Go WebSocket
+// libraries (gorilla/websocket, coder/websocket, lxzan/gws, gobwas/ws) and
+// raw TCP as the ceiling, over loopback, with client and server in
+// separate processes:
+//
+//	go run ./bench [all|echo|bulk|idle|handshake] [flags]
+//
+// echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and
+// 64 connections. bulk: one connection streams one huge binary message
+// client→server and then server→client; MB/s and the peak RSS of both
+// processes. idle: K connections held open after one small echo each;
+// the server's RSS, Go heap and goroutines per connection. handshake:
+// handshakes (each followed by a close) per second, sequential and in
+// parallel. Every figure is the median of -rounds rounds; tables go to
+// stdout and, as Markdown with the machine and the command line, to -md.
+//
+// -quick is a seconds-long smoke configuration; -libs and -only filter;
+// -v prints every sample. With WSIO_BENCH_PROFILE=dir set, every child
+// process writes a CPU profile (and servers a heap profile at each memory
+// reading) into dir for go tool pprof.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(childMain(os.Args[1:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	_, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+var benchNames = []string{"echo", "bulk", "idle", "handshake"}
+
+type config struct {
+	args      []string
+	libs      []string
+	only      []string
+	rounds    int
+	quick     bool
+	md        string
+	echoDur   time.Duration
+	echoConns []int
+	echoSizes []int
+	bulkSize  int64
+	idleConns int
+	hsDur     time.Duration
+	hsPar     int
+	verify    bool
+	verbose   bool
+}
+
+func parseConfig(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{args: args}
+	sub := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./bench [all|%s] [flags]\n", strings.Join(benchNames, "|"))
+		fs.PrintDefaults()
+	}
+	libs := fs.String("libs", "wsio,gorilla,coder,gws,gobwas,raw", "libraries to measure, comma-separated")
+	only := fs.String("only", "", "benchmarks to run, comma-separated (default: all)")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "rounds per measurement; tables show the median")
+	fs.BoolVar(&cfg.quick, "quick", false, "small fast configuration (smoke test); explicit flags still win")
+	fs.StringVar(&cfg.md, "md", defaultMD(), "write the tables as Markdown to this file (\"\" for none)")
+	fs.DurationVar(&cfg.echoDur, "dur", 3*time.Second, "echo: duration of each round")
+	conns := fs.String("conns", "1,64", "echo: connection counts")
+	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
+	bulk := fs.String("bulk", "1GiB", "bulk: size of the streamed message")
+	fs.IntVar(&cfg.idleConns, "idle", 10000, "idle: connections to hold open")
+	fs.DurationVar(&cfg.hsDur, "hsdur", 3*time.Second, "handshake: duration of each round")
+	fs.IntVar(&cfg.hsPar, "hspar", 64, "handshake: parallel dialers in the parallel run")
+	fs.BoolVar(&cfg.verify, "verify", false, "bulk: check CRC-32 of both transfers (costs throughput)")
+	fs.BoolVar(&cfg.verbose, "v", false, "print every sample")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		if sub != "" || fs.NArg() > 1 {
+			return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+		}
+		sub = fs.Arg(0)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.quick {
+		quick := map[string]string{
+			"rounds": "1", "dur": "300ms", "conns": "1,8", "bulk": "8MiB",
+			"idle": "200", "hsdur": "300ms", "hspar": "8", "verify": "true",
+		}
+		for name, v := range quick {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	for _, name := range splitList(*libs) {
+		if libByName(name) == nil {
+			return nil, fmt.Errorf("unknown library %q (have wsio, gorilla, coder, gws, gobwas, raw)", name)
+		}
+		cfg.libs = append(cfg.libs, name)
+	}
+	cfg.only = splitList(*only)
+	if len(cfg.only) == 0 {
+		cfg.only = benchNames
+	}
+	for _, b := range cfg.only {
+		if !slices.Contains(benchNames, b) {
+			return nil, fmt.Errorf("unknown benchmark %q", b)
+		}
+	}
+	switch {
+	case sub == "" || sub == "all":
+	case slices.Contains(benchNames, sub):
+		if !set["only"] {
+			cfg.only = []string{sub}
+		} else if !slices.Contains(cfg.only, sub) {
+			cfg.only = nil
+		} else {
+			cfg.only = []string{sub}
+		}
+	default:
+		return nil, fmt.Errorf("unknown subcommand %q", sub)
+	}
+	for _, s := range splitList(*conns) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad -conns entry %q", s)
+		}
+		cfg.echoConns = append(cfg.echoConns, n)
+	}
+	for _, s := range splitList(*sizes) {
+		n, err := parseSize(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad -sizes entry %q", s)
+		}
+		cfg.echoSizes = append(cfg.echoSizes, int(n))
+	}
+	n, err := parseSize(*bulk)
+	if err != nil || n < 2 {
+		return nil, fmt.Errorf("bad -bulk %q", *bulk)
+	}
+	cfg.bulkSize = n
+	if cfg.rounds < 1 || cfg.idleConns < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
+		return nil, errors.New("-rounds, -idle, -hspar and -libs must be positive / non-empty")
+	}
+	return cfg, nil
+}
+
+// defaultMD is bench/results.md next to the sources when run from the
+// conformance module (go run ./bench), else results.md here.
+func defaultMD() string {
+	if _, err := os.Stat(filepath.Join("bench", "main.go")); err == nil {
+		return filepath.Join("bench", "results.md")
+	}
+	return "results.md"
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func fmtSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// runner runs the benchmarks in child processes and collects the tables.
+type runner struct {
+	ctx      context.Context
+	cfg      *config
+	exe      string
+	out, log io.Writer
+	report   *report
+	bulkFile string
+	bulkCRC  uint32
+}
+
+// run is the whole program; it returns the report (the tests read it).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report, error) {
+	cfg, err := parseConfig(args, stderr)
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	raiseNoFile()
+	r := &runner{ctx: ctx, cfg: cfg, exe: exe, out: stdout, log: stderr, report: newReport(cfg)}
+	defer func() {
+		if r.bulkFile != "" {
+			os.Remove(r.bulkFile)
+		}
+	}()
+	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "idle": r.idle, "handshake": r.handshake}
+	for _, name := range benchNames {
+		if !slices.Contains(cfg.only, name) {
+			continue
+		}
+		if err := steps[name](); err != nil {
+			return r.report, err
+		}
+		if err := ctx.Err(); err != nil {
+			return r.report, err
+		}
+	}
+	r.report.finish()
+	if cfg.md != "" {
+		if err := os.WriteFile(cfg.md, []byte(r.report.markdown()), 0o644); err != nil {
+			return r.report, err
+		}
+		fmt.Fprintf(stderr, "wrote %s\n", cfg.md)
+	}
+	if n := len(r.report.failures); n > 0 {
+		return r.report, fmt.Errorf("%d measurement(s) failed:\n  %s", n, strings.Join(r.report.failures, "\n  "))
+	}
+	return r.report, nil
+}
+
+func (r *runner) progress(format string, a ...any) {
+	if r.cfg.verbose {
+		fmt.Fprintf(r.log, format+"\n", a...)
+	}
+}
+
+func (r *runner) fail(bench, lib string, err error) {
+	msg := fmt.Sprintf("%s/%s: %v", bench, lib, err)
+	fmt.Fprintln(r.log, "FAIL", msg)
+	r.report.failures = append(r.report.failures, msg)
+}
+
+func (r *runner) startServer(lib, mode string, extra ...string) (*child, string, error) {
+	args := append([]string{"serve", "-lib", lib, "-mode", mode}, extra...)
+	srv, err := startChild(r.exe, lib+" server", args...)
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := srv.expect("LISTEN", 30*time.Second)
+	if err != nil {
+		srv.kill()
+		return nil, "", err
+	}
+	return srv, addr, nil
+}
+
+func (r *runner) startClient(lib, mode, addr string, extra ...string) (*child, error) {
+	args := append([]string{"client", "-lib", lib, "-mode", mode, "-addr", addr}, extra...)
+	return startChild(r.exe, lib+" client", args...)
+}
+
+// pairResult is what one server + client run measured.
+type pairResult struct {
+	clientResult
+	serverCPUNs int64     // the server's CPU time over the timed part
+	server      procStats // with wantStats: the server's stats afterwards
+}
+
+// cpuUs returns the CPU time of both processes per operation, in µs.
+func (p pairResult) cpuUs(ops float64) float64 {
+	return float64(p.CPUNs+p.serverCPUNs) / 1e3 / ops
+}
+
+// pair runs one server and one client to completion. The client sets up
+// (dials), says WARM and waits; the server's CPU clock is read, the client
+// told GO, and read again after the client's RESULT.
+func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.Duration, wantStats bool) (pairResult, error) {
+	var res pairResult
+	srv, addr, err := r.startServer(lib, mode, srvArgs...)
+	if err != nil {
+		return res, err
+	}
+	defer srv.stop()
+	cli, err := r.startClient(lib, mode, addr, cliArgs...)
+	if err != nil {
+		return res, err
+	}
+	defer cli.stop()
+	if _, err := cli.expect("WARM", 2*time.Minute); err != nil {
+		return res, err
+	}
+	c0, err := srv.cpu()
+	if err != nil {
+		return res, err
+	}
+	if _, err := io.WriteString(cli.stdin, "GO\n"); err != nil {
+		return res, fmt.Errorf("%s: %w", cli.name, err)
+	}
+	if err := cli.expectJSON("RESULT", timeout, &res.clientResult); err != nil {
+		return res, err
+	}
+	c1, err := srv.cpu()
+	if err != nil {
+		return res, err
+	}
+	res.serverCPUNs = c1 - c0
+	if wantStats {
+		res.server, err = srv.stats()
+	}
+	return res, err
+}
+
+func (r *runner) libs() []string { return r.cfg.libs }
+
+// ---- echo ----
+
+func echoRow(conns, size int) string {
+	c := "conns"
+	if conns == 1 {
+		c = "conn"
+	}
+	return fmt.Sprintf("%d %s × %s", conns, c, fmtSize(int64(size)))
+}
+
+func (r *runner) echo() error {
+	rate := r.report.table("echo", "Echo round trips per second (higher is better)", "msg/s", true)
+	rate.note = fmt.Sprintf("Each connection sends one binary message, waits for its echo, repeats, for %v per round; "+
+		"messages/s counts completed round trips over all connections.", r.cfg.echoDur)
+	mbs := r.report.table("echo", "Echo payload throughput, MB/s (one direction; higher is better)", "MB/s", true)
+	cpu := r.report.table("echo", "Echo CPU time per round trip, µs, client + server processes (lower is better)", "µs", false)
+	cpu.note = "CPU time (user + system, getrusage) of both processes over the timed part, divided by the round trips: " +
+		"a measure of cost that a busy machine disturbs much less than the rates above."
+	for _, conns := range r.cfg.echoConns {
+		for _, size := range r.cfg.echoSizes {
+			rate.addRow(echoRow(conns, size))
+			mbs.addRow(echoRow(conns, size))
+			cpu.addRow(echoRow(conns, size))
+		}
+	}
+	for round := 1; round <= r.cfg.rounds; round++ {
+		for _, conns := range r.cfg.echoConns {
+			for _, size := range r.cfg.echoSizes {
+				row := echoRow(conns, size)
+				for _, lib := range r.libs() {
+					if r.ctx.Err() != nil {
+						return r.ctx.Err()
+					}
+					res, err := r.pair(lib, "echo", nil, []string{
+						"-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-dur", r.cfg.echoDur.String(),
+					}, r.cfg.echoDur+2*time.Minute, false)
+					if err != nil {
+						r.fail("echo "+row, lib, err)
+						continue
+					}
+					v := float64(res.Ops) / res.Secs
+					rate.add(row, lib, v)
+					mbs.add(row, lib, v*float64(size)/1e6)
+					cpu.add(row, lib, res.cpuUs(float64(res.Ops)))
+					r.progress("echo %s %s round %d: %.0f msg/s", row, lib, round, v)
+				}
+			}
+		}
+	}
+	r.printTable(rate)
+	r.printTable(mbs)
+	r.printTable(cpu)
+	return nil
+}
+
+// ---- bulk ----
+
+func (r *runner) makeBulkFile() error {
+	if r.bulkFile != "" {
+		return nil
+	}
+	f, err := os.CreateTemp("", "wsio-bench-*.bin")
+	if err != nil {
+		return err
+	}
+	r.bulkFile = f.Name()
+	rng := rand.NewChaCha8([32]byte{'w', 's', 'i', 'o'})
+	buf := make([]byte, 1<<20)
+	var sum uint32
+	for left := r.cfg.bulkSize; left > 0; {
+		n := min(int64(len(buf)), left)
+		_, _ = rng.Read(buf[:n])
+		sum = crc32.Update(sum, crc32.IEEETable, buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			return err
+		}
+		left -= n
+	}
+	r.bulkCRC = sum
+	return f.Close()
+}
+
+func (r *runner) bulk() error {
+	if err := r.makeBulkFile(); err != nil {
+		return err
+	}
+	size := r.cfg.bulkSize
+	t := r.report.table("bulk", fmt.Sprintf("Bulk: one %s binary message, streamed (MB/s higher is better, peak RSS lower is better)", fmtSize(size)), "", true)
+	t.note = "Client→server: the client streams the file as one message, the server reads it as a stream through a 64 KiB " +
+		"buffer and discards it, then answers with the byte count; server→client: the server streams the file back. " +
+		"Peak RSS is VmHWM of each process over both transfers."
+	rows := []string{"client→server MB/s", "server→client MB/s", "server peak RSS MiB", "client peak RSS MiB",
+		"CPU s per GB moved (both processes)"}
+	for _, row := range rows {
+		t.addRow(row)
+	}
+	t.lowerBetter = map[string]bool{rows[2]: true, rows[3]: true, rows[4]: true}
+	verify := strconv.FormatBool(r.cfg.verify)
+	timeout := 2*time.Minute + time.Duration(size/(5<<20))*time.Second // allows 5 MB/s
+	for round := 1; round <= r.cfg.rounds; round++ {
+		for _, lib := range r.libs() {
+			if r.ctx.Err() != nil {
+				return r.ctx.Err()
+			}
+			res, err := r.pair(lib, "bulk",
+				[]string{"-file", r.bulkFile, "-size", strconv.FormatInt(size, 10), "-verify=" + verify},
+				[]string{"-file", r.bulkFile, "-size", strconv.FormatInt(size, 10), "-verify=" + verify,
+					"-crc", strconv.FormatUint(uint64(r.bulkCRC), 10)},
+				timeout, true)
+			if err != nil {
+				r.fail("bulk", lib, err)
+				continue
+			}
+			t.add(rows[0], lib, res.UpMBps)
+			t.add(rows[1], lib, res.DownMBs)
+			st := res.server
+			t.add(rows[2], lib, float64(st.HWMKiB)/1024)
+			t.add(rows[3], lib, float64(res.HWMKiB)/1024)
+			t.add(rows[4], lib, float64(res.CPUNs+res.serverCPUNs)/1e9/(2*float64(size)/1e9))
+			r.progress("bulk %s round %d: up %.0f MB/s, down %.0f MB/s, server HWM %d KiB, client HWM %d KiB",
+				lib, round, res.UpMBps, res.DownMBs, st.HWMKiB, res.HWMKiB)
+		}
+	}
+	r.printTable(t)
+	return nil
+}
+
+// ---- idle ----
+
+func (r *runner) idle() error {
+	k := r.cfg.idleConns
+	t := r.report.table("idle", fmt.Sprintf("Idle: server cost per connection with %d open connections (lower is better)", k), "", false)
+	t.note = "Each client connection does one 16 B echo, then all stay open and silent. Server process figures after " +
+		"runtime/debug.FreeOSMemory, (value with K connections − value with none) / K. RSS from /proc/self/status, " +
+		"Go heap = runtime.MemStats.HeapInuse. Open time: the client's time to dial and echo on all K (32 dialers)."
+	rows := []string{"RSS KiB/conn", "Go heap KiB/conn", "goroutines/conn", "open time for all, s"}
+	for _, row := range rows {
+		t.addRow(row)
+	}
+	for round := 1; round <= r.cfg.rounds; round++ {
+		for _, lib := range r.libs() {
+			if r.ctx.Err() != nil {
+				return r.ctx.Err()
+			}
+			if err := r.idleOne(t, rows, lib, round, k); err != nil {
+				r.fail("idle", lib, err)
+			}
+		}
+	}
+	r.printTable(t)
+	return nil
+}
+
+func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) error {
+	srv, addr, err := r.startServer(lib, "echo")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	s0, err := srv.stats()
+	if err != nil {
+		return err
+	}
+	cli, err := r.startClient(lib, "idle", addr, "-conns", strconv.Itoa(k))
+	if err != nil {
+		return err
+	}
+	defer cli.stop()
+	var ready clientResult
+	if err := cli.expectJSON("READY", 5*time.Minute, &ready); err != nil {
+		return err
+	}
+	s1, err := srv.stats()
+	if err != nil {
+		return err
+	}
+	fk := float64(k)
+	t.add(rows[0], lib, float64(s1.RSSKiB-s0.RSSKiB)/fk)
+	t.add(rows[1], lib, (float64(s1.HeapInuse)-float64(s0.HeapInuse))/1024/fk)
+	t.add(rows[2], lib, float64(s1.Goroutines-s0.Goroutines)/fk)
+	t.add(rows[3], lib, ready.Secs)
+	r.progress("idle %s round %d: RSS %d→%d KiB, heap %d→%d, goroutines %d→%d, open %.2fs", lib, round,
+		s0.RSSKiB, s1.RSSKiB, s0.HeapInuse, s1.HeapInuse, s0.Goroutines, s1.Goroutines, ready.Secs)
+	return nil
+}
+
+// ---- handshake ----
+
+func (r *runner) handshake() error {
+	t := r.report.table("handshake", "Handshakes per second, each followed by a close (higher is better)", "hs/s", true)
+	t.note = fmt.Sprintf("A client dials (TCP connect + opening handshake through the library's normal net/http path on the "+
+		"server) and closes at once, in a loop for %v per round: the client sends a close frame and waits for the server's "+
+		"(gws: WriteClose sends it and drops TCP at once). Raw TCP is connect + accept + a 1-byte write.", r.cfg.hsDur)
+	cpu := r.report.table("handshake", "Handshake CPU time, µs per handshake + close, client + server processes (lower is better)", "µs", false)
+	pars := []int{1, r.cfg.hsPar}
+	rowOf := func(par int) string {
+		if par == 1 {
+			return "sequential"
+		}
+		return fmt.Sprintf("%d in parallel", par)
+	}
+	for _, par := range pars {
+		t.addRow(rowOf(par))
+		cpu.addRow(rowOf(par))
+	}
+	for round := 1; round <= r.cfg.rounds; round++ {
+		for _, par := range pars {
+			for _, lib := range r.libs() {
+				if r.ctx.Err() != nil {
+					return r.ctx.Err()
+				}
+				res, err := r.pair(lib, "handshake", nil, []string{
+					"-conns", strconv.Itoa(par), "-dur", r.cfg.hsDur.String(),
+				}, r.cfg.hsDur+2*time.Minute, false)
+				if err != nil {
+					r.fail("handshake "+rowOf(par), lib, err)
+					continue
+				}
+				v := float64(res.Ops) / res.Secs
+				t.add(rowOf(par), lib, v)
+				cpu.add(rowOf(par), lib, res.cpuUs(float64(res.Ops)))
+				r.progress("handshake %s %s round %d: %.0f hs/s", rowOf(par), lib, round, v)
+			}
+		}
+	}
+	r.printTable(t)
+	r.printTable(cpu)
+	return nil
+}
+
+func (r *runner) printTable(t *table) {
+	fmt.Fprintln(r.out, t.text(r.cfg.libs))
+}

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+)
+
+// table is one result table: rows × libraries, each cell the samples of
+// all rounds; it shows their median.
+type table struct {
+	section      string
+	title        string
+	unit         string
+	higherBetter bool
+	lowerBetter  map[string]bool // rows where lower is better in a higher-is-better table
+	note         string
+	rows         []string
+	samples      map[string]map[string][]float64
+}
+
+func (t *table) addRow(row string) {
+	if !slices.Contains(t.rows, row) {
+		t.rows = append(t.rows, row)
+	}
+}
+
+func (t *table) add(row, lib string, v float64) {
+	t.addRow(row)
+	if t.samples[row] == nil {
+		t.samples[row] = map[string][]float64{}
+	}
+	t.samples[row][lib] = append(t.samples[row][lib], v)
+}
+
+// Median returns the median of the samples of row and lib, and whether
+// there were any.
+func (t *table) Median(row, lib string) (float64, bool) {
+	s := slices.Clone(t.samples[row][lib])
+	if len(s) == 0 {
+		return 0, false
+	}
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+}
+
+// grid returns the header and the cells: one column per library, then
+// wsio's ratio to each other library (raw TCP included).
+func (t *table) grid(libs []string) ([]string, [][]string) {
+	head := append([]string{""}, libs...)
+	var others []string
+	if slices.Contains(libs, "wsio") {
+		for _, l := range libs {
+			if l != "wsio" {
+				others = append(others, l)
+				head = append(head, "wsio/"+l)
+			}
+		}
+	}
+	var cells [][]string
+	for _, row := range t.rows {
+		line := []string{row}
+		for _, l := range libs {
+			if v, ok := t.Median(row, l); ok {
+				line = append(line, fmtNum(v))
+			} else {
+				line = append(line, "–")
+			}
+		}
+		w, wok := t.Median(row, "wsio")
+		for _, l := range others {
+			v, ok := t.Median(row, l)
+			if !wok || !ok || v == 0 || w == 0 || (w < 0) != (v < 0) {
+				line = append(line, "–")
+				continue
+			}
+			line = append(line, fmtRatio(w/v))
+		}
+		cells = append(cells, line)
+	}
+	return head, cells
+}
+
+func (t *table) text(libs []string) string {
+	head, cells := t.grid(libs)
+	width := make([]int, len(head))
+	for i, h := range head {
+		width[i] = len([]rune(h))
+	}
+	for _, line := range cells {
+		for i, c := range line {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "== %s\n", t.title)
+	pad := func(s string, w int, left bool) string {
+		n := w - len([]rune(s))
+		if left {
+			return s + strings.Repeat(" ", n)
+		}
+		return strings.Repeat(" ", n) + s
+	}
+	for i, h := range head {
+		b.WriteString(pad(h, width[i], i == 0) + "  ")
+	}
+	b.WriteString("\n")
+	for _, line := range cells {
+		for i, c := range line {
+			b.WriteString(pad(c, width[i], i == 0) + "  ")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func (t *table) markdown(libs []string) string {
+	head, cells := t.grid(libs)
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n", t.title)
+	if t.note != "" {
+		fmt.Fprintf(&b, "%s\n\n", t.note)
+	}
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n|---")
+	for range head[1:] {
+		b.WriteString("|---:")
+	}
+	b.WriteString("|\n")
+	for _, line := range cells {
+		b.WriteString("| " + strings.Join(line, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+// fmtRatio prints a ratio with two decimals, or three significant digits
+// when it is far from 1.
+func fmtRatio(x float64) string {
+	if x < 0.1 {
+		return fmt.Sprintf("%.2g", x)
+	}
+	if x >= 100 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+// fmtNum prints 3 significant digits, with thousands separators above 1000.
+func fmtNum(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1000:
+		s := fmt.Sprintf("%.0f", math.Abs(v))
+		var out []byte
+		for i := range s {
+			if i > 0 && (len(s)-i)%3 == 0 {
+				out = append(out, ',')
+			}
+			out = append(out, s[i])
+		}
+		if v < 0 {
+			return "-" + string(out)
+		}
+		return string(out)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	case a == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// report is the set of tables plus what is needed to reproduce them.
+type report struct {
+	cfg      *config
+	start    time.Time
+	took     time.Duration
+	load     string
+	tables   []*table
+	failures []string
+}
+
+func newReport(cfg *config) *report {
+	return &report{cfg: cfg, start: time.Now(), load: readTrim("/proc/loadavg")}
+}
+
+func (r *report) table(section, title, unit string, higherBetter bool) *table {
+	t := &table{section: section, title: title, unit: unit, higherBetter: higherBetter, samples: map[string]map[string][]float64{}}
+	r.tables = append(r.tables, t)
+	return t
+}
+
+// Tables returns the tables of one benchmark.
+func (r *report) Tables(section string) []*table {
+	var out []*table
+	for _, t := range r.tables {
+		if t.section == section {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (r *report) finish() { r.took = time.Since(r.start) }
+
+func (r *report) commandLine() string {
+	prog := "go run ./bench"
+	if exe := os.Args[0]; !strings.Contains(exe, "go-build") && !strings.HasSuffix(exe, ".test") {
+		prog = filepath.Base(exe)
+	}
+	parts := []string{prog}
+	for _, a := range r.cfg.args {
+		if strings.ContainsAny(a, " \t\"'") {
+			a = fmt.Sprintf("%q", a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	b.WriteString("# wsio side-by-side benchmarks\n\n")
+	b.WriteString("<!-- generated by conformance/bench; do not edit by hand -->\n\n")
+	fmt.Fprintf(&b, "Command (from `conformance/`): `%s`  \n", r.commandLine())
+	fmt.Fprintf(&b, "Run: %s, took %s; rounds per figure: %d (median shown)  \n",
+		r.start.UTC().Format("2006-01-02 15:04 UTC"), r.took.Round(time.Second), r.cfg.rounds)
+	fmt.Fprintf(&b, "Machine: %s, %d cores, %s RAM, Linux %s, %s; load average at start: %s  \n",
+		cpuModel(), runtime.NumCPU(), memTotal(), readTrim("/proc/sys/kernel/osrelease"), runtime.Version(), r.load)
+	soft, hard := noFileLimit()
+	fmt.Fprintf(&b, "RLIMIT_NOFILE raised to %d (hard %d); client sources spread over 127.0.0.10–127.0.0.%d  \n",
+		soft, hard, 10+numSources-1)
+	fmt.Fprintf(&b, "Libraries: %s\n\n", depVersions())
+	b.WriteString("Loopback only; client and server are separate processes (the bench binary re-executes itself), " +
+		"both on the same machine, so they share its cores. Ratio columns are wsio's figure divided by the other " +
+		"library's (above 1 means wsio's number is bigger, which is better for throughput and worse for memory).\n\n")
+	if len(r.failures) > 0 {
+		b.WriteString("**Failed measurements:**\n\n")
+		for _, f := range r.failures {
+			fmt.Fprintf(&b, "- `%s`\n", oneLine(f))
+		}
+		b.WriteString("\n")
+	}
+	section := ""
+	for _, t := range r.tables {
+		if t.section != section {
+			section = t.section
+			fmt.Fprintf(&b, "## %s\n\n", section)
+		}
+		b.WriteString(t.markdown(r.cfg.libs))
+		b.WriteString("\n")
+	}
+	b.WriteString("## How each library is used\n\n")
+	b.WriteString("Every server but raw TCP runs behind net/http (`http.Server`, the library's upgrade in the handler). " +
+		"Library defaults throughout, except read limits raised where a library's default refuses the payloads. " +
+		"Pull-style servers read with one goroutine per connection (the handler's); receivers read binary messages " +
+		"as streams through a 64 KiB buffer (echo: into a pooled buffer, then written back whole).\n\n")
+	for _, name := range r.cfg.libs {
+		if l := libByName(name); l != nil {
+			fmt.Fprintf(&b, "- **%s**: %s\n", name, l.notes)
+		}
+	}
+	return b.String()
+}
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			return fmt.Sprintf("%.0f GiB", float64(kib(v))/(1<<20))
+		}
+	}
+	return "?"
+}
+
+// depVersions lists the measured libraries' module versions, and wsio's
+// commit when git can tell.
+func depVersions() string {
+	want := []string{"github.com/gorilla/websocket", "github.com/coder/websocket", "github.com/lxzan/gws", "github.com/gobwas/ws"}
+	have := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			have[d.Path] = d.Version
+		}
+	}
+	wsio := "wsio (this tree"
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		wsio += " at " + strings.TrimSpace(string(out))
+	}
+	parts := []string{wsio + ")"}
+	for _, p := range want {
+		v := have[p]
+		if v == "" {
+			v = "?"
+		}
+		parts = append(parts, p+" "+v)
+	}
+	return strings.Join(parts, ", ")
+}
