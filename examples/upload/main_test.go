@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// peersDir holds the install script and playwright-core of the repository's
+// browser interop tests, which this test shares.
+var peersDir, _ = filepath.Abs(filepath.Join("..", "..", "conformance", "peers"))
+
+// TestUploadInChromium uploads an 8 MiB file from the page in headless
+// Chromium and checks the SHA-256 the page shows, the progress bars and the
+// stored file.
+func TestUploadInChromium(t *testing.T) {
+	node, chromium := requireBrowser(t)
+
+	dir := t.TempDir()
+	var logs syncBuffer
+	ts := httptest.NewServer(newHandler(dir, log.New(&logs, "server: ", 0)))
+	defer func() {
+		ts.Close()
+		t.Log(logs.String())
+	}()
+
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	file := filepath.Join(t.TempDir(), "random 8 MiB.bin")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+
+	shotDir := os.Getenv("WSIO_SCREENSHOT_DIR")
+	if shotDir == "" {
+		shotDir = t.TempDir()
+	}
+	shot := filepath.Join(shotDir, "upload.png")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "drive.js"), ts.URL+"/", file, shot)
+	cmd.Env = append(os.Environ(),
+		"NODE_PATH="+filepath.Join(peersDir, "chromium", "node_modules"),
+		"WSIO_CHROMIUM="+chromium)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("drive.js: %v\n%s", err, stderr.String())
+	}
+	var page struct {
+		SHA256, Status, Browser string
+		Sent, Stored            struct{ Value, Max float64 }
+		Logs                    []string
+	}
+	if err := json.Unmarshal(out, &page); err != nil {
+		t.Fatalf("drive.js printed %q: %v", out, err)
+	}
+	t.Logf("Chromium %s; page status %q; screenshot %s", page.Browser, page.Status, shot)
+	for _, l := range page.Logs {
+		t.Logf("page console: %s", l)
+	}
+
+	if page.SHA256 != want {
+		t.Errorf("page shows SHA-256 %q, want %s", page.SHA256, want)
+	}
+	for name, bar := range map[string]struct{ Value, Max float64 }{"sent": page.Sent, "stored": page.Stored} {
+		if bar.Max != float64(len(data)) || bar.Value != bar.Max {
+			t.Errorf("%s progress bar at %v of %v, want %d of %d", name, bar.Value, bar.Max, len(data), len(data))
+		}
+	}
+
+	// The server kept exactly one file, equal to the original.
+	stored, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("upload dir holds %v (%v), want one file", stored, err)
+	}
+	got, err := os.ReadFile(stored[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("stored file %s (%d bytes) differs from the upload", stored[0], len(got))
+	}
+	if !strings.HasSuffix(stored[0], "-random_8_MiB.bin") {
+		t.Errorf("stored file name %q does not end with the sanitized name", filepath.Base(stored[0]))
+	}
+}
+
+func TestSafeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"photo.jpg":        "photo.jpg",
+		"../../etc/passwd": "passwd",
+		"..":               "upload",
+		".bashrc":          "bashrc",
+		"a b*c?.txt":       "a_b_c_.txt",
+		"":                 "upload",
+	} {
+		if got := safeName(in); got != want {
+			t.Errorf("safeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// requireBrowser returns node and Chromium, running the repository's
+// conformance/peers/install.sh once when either (or playwright-core) is
+// missing. It fails the test when they are still missing, or skips it
+// when WSIO_SKIP_PEERS=1.
+func requireBrowser(t *testing.T) (node, chromium string) {
+	t.Helper()
+	if os.Getenv("WSIO_SKIP_PEERS") == "1" {
+		t.Skip("WSIO_SKIP_PEERS=1: the headless Chromium upload test is skipped")
+	}
+	chromium = os.Getenv("WSIO_CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	missing := func() string {
+		var err error
+		if node, err = exec.LookPath("node"); err != nil {
+			return "node (Node.js 20+)"
+		}
+		if _, err := os.Stat(chromium); err != nil {
+			return "Chromium at " + chromium + " (Debian package chromium)"
+		}
+		if _, err := os.Stat(filepath.Join(peersDir, "chromium", "node_modules", "playwright-core", "package.json")); err != nil {
+			return "playwright-core in " + filepath.Join(peersDir, "chromium", "node_modules")
+		}
+		return ""
+	}
+	what := missing()
+	if what == "" {
+		return node, chromium
+	}
+	install := filepath.Join(peersDir, "install.sh")
+	var installErr error
+	if _, err := os.Stat(install); err != nil {
+		installErr = err
+	} else {
+		out, err := exec.Command("bash", install).CombinedOutput()
+		if err != nil {
+			installErr = &installFailure{err, out}
+		}
+	}
+	if what = missing(); what != "" {
+		t.Fatalf("the upload test needs %s, which is missing (running %s: %v); "+
+			"install it, or set WSIO_SKIP_PEERS=1 to skip this test", what, install, installErr)
+	}
+	return node, chromium
+}
+
+type installFailure struct {
+	err error
+	out []byte
+}
+
+func (e *installFailure) Error() string { return e.err.Error() + "\n" + string(e.out) }
+
+// syncBuffer is a bytes.Buffer for a logger used from server goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
