@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and vet, the main module's
 # tests with the race detector (unit, end-to-end, fuzz seed corpora,
-# examples), then the conformance module: the Autobahn-family suite against
-# the wsio server and client, and against Node's ws (installed quietly
-# from npm on first use). WSIO_SKIP_PEERS=1 skips the tests that need
-# Node peers.
+# examples, proxies), then the conformance module: the Autobahn-family
+# suite against the wsio server and client and against Node's ws, interop
+# with real peers, hostile input, and a benchmark smoke run.
+# WSIO_SKIP_PEERS=1 skips the tests that need installed peers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -13,5 +13,15 @@ if [[ -n "$unformatted" ]]; then
   echo "gofmt: not formatted:" >&2; echo "$unformatted" >&2; exit 1
 fi
 go vet ./...
+
+# The peers the tests run against (Node ws and nodejs-websocket, Python
+# websockets, Chromium with playwright-core, tinyproxy, microsocks),
+# installed up front, quietly, and only when missing, so parallel test
+# binaries never race for apt.
+if [[ "${WSIO_SKIP_PEERS:-}" != "1" ]]; then
+  bash conformance/peers/install.sh
+  bash conn/testdata/proxies.sh
+fi
+
 go test -race -count=1 -timeout 20m ./...
 bash conformance/run.sh

@@ -23,8 +23,9 @@ fail() {
   exit 1
 }
 
-# One install at a time, whichever test binary started it.
-exec 9>"${TMPDIR:-/tmp}/wsio-proxies-install.lock"
+# One install at a time, shared with conformance/peers/install.sh (dpkg
+# takes one apt-get at a time).
+exec 9>"${TMPDIR:-/tmp}/wsio-peers-install.lock"
 flock 9
 
 command -v apt-get >/dev/null 2>&1 || fail "apt-get is missing; install ${missing[*]} by hand"
