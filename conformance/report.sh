@@ -11,3 +11,8 @@ go run ./cmd/readme -readme ../README.md \
   -section conformance-server=reports/client-wsio/index.md \
   -section conformance-client=reports/server-wsio/index.md
 echo "reports in $here/reports; README tables updated"
+
+# The hostile-input report and the last benchmark results.
+WSIO_HOSTILE_REPORT="$here/reports/hostile.md" go test -count=1 ./hostile/
+go run ./cmd/readme -readme ../README.md -whole -section hostile=reports/hostile.md
+go run ./cmd/readme -readme ../README.md -whole -demote 2 -section bench=bench/results.md

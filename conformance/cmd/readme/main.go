@@ -28,6 +28,7 @@ func main() {
 	var secs sections
 	flag.Var(&secs, "section", "NAME=FILE: replace the NAME block with the first table of FILE (repeatable)")
 	whole := flag.Bool("whole", false, "splice whole files instead of their first table")
+	demote := flag.Int("demote", 0, "with -whole, push Markdown headings down this many levels")
 	flag.Parse()
 	b, err := os.ReadFile(*readme)
 	if err != nil {
@@ -46,6 +47,8 @@ func main() {
 		body := string(src)
 		if !*whole {
 			body = firstTable(body)
+		} else if *demote > 0 {
+			body = demoteHeadings(body, *demote)
 		}
 		if text, err = splice(text, name, strings.TrimSpace(body)); err != nil {
 			fail(err)
@@ -54,6 +57,16 @@ func main() {
 	if err := os.WriteFile(*readme, []byte(text), 0o644); err != nil {
 		fail(err)
 	}
+}
+
+func demoteHeadings(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "#") {
+			lines[i] = strings.Repeat("#", n) + l
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func firstTable(s string) string {
