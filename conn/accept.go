@@ -100,8 +100,8 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 		b = append(b, ext...)
 		b = append(b, "\r\n"...)
 	}
-	b = appendHeader(b, w.Header())
-	b = appendHeader(b, o.Header)
+	b = appendHeader(b, w.Header(), responseOwned...)
+	b = appendHeader(b, o.Header, responseOwned...)
 	b = append(b, "\r\n"...)
 	if _, err := nc.Write(b); err != nil {
 		_ = nc.Close()
@@ -188,15 +188,13 @@ func chooseProtocol(r *http.Request, o *AcceptOptions, offered []string) string 
 	return ""
 }
 
-// appendHeader writes h as header lines, skipping names that would break
-// the response and values with line breaks.
-func appendHeader(b []byte, h http.Header) []byte {
+// appendHeader writes h as header lines, leaving out names that are not
+// tokens, the names in skip (canonical form: the ones the handshake itself
+// sets), and values with line breaks, so no user header can split or
+// forge the head.
+func appendHeader(b []byte, h http.Header, skip ...string) []byte {
 	for name, vs := range h {
-		if !isToken(name) {
-			continue
-		}
-		switch http.CanonicalHeaderKey(name) {
-		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding", "Content-Type":
+		if !isToken(name) || slices.Contains(skip, http.CanonicalHeaderKey(name)) {
 			continue
 		}
 		for _, v := range vs {
@@ -211,3 +209,8 @@ func appendHeader(b []byte, h http.Header) []byte {
 	}
 	return b
 }
+
+// responseOwned are the headers Accept writes itself or that a 101 may
+// not carry.
+var responseOwned = []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol",
+	"Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding", "Content-Type"}

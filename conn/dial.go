@@ -221,24 +221,8 @@ func buildRequest(u *url.URL, key, extensions string, o *DialOptions) []byte {
 		b = append(b, strings.Join(o.Protocols, ", ")...)
 		b = append(b, "\r\n"...)
 	}
-	for name, vs := range o.Header {
-		switch http.CanonicalHeaderKey(name) {
-		case "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions":
-			continue
-		}
-		if !isToken(name) {
-			continue
-		}
-		for _, v := range vs {
-			if strings.ContainsAny(v, "\r\n") {
-				continue
-			}
-			b = append(b, name...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b = appendHeader(b, o.Header, "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
+		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions")
 	return append(b, "\r\n"...)
 }
 

@@ -179,24 +179,25 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op Opco
 		return c.werr
 	}
 	if !isClose {
-		c.mu.Lock()
-		sent := c.closeSent
-		c.mu.Unlock()
-		if sent || c.State() == Closed {
-			if e := c.closeError(); e != nil {
-				return e
-			}
-			return ErrClosed
+		if err := c.writable(); err != nil {
+			return err
 		}
 	}
 	stop := c.watchWrite(ctx)
 	n, err := c.writeRaw(fin, rsv, op, p)
 	stop()
+	return c.writeFailed(ctx, n, err)
+}
+
+// writeFailed turns the result of writing one frame into the error to
+// return: nil; a deadline or cancellation that struck before any byte
+// went out, after which the stream is intact and the call may be retried;
+// or a broken connection.
+func (c *Conn) writeFailed(ctx context.Context, n int, err error) error {
 	if err == nil {
 		return nil
 	}
 	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
-		// Nothing went out: the stream is intact and the call can be retried.
 		if ctx.Err() != nil {
 			return fmt.Errorf("websocket: write canceled: %w", ctx.Err())
 		}
@@ -589,28 +590,13 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 		return err
 	}
 	defer c.unlockWrite()
-	if c.werr != nil {
-		return c.werr
-	}
-	c.mu.Lock()
-	sent := c.closeSent
-	c.mu.Unlock()
-	if sent || c.State() == Closed {
-		return ErrClosed
+	if err := c.writable(); err != nil {
+		return err
 	}
 	stop := c.watchWrite(ctx)
 	n, err := c.rwc.Write(frames)
 	stop()
-	if err != nil {
-		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			if ctx.Err() != nil {
-				return fmt.Errorf("websocket: write canceled: %w", ctx.Err())
-			}
-			return err
-		}
-		return c.writeBroken(err)
-	}
-	return nil
+	return c.writeFailed(ctx, n, err)
 }
 
 // sendFragmented sends p as a binary message cut into fragment-size frames;
