@@ -26,15 +26,21 @@ type role struct {
 	name       string
 	wsioServer bool // wsio is the server, the peer the client
 	deflate    bool // both sides enable permessage-deflate
+
+	// Deflate variants: wsio's settings, the peer's (ws perMessageDeflate
+	// options as JSON), and parameters the negotiated extension must show.
+	comp     *wsio.Compression
+	peerOpts string
+	wantExt  []string
 }
 
 // The plain roles: the peer does not do permessage-deflate (wsio's client
 // offers it, as it does by default, and is declined).
-var plainRoles = []role{{"wsio-server", true, false}, {"wsio-client", false, false}}
+var plainRoles = []role{{name: "wsio-server", wsioServer: true}, {name: "wsio-client"}}
 
 // The deflate roles: both sides enable permessage-deflate, which must be
 // negotiated.
-var deflateRoles = []role{{"wsio-server-deflate", true, true}, {"wsio-client-deflate", false, true}}
+var deflateRoles = []role{{name: "wsio-server-deflate", wsioServer: true, deflate: true}, {name: "wsio-client-deflate", deflate: true}}
 
 // scenarioTimeout bounds one scenario, connection set-up included.
 const scenarioTimeout = 60 * time.Second
@@ -138,8 +144,16 @@ func open(t *testing.T, p *peer, role role, s setup) *env {
 		peerArgs = append(peerArgs, "--max", strconv.Itoa(s.peerMax))
 	}
 	if role.deflate {
-		peerArgs = append(peerArgs, "--deflate")
-		if opts.Compression == nil {
+		if role.peerOpts != "" {
+			peerArgs = append(peerArgs, "--deflate-opts", role.peerOpts)
+		} else {
+			peerArgs = append(peerArgs, "--deflate")
+		}
+		switch {
+		case role.comp != nil:
+			c := *role.comp
+			opts.Compression = &c
+		case opts.Compression == nil:
 			opts.Compression = &wsio.Compression{} // a server accepts only when set
 		}
 	}
@@ -192,6 +206,13 @@ func open(t *testing.T, p *peer, role role, s setup) *env {
 	}
 	if !role.wsioServer {
 		h := e.c.ResponseHeader().Get("Sec-WebSocket-Extensions")
+		// ws reports only extension names; the parameters it agreed to
+		// are in its handshake response.
+		for _, w := range role.wantExt {
+			if !strings.Contains(h, w) {
+				t.Fatalf("the handshake response has extensions %q; want %s negotiated", h, w)
+			}
+		}
 		if got := strings.Contains(h, "permessage-deflate"); got != role.deflate {
 			t.Fatalf("the handshake response has extensions %q; want permessage-deflate %v", h, role.deflate)
 		}
@@ -691,6 +712,50 @@ func runMatrix(t *testing.T, p *peer) {
 	}
 }
 
-func TestWS(t *testing.T)               { runMatrix(t, wsPeer) }
+func TestWS(t *testing.T) { runMatrix(t, wsPeer) }
+
+// TestWSDeflateParameters runs the streaming scenarios against Node's ws
+// with permessage-deflate parameter sets other than the defaults, in both
+// roles: no context takeover either way, small windows, and a mix.
+func TestWSDeflateParameters(t *testing.T) {
+	requirePeer(t, wsPeer)
+	variants := []struct {
+		name     string
+		comp     wsio.Compression
+		peerOpts string
+		wantExt  []string
+	}{
+		{"no-context-takeover", wsio.Compression{NoContextTakeover: true, PeerNoContextTakeover: true},
+			`{"serverNoContextTakeover":true,"clientNoContextTakeover":true}`,
+			[]string{"server_no_context_takeover", "client_no_context_takeover"}},
+		{"window-bits-10", wsio.Compression{WindowBits: 10, PeerWindowBits: 10},
+			`{"serverMaxWindowBits":10,"clientMaxWindowBits":10}`,
+			[]string{"server_max_window_bits=10", "client_max_window_bits=10"}},
+		{"mixed", wsio.Compression{PeerNoContextTakeover: true, PeerWindowBits: 9, Threshold: -1},
+			`{"serverNoContextTakeover":true,"clientMaxWindowBits":9,"serverMaxWindowBits":9,"threshold":0}`,
+			[]string{"server_no_context_takeover"}},
+	}
+	keep := map[string]bool{"text": true, "fragmented": true, "peer-stream-to-wsio-reader": true, "BeginBinary-to-peer": true}
+	for _, v := range variants {
+		for _, wsioServer := range []bool{true, false} {
+			r := role{name: v.name + "/wsio-client", wsioServer: wsioServer, deflate: true, comp: &v.comp, peerOpts: v.peerOpts, wantExt: v.wantExt}
+			if wsioServer {
+				r.name = v.name + "/wsio-server"
+			}
+			t.Run(r.name, func(t *testing.T) {
+				for _, sc := range scenarios {
+					if !keep[sc.name] {
+						continue
+					}
+					t.Run(sc.name, func(t *testing.T) {
+						e := open(t, wsPeer, r, sc.setup)
+						sc.run(e)
+						e.finish()
+					})
+				}
+			})
+		}
+	}
+}
 func TestNodejsWebsocket(t *testing.T)  { runMatrix(t, nodejsWebsocketPeer) }
 func TestPythonWebsockets(t *testing.T) { runMatrix(t, pythonPeer) }

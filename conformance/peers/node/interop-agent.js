@@ -5,7 +5,8 @@
 //
 // Command line: node SCRIPT server PORT [--protocols a,b] [--max BYTES] [--deflate]
 //               node SCRIPT client URL  [--protocols a,b] [--max BYTES] [--deflate]
-// (--deflate: use permessage-deflate where the library has it.)
+// (--deflate: use permessage-deflate where the library has it; --deflate-opts JSON:
+// with these ws perMessageDeflate options.)
 // (--close-timeout SECONDS is accepted and ignored: it is for the Python peer.)
 //
 // stdout carries one JSON object a line: {"event":"listening","port":N},
@@ -45,6 +46,10 @@ function parseArgs(argv) {
         break;
       case '--max':
         args.max = Number(argv[i + 1]);
+        break;
+      case '--deflate-opts':
+        // ws's perMessageDeflate options as JSON, e.g. {"serverNoContextTakeover":true}.
+        args.deflate = JSON.parse(argv[i + 1]);
         break;
       case '--close-timeout':
         break; // Python's option; the Node libraries have no such setting to test
