@@ -23,8 +23,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestQuick is a smoke test: the -quick configuration, one short round
-// of every benchmark for every library, must produce every table with a
-// nonzero figure for every library. No timing is asserted.
+// of every benchmark (deflate included, with 50 idle connections) for
+// every library, must produce every table with a nonzero figure for every
+// library (or, in the deflate tables, every column). No timing is asserted.
 func TestQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts client and server processes; skipped with -short")
@@ -34,7 +35,7 @@ func TestQuick(t *testing.T) {
 	}
 	md := filepath.Join(t.TempDir(), "results.md")
 	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, []string{"-quick", "-md", md}, &stdout, &stderr)
 	if err != nil {
@@ -50,8 +51,15 @@ func TestQuick(t *testing.T) {
 			if len(tb.rows) == 0 {
 				t.Errorf("%s: no rows", tb.title)
 			}
+			cols := libs
+			if tb.cols != nil {
+				cols = tb.cols
+			}
 			for _, row := range tb.rows {
-				for _, lib := range libs {
+				for _, lib := range cols {
+					if strings.HasSuffix(row, "above wsio-plain") && lib == "wsio-plain" {
+						continue // the baseline itself
+					}
 					v, ok := tb.Median(row, lib)
 					if !ok || v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 						t.Errorf("%s / %s / %s: got %v (measured: %v)", tb.title, row, lib, v, ok)
@@ -67,8 +75,13 @@ func TestQuick(t *testing.T) {
 	}
 	text := string(b)
 	header := "|  | " + strings.Join(libs, " | ") + " | wsio/gorilla |"
-	if got, want := strings.Count(text, header), len(rep.tables); got != want {
+	deflateHeader := "|  | wsio | wsio-nctx | gorilla | coder | wsio-plain | wsio/wsio-nctx |"
+	nDeflate := len(rep.Tables("deflate"))
+	if got, want := strings.Count(text, header), len(rep.tables)-nDeflate; got != want {
 		t.Errorf("Markdown has %d table headers listing every library, want %d:\n%s", got, want, text)
+	}
+	if got := strings.Count(text, deflateHeader); got != nDeflate || nDeflate != 3 {
+		t.Errorf("Markdown has %d deflate table headers, want %d (and 3 deflate tables):\n%s", got, nDeflate, text)
 	}
 	for _, want := range []string{"Command (from `conformance/`):", "-quick", "Machine:", runtime.Version(), "github.com/gorilla/websocket v"} {
 		if !strings.Contains(text, want) {

@@ -148,7 +148,7 @@ func childServe(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	lib := libByName(*libName)
+	lib := anyLib(*libName)
 	if lib == nil {
 		return fmt.Errorf("unknown library %q", *libName)
 	}
@@ -224,7 +224,7 @@ func childClient(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	lib := libByName(*libName)
+	lib := anyLib(*libName)
 	if lib == nil {
 		return fmt.Errorf("unknown library %q", *libName)
 	}
@@ -236,7 +236,11 @@ func childClient(args []string) error {
 		gwsMaxPayload = gwsMax(*size)
 		return clientBulk(lib, *addr, *file, *size, uint32(*crc), *verify)
 	case "idle":
-		return clientIdle(lib, *addr, *conns)
+		return clientIdle(lib, *addr, *conns, func(int) []byte { return idlePayload })
+	case "decho":
+		return clientDeflateEcho(lib, *addr, *conns, *dur)
+	case "didle":
+		return clientIdle(lib, *addr, *conns, func(i int) []byte { return jsonMsgs[i%len(jsonMsgs)] })
 	case "handshake":
 		return clientHandshake(lib, *addr, *conns, *dur)
 	}
@@ -383,8 +387,10 @@ func clientBulk(lib *library, addr, file string, size int64, crc uint32, verify 
 	return nil
 }
 
-func clientIdle(lib *library, addr string, k int) error {
-	payload := []byte("0123456789abcdef")
+var idlePayload = []byte("0123456789abcdef")
+
+// clientIdle opens k connections, each echoing payload(i) once, then holds them.
+func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) error {
 	conns := make([]cliConn, k) // kept reachable: a lost net.Conn is closed by its finalizer
 	var (
 		next  atomic.Int64
@@ -404,7 +410,7 @@ func clientIdle(lib *library, addr string, k int) error {
 				}
 				c, err := dialOne(lib, addr)
 				if err == nil {
-					err = roundTrip(c, payload, bp)
+					err = roundTrip(c, payload(i), bp)
 				}
 				if err != nil {
 					mu.Lock()

@@ -3,7 +3,7 @@
 // raw TCP as the ceiling, over loopback, with client and server in
 // separate processes:
 //
-//	go run ./bench [all|echo|bulk|idle|handshake] [flags]
+//	go run ./bench [all|echo|bulk|idle|handshake|deflate] [flags]
 //
 // echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and
 // 64 connections. bulk: one connection streams one huge binary message
@@ -11,7 +11,10 @@
 // processes. idle: K connections held open after one small echo each;
 // the server's RSS, Go heap and goroutines per connection. handshake:
 // handshakes (each followed by a close) per second, sequential and in
-// parallel. Every figure is the median of -rounds rounds; tables go to
+// parallel. deflate: permessage-deflate on (wsio, gorilla, coder only):
+// echo of ~1 KiB JSON text messages over 1 and 64 connections, and the
+// server's memory per idle connection (-didle, after one compressed
+// message each way and -dwait) against uncompressed wsio. Every figure is the median of -rounds rounds; tables go to
 // stdout and, as Markdown with the machine and the command line, to -md.
 //
 // -quick is a seconds-long smoke configuration; -libs and -only filter;
@@ -50,7 +53,7 @@ func main() {
 	}
 }
 
-var benchNames = []string{"echo", "bulk", "idle", "handshake"}
+var benchNames = []string{"echo", "bulk", "idle", "handshake", "deflate"}
 
 type config struct {
 	args      []string
@@ -64,6 +67,8 @@ type config struct {
 	echoSizes []int
 	bulkSize  int64
 	idleConns int
+	dIdle     int           // deflate: connections held open for the memory figures
+	dWait     time.Duration // deflate: pause before the memory reading
 	hsDur     time.Duration
 	hsPar     int
 	verify    bool
@@ -92,6 +97,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
 	bulk := fs.String("bulk", "1GiB", "bulk: size of the streamed message")
 	fs.IntVar(&cfg.idleConns, "idle", 10000, "idle: connections to hold open")
+	fs.IntVar(&cfg.dIdle, "didle", 2000, "deflate: connections to hold open for the memory figures")
+	fs.DurationVar(&cfg.dWait, "dwait", 3*time.Second, "deflate: wait after the last echo before reading the server's memory")
 	fs.DurationVar(&cfg.hsDur, "hsdur", 3*time.Second, "handshake: duration of each round")
 	fs.IntVar(&cfg.hsPar, "hspar", 64, "handshake: parallel dialers in the parallel run")
 	fs.BoolVar(&cfg.verify, "verify", false, "bulk: check CRC-32 of both transfers (costs throughput)")
@@ -111,6 +118,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		quick := map[string]string{
 			"rounds": "1", "dur": "300ms", "conns": "1,8", "bulk": "8MiB",
 			"idle": "200", "hsdur": "300ms", "hspar": "8", "verify": "true",
+			"didle": "50", "dwait": "1500ms",
 		}
 		for name, v := range quick {
 			if !set[name] {
@@ -168,8 +176,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("bad -bulk %q", *bulk)
 	}
 	cfg.bulkSize = n
-	if cfg.rounds < 1 || cfg.idleConns < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
-		return nil, errors.New("-rounds, -idle, -hspar and -libs must be positive / non-empty")
+	if cfg.rounds < 1 || cfg.idleConns < 1 || cfg.dIdle < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
+		return nil, errors.New("-rounds, -idle, -didle, -hspar and -libs must be positive / non-empty")
 	}
 	return cfg, nil
 }
@@ -251,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 			os.Remove(r.bulkFile)
 		}
 	}()
-	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "idle": r.idle, "handshake": r.handshake}
+	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate}
 	for _, name := range benchNames {
 		if !slices.Contains(cfg.only, name) {
 			continue
@@ -515,25 +523,7 @@ func (r *runner) idle() error {
 }
 
 func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) error {
-	srv, addr, err := r.startServer(lib, "echo")
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
-	s0, err := srv.stats()
-	if err != nil {
-		return err
-	}
-	cli, err := r.startClient(lib, "idle", addr, "-conns", strconv.Itoa(k))
-	if err != nil {
-		return err
-	}
-	defer cli.stop()
-	var ready clientResult
-	if err := cli.expectJSON("READY", 5*time.Minute, &ready); err != nil {
-		return err
-	}
-	s1, err := srv.stats()
+	s0, s1, ready, err := r.idleMeasure(lib, "idle", k, 0)
 	if err != nil {
 		return err
 	}
@@ -545,6 +535,37 @@ func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) erro
 	r.progress("idle %s round %d: RSS %d→%d KiB, heap %d→%d, goroutines %d→%d, open %.2fs", lib, round,
 		s0.RSSKiB, s1.RSSKiB, s0.HeapInuse, s1.HeapInuse, s0.Goroutines, s1.Goroutines, ready.Secs)
 	return nil
+}
+
+// idleMeasure starts a server, reads its stats, has a client in cliMode
+// open k connections (each echoes once), waits wait and reads the server's
+// stats again.
+func (r *runner) idleMeasure(lib, cliMode string, k int, wait time.Duration) (s0, s1 procStats, ready clientResult, err error) {
+	srv, addr, err := r.startServer(lib, "echo")
+	if err != nil {
+		return s0, s1, ready, err
+	}
+	defer srv.stop()
+	if s0, err = srv.stats(); err != nil {
+		return s0, s1, ready, err
+	}
+	cli, err := r.startClient(lib, cliMode, addr, "-conns", strconv.Itoa(k))
+	if err != nil {
+		return s0, s1, ready, err
+	}
+	defer cli.stop()
+	if err = cli.expectJSON("READY", 5*time.Minute, &ready); err != nil {
+		return s0, s1, ready, err
+	}
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-r.ctx.Done():
+			return s0, s1, ready, r.ctx.Err()
+		}
+	}
+	s1, err = srv.stats()
+	return s0, s1, ready, err
 }
 
 // ---- handshake ----

@@ -23,6 +23,7 @@ type table struct {
 	lowerBetter  map[string]bool // rows where lower is better in a higher-is-better table
 	note         string
 	rows         []string
+	cols         []string // if set, the columns instead of the -libs libraries
 	samples      map[string]map[string][]float64
 }
 
@@ -57,6 +58,9 @@ func (t *table) Median(row, lib string) (float64, bool) {
 // grid returns the header and the cells: one column per library, then
 // wsio's ratio to each other library (raw TCP included).
 func (t *table) grid(libs []string) ([]string, [][]string) {
+	if t.cols != nil {
+		libs = t.cols
+	}
 	head := append([]string{""}, libs...)
 	var others []string
 	if slices.Contains(libs, "wsio") {
