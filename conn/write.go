@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -53,6 +54,9 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 // message writer; the caller holds the data-message slot, which the
 // writer's Close gives back.
 func (c *Conn) sendCompressed(ctx context.Context, op Opcode, p []byte) error {
+	if d := c.deflate; len(p) <= statelessMax && d.level == 1 && d.outBits == 15 {
+		return c.sendStateless(ctx, op, p)
+	}
 	w := &c.mw
 	w.init(c, ctx, op, true)
 	if _, err := w.Write(p); err != nil {
@@ -61,6 +65,58 @@ func (c *Conn) sendCompressed(ctx context.Context, op Opcode, p []byte) error {
 	}
 	return w.Close()
 }
+
+// statelessMax is the largest whole message compressed without borrowing a
+// compressor: klauspost's stateless encoder needs no tables kept between
+// calls and takes up to 8 KiB of history as its dictionary, so small
+// messages cost neither a pooled compressor's memory nor its re-priming.
+const statelessMax = 64 << 10
+
+// sendStateless compresses p in one go into a pooled buffer and writes it
+// as one message; the caller holds the data-message slot, which it gives
+// back.
+func (c *Conn) sendStateless(ctx context.Context, op Opcode, p []byte) error {
+	defer c.endMessage()
+	d := c.deflate
+	if d.fw != nil {
+		// A kept compressor does not know this message; the next stream
+		// primes a fresh one with the history instead.
+		putCompressor(d.level, d.outBits, d.fw)
+		d.fw = nil
+	}
+	var dict []byte
+	if d.outTakeover {
+		dict = d.outHist
+	}
+	bp := statelessPool.Get().(*bytes.Buffer)
+	defer statelessPool.Put(bp)
+	bp.Reset()
+	if err := flate.StatelessDeflate(bp, p, false, dict); err != nil {
+		return err
+	}
+	z := bytes.TrimSuffix(bp.Bytes(), []byte{0, 0, 0xff, 0xff})
+	if d.outTakeover {
+		d.outHist = trimHistory(appendHistory(d.outHist, p, historyLimit(d.outBits)), historyLimit(d.outBits))
+	}
+	first := true
+	for {
+		n := min(len(z), c.opts.FragmentSize)
+		fin := n == len(z)
+		o, rsv := OpContinuation, byte(0)
+		if first {
+			o, rsv = op, rsv1
+		}
+		if err := c.writeFrame(ctx, fin, rsv, o, z[:n]); err != nil {
+			return err
+		}
+		if fin {
+			return nil
+		}
+		z, first = z[n:], false
+	}
+}
+
+var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // BeginBinary starts a binary message and returns the stream to write it
 // to: an io.WriteCloser, and io.ReaderFrom so io.Copy needs no buffer of

@@ -126,6 +126,10 @@ type procStats struct {
 // settledStats collects garbage and returns freed memory to the OS first,
 // so RSS and heap describe live memory.
 func settledStats() procStats {
+	// Twice: objects in sync.Pool survive one collection (the victim
+	// cache), and pooled buffers and (de)compressors are shared caches, not
+	// memory a connection holds. The same for every library.
+	debug.FreeOSMemory()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
