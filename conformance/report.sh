@@ -16,3 +16,4 @@ echo "reports in $here/reports; README tables updated"
 WSIO_HOSTILE_REPORT="$here/reports/hostile.md" go test -count=1 ./hostile/
 go run ./cmd/readme -readme ../README.md -whole -section hostile=reports/hostile.md
 go run ./cmd/readme -readme ../README.md -whole -demote 2 -section bench=bench/results.md
+go run ./cmd/readme -readme ../README.md -whole -demote 2 -section bench-deflate=bench/results-deflate.md
