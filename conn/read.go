@@ -171,7 +171,6 @@ type frameState struct {
 	hdr       Header
 	remaining int64
 	maskPos   int
-	inFrame   bool
 }
 
 func (c *Conn) next() (Message, error) {
@@ -234,7 +233,7 @@ func (c *Conn) next() (Message, error) {
 func (c *Conn) startMessage(h Header) {
 	c.msgOp = h.Op
 	c.compressed = h.Rsv&rsv1 != 0
-	c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+	c.fs = frameState{hdr: h, remaining: h.Length}
 	c.src = msgSource{c: c}
 }
 
@@ -277,7 +276,7 @@ func (c *Conn) nextFragment() error {
 				return err
 			}
 		}
-		c.fs = frameState{hdr: h, remaining: h.Length, inFrame: true}
+		c.fs = frameState{hdr: h, remaining: h.Length}
 		return nil
 	}
 }

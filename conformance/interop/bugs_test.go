@@ -13,7 +13,6 @@ import (
 // Reproductions of wsio bugs the interop tests found, kept as regression
 // tests now that they are fixed.
 
-func skipBug(t *testing.T, what string) { t.Helper() }
 
 // peerServer starts p as a server with args and returns its ws:// URL.
 func peerServer(t *testing.T, p *peer, args ...string) string {
@@ -29,7 +28,7 @@ func peerServer(t *testing.T, p *peer, args ...string) string {
 // Err() and Next report the close as the peer's (Remote true), with the
 // peer's echoed reason (empty from ws).
 func TestBugCloseReportedAsRemote(t *testing.T) {
-	skipBug(t, "a close wsio started may be reported with Remote true (the peer's echo recorded first)")
+	// Was: a close wsio started could be reported with Remote true (the peer's echo recorded first).
 	requirePeer(t, wsPeer)
 	url := peerServer(t, wsPeer)
 	for i := range 500 {
@@ -65,7 +64,7 @@ func TestBugCloseReportedAsRemote(t *testing.T) {
 // reads it; both may hand the same compressor back to the pool. Run with
 // -race.
 func TestBugDeflateSendRacesPeerClose(t *testing.T) {
-	skipBug(t, "data race on the deflate compressor between a failing compressed send and the close (go test -race)")
+	// Was: a data race on the deflate compressor between a failing compressed send and the close.
 	requirePeer(t, wsPeer)
 	url := peerServer(t, wsPeer, "--deflate", "--max", "65536")
 	payload := randomBytes(1<<20, 3)
