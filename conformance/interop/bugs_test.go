@@ -13,7 +13,6 @@ import (
 // Reproductions of wsio bugs the interop tests found, kept as regression
 // tests now that they are fixed.
 
-
 // peerServer starts p as a server with args and returns its ws:// URL.
 func peerServer(t *testing.T, p *peer, args ...string) string {
 	t.Helper()
