@@ -3,18 +3,32 @@
 # minutes; FUZZTIME=30s ./fuzz.sh for a quick pass). Inputs that make a
 # target fail are saved by Go under the package's testdata/fuzz/ folder,
 # where `go test` then replays them: commit them with the fix.
+#
+# The inputs the fuzzer found interesting (new coverage) live in Go's cache;
+# with COLLECT=1 they are copied into testdata/fuzz/<target>/ after each
+# target, so the committed corpus grows with every long run and `go test`
+# replays it. FUZZPARALLEL sets the worker count (default: all cores).
 # Not part of CI (it is long); the seed corpora run in every `go test`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzztime="${FUZZTIME:-10m}"
+par=()
+if [[ -n "${FUZZPARALLEL:-}" ]]; then par=(-parallel "$FUZZPARALLEL"); fi
+cache="$(go env GOCACHE)/fuzz"
 status=0
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
-    echo "== $pkg $target ($fuzztime)"
+    echo "== $pkg $target ($fuzztime) $(date -u +%H:%M:%S)"
     # Minimizing new inputs can stall the exec counter for long stretches;
     # cap it so the time goes to exploring.
-    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 3s "$pkg"; then
+    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 3s "${par[@]}" "$pkg"; then
       status=1
+    fi
+    if [[ "${COLLECT:-}" == 1 && -d "$cache/$pkg/$target" ]]; then
+      dir="$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$target"
+      mkdir -p "$dir"
+      cp -n "$cache/$pkg/$target"/* "$dir"/ 2>/dev/null || true
+      echo "   corpus: $(ls "$dir" | wc -l) files in ${dir#$PWD/}"
     fi
   done
 done
