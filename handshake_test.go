@@ -89,6 +89,11 @@ func (r rawRequest) do(t *testing.T, addr string) (*http.Response, string) {
 	return resp, string(body)
 }
 
+// headFault names the TestHandshakeRefusals cases that a request-head
+// reader refuses before any WebSocket check runs.
+var headFault = map[string]bool{"no Host": true, "two Hosts": true, "bad Host": true, "bad header name": true,
+	"bad header value": true, "HTTP/2.0 head": true, "not HTTP": true}
+
 func TestHandshakeRefusals(t *testing.T) {
 	t.Parallel()
 	type want struct {
@@ -142,10 +147,36 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"port wildcard", []string{"localhost:*"}, func(r rawRequest) rawRequest { return r.add("Origin", "http://localhost:3000") }, ok},
 		{"star", []string{"*"}, func(r rawRequest) rawRequest { return r.add("Origin", "https://anything.test") }, ok},
 		{"star, null origin", []string{"*"}, func(r rawRequest) rawRequest { return r.add("Origin", "null") }, ok},
+		// Checks on the head itself, which Serve's own reader must make
+		// as net/http does.
+		{"no Host", nil, func(r rawRequest) rawRequest { return r.del("Host") }, bad},
+		{"two Hosts", nil, func(r rawRequest) rawRequest { return r.add("Host", r.host) }, bad},
+		{"bad Host", nil, func(r rawRequest) rawRequest { return r.set("Host", "a b") }, bad},
+		{"bad header name", nil, func(r rawRequest) rawRequest { return r.add("X Y", "1") }, bad},
+		{"bad header value", nil, func(r rawRequest) rawRequest { return r.add("X-Y", "a\x00b") }, bad},
+		{"HTTP/2.0 head", nil, func(r rawRequest) rawRequest { r.proto = "HTTP/2.0"; return r }, want{status: http.StatusHTTPVersionNotSupported}},
+		{"not HTTP", nil, func(r rawRequest) rawRequest { r.proto = "SPDY/3"; return r }, bad},
+		{"head over 16 KiB", nil, func(r rawRequest) rawRequest {
+			for i := range 20 {
+				r = r.add(fmt.Sprintf("X-Filler-%d", i), strings.Repeat("x", 1000))
+			}
+			return r
+		}, want{status: http.StatusRequestHeaderFieldsTooLarge}},
+		{"head just under 16 KiB", nil, func(r rawRequest) rawRequest {
+			for i := range 14 {
+				r = r.add(fmt.Sprintf("X-Filler-%d", i), strings.Repeat("x", 1000))
+			}
+			return r
+		}, ok},
 	} {
-		for _, front := range []string{"Accept", "Server"} {
+		for _, front := range []string{"Accept", "Server", "Serve"} {
 			t.Run(front+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
+				// The 16 KiB cap belongs to whoever reads the head: Serve,
+				// or the http.Server (httptest's allows 1 MiB).
+				if strings.Contains(tc.name, "16 KiB") && front != "Serve" {
+					t.Skip("the head's size cap is the http.Server's setting here")
+				}
 				opts := &wsio.AcceptOptions{OriginPatterns: tc.patterns}
 				accepted := make(chan error, 1)
 				var h http.Handler
@@ -166,9 +197,28 @@ func TestHandshakeRefusals(t *testing.T) {
 					})
 					h = srv
 				}
-				ts := httptest.NewServer(h)
-				t.Cleanup(ts.Close)
-				addr := ts.Listener.Addr().String()
+				var addr string
+				if front == "Serve" {
+					// The Server's own listener path: no net/http.
+					srv := h.(*wsio.Server)
+					ln, err := net.Listen("tcp", "127.0.0.1:0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					served := make(chan error, 1)
+					go func() { served <- srv.Serve(ln) }()
+					t.Cleanup(func() {
+						_ = srv.Close()
+						if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+							t.Errorf("Serve returned %v", err)
+						}
+					})
+					addr = ln.Addr().String()
+				} else {
+					ts := httptest.NewServer(h)
+					t.Cleanup(ts.Close)
+					addr = ts.Listener.Addr().String()
+				}
 				req := upgradeRequest(addr)
 				if tc.edit != nil {
 					req = tc.edit(req)
@@ -182,8 +232,8 @@ func TestHandshakeRefusals(t *testing.T) {
 						t.Errorf("%s: %q, want %q", name, got, v)
 					}
 				}
-				if front != "Accept" {
-					return
+				if front != "Accept" || headFault[tc.name] {
+					return // net/http refused it before any handler ran
 				}
 				select {
 				case err := <-accepted:

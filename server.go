@@ -2,15 +2,16 @@ package wsio
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"iter"
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/wsio/wsio/conn"
-	"github.com/wsio/wsio/limits"
 )
 
 // Server is an http.Handler that upgrades every request it serves and runs
@@ -21,11 +22,12 @@ type Server struct {
 	opts    ServerOptions
 	handler func(*Conn)
 
-	mu       sync.Mutex
-	conns    map[*Conn]struct{}
-	closing  bool
-	idle     chan struct{} // closed when conns becomes empty during Shutdown
-	httpSrvs []*http.Server
+	mu      sync.Mutex
+	conns   map[*Conn]struct{}
+	closing bool
+	idle    chan struct{} // closed when conns becomes empty during Shutdown
+	lns     map[net.Listener]struct{}
+	pending map[net.Conn]struct{} // raw connections still in the handshake
 }
 
 // NewServer returns a Server that runs handler for each accepted
@@ -49,6 +51,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	s.run(c)
+}
+
+// run tracks c and runs the handler, closing c with 1000 if the handler
+// leaves it open.
+func (s *Server) run(c *Conn) {
 	if !s.track(c) {
 		_ = c.Close(StatusGoingAway, "server is shutting down")
 		return
@@ -144,17 +152,24 @@ func (s *Server) Broadcast(ctx context.Context, kind Kind, data []byte) error {
 	return nil
 }
 
-// Close stops accepting new connections (upgrades get 503, and listeners
-// started by ListenAndServe or Serve are closed) and leaves the open ones
-// alone, as nodejs-websocket's server.close does.
+// Close stops accepting new connections (upgrades get 503, listeners
+// given to Serve are closed, handshakes in progress are cut off) and
+// leaves the open connections alone, as nodejs-websocket's server.close
+// does.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
-	srvs := s.httpSrvs
+	lns, pending := s.lns, s.pending
+	s.lns, s.pending = nil, nil
 	s.mu.Unlock()
 	var errs []error
-	for _, hs := range srvs {
-		errs = append(errs, hs.Close())
+	for ln := range lns {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for nc := range pending {
+		_ = nc.Close()
 	}
 	return errors.Join(errs...)
 }
@@ -192,9 +207,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // ListenAndServe listens on the TCP address addr and serves WebSocket
-// upgrades on every path, with a handshake read timeout of 10 s and a
-// header cap of 16 KiB. It returns http.ErrServerClosed after Close or
-// Shutdown.
+// upgrades on every path, as Serve does. It returns http.ErrServerClosed
+// after Close or Shutdown.
 func (s *Server) ListenAndServe(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -204,39 +218,92 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // ListenAndServeTLS is ListenAndServe over TLS with the given certificate
-// and key files.
+// and key files. It offers only HTTP/1.1 in ALPN, as WebSocket upgrades
+// need.
 func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
-	hs := s.httpServer()
-	if hs == nil {
-		return http.ErrServerClosed
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
 	}
-	hs.Addr = addr
-	return hs.ListenAndServeTLS(certFile, keyFile)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}))
 }
 
-// Serve accepts connections on ln, as ListenAndServe does.
+// Serve accepts connections on ln and upgrades each on its own goroutine,
+// which then runs the handler. It does not go through net/http: each
+// request head is read and answered by AcceptConn (16 KiB cap, the
+// options' HandshakeTimeout, default 10 s), so a connection costs no more
+// than its goroutine and Conn. Mount the Server on an http.Server instead
+// when other handlers or middleware must see the requests. Serve returns
+// http.ErrServerClosed after Close or Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	hs := s.httpServer()
-	if hs == nil {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
 		_ = ln.Close()
 		return http.ErrServerClosed
 	}
-	return hs.Serve(ln)
+	if s.lns == nil {
+		s.lns = make(map[net.Listener]struct{})
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: back off as
+				// net/http does, up to a second.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			s.mu.Lock()
+			delete(s.lns, ln)
+			s.mu.Unlock()
+			_ = ln.Close()
+			return err
+		}
+		delay = 0
+		go s.serveConn(nc)
+	}
 }
 
-func (s *Server) httpServer() *http.Server {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: limits.Or(s.opts.HandshakeTimeout, limits.DefaultHandshakeTimeout),
-		// net/http reads MaxHeaderBytes plus 4 KiB of slack before it
-		// answers 431; subtract it so the cap is the documented 16 KiB.
-		MaxHeaderBytes: limits.DefaultMaxHeaderBytes - 4096,
-	}
+// isTemporary reports whether an Accept error is worth retrying.
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+func (s *Server) serveConn(nc net.Conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing {
-		return nil
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
 	}
-	s.httpSrvs = append(s.httpSrvs, hs)
-	return hs
+	if s.pending == nil {
+		s.pending = make(map[net.Conn]struct{})
+	}
+	s.pending[nc] = struct{}{}
+	s.mu.Unlock()
+	c, err := conn.AcceptConn(context.Background(), nc, &s.opts)
+	s.mu.Lock()
+	delete(s.pending, nc)
+	s.mu.Unlock()
+	if err != nil {
+		return
+	}
+	s.run(c)
 }

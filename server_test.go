@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -925,33 +926,83 @@ func TestErrorsContract(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	t.Parallel()
-	srv := wsio.NewServer(wsio.ServerOptions{}, echo)
-	ts := httptest.NewTLSServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		ts.Close()
-	})
-	url := "wss://" + strings.TrimPrefix(ts.URL, "https://") + "/secure"
-	c := dial(t, url, &wsio.DialOptions{TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig})
-	roundTrip(t, c, "over TLS")
-	// The echo streams back while the message is still arriving, so send
-	// and read at once.
-	big := bytes.Repeat([]byte("0123456789"), 200_000)
-	ctx := testCtx(t)
-	sent := make(chan error, 1)
-	go func() { sent <- c.SendBinary(ctx, big) }()
-	if _, b, err := readMessage(ctx, c); err != nil || !bytes.Equal(b, big) {
-		t.Fatalf("binary echo over TLS: %d bytes, %v", len(b), err)
-	}
-	if err := <-sent; err != nil {
-		t.Fatalf("SendBinary: %v", err)
-	}
+	for _, front := range []string{"net/http", "Serve"} {
+		t.Run(front, func(t *testing.T) {
+			t.Parallel()
+			sawTLS := make(chan bool, 1)
+			srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+				sawTLS <- c.Request().TLS != nil && c.Request().TLS.HandshakeComplete
+				echo(c)
+			})
+			ts := httptest.NewUnstartedServer(srv)
+			var addr string
+			if front == "net/http" {
+				ts.StartTLS()
+				addr = ts.Listener.Addr().String()
+			} else {
+				// Serve on a TLS listener with the test certificate: the
+				// handshake is AcceptConn's.
+				ts.StartTLS()
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := ts.TLS.Clone()
+				cfg.NextProtos = []string{"http/1.1"}
+				go func() { _ = srv.Serve(tls.NewListener(ln, cfg)) }()
+				addr = ln.Addr().String()
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+				ts.Close()
+			})
+			url := "wss://" + addr + "/secure"
+			c := dial(t, url, &wsio.DialOptions{TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig})
+			roundTrip(t, c, "over TLS")
+			if !<-sawTLS {
+				t.Error("the handler's Request().TLS does not describe a completed TLS handshake")
+			}
+			// The echo streams back while the message is still arriving, so send
+			// and read at once.
+			big := bytes.Repeat([]byte("0123456789"), 200_000)
+			ctx := testCtx(t)
+			sent := make(chan error, 1)
+			go func() { sent <- c.SendBinary(ctx, big) }()
+			if _, b, err := readMessage(ctx, c); err != nil || !bytes.Equal(b, big) {
+				t.Fatalf("binary echo over TLS: %d bytes, %v", len(b), err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatalf("SendBinary: %v", err)
+			}
 
-	// Without the test CA the certificate is refused.
-	if _, _, err := wsio.Dial(ctx, url, nil); err == nil {
-		t.Fatal("Dial trusted the test certificate without its CA")
+			// Without the test CA the certificate is refused.
+			if _, _, err := wsio.Dial(ctx, url, nil); err == nil {
+				t.Fatal("Dial trusted the test certificate without its CA")
+			}
+		})
+	}
+}
+
+// TestAcceptConnContext: a handshake stalled by a silent peer ends when
+// the context does, with the connection closed and no answer written.
+func TestAcceptConnContext(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe()
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	c, err := wsio.AcceptConn(ctx, server, nil)
+	if c != nil || !errors.Is(err, wsio.ErrBadHandshake) || !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Fatalf("AcceptConn = %v, %v; want a handshake error naming the context", c, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("AcceptConn returned after %v", d)
+	}
+	if _, err := client.Write([]byte("GET")); err == nil {
+		t.Fatal("the connection is still open after the failed handshake")
 	}
 }
 

@@ -2,6 +2,7 @@ package wsio
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 
@@ -114,4 +115,12 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Respons
 // is not a valid upgrade gets the matching HTTP error. o may be nil.
 func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, error) {
 	return conn.Accept(w, r, o)
+}
+
+// AcceptConn performs the server side of the opening handshake on a fresh
+// connection from a listener of your own, without net/http: it reads and
+// checks the request head itself and answers with 101 or the matching HTTP
+// error (then closes nc). It is what Server.Serve uses. o may be nil.
+func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, error) {
+	return conn.AcceptConn(ctx, nc, o)
 }

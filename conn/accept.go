@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -51,27 +52,13 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 		o = &AcceptOptions{}
 	}
 	if he := checkUpgrade(r, o); he != nil {
-		switch he.Status {
-		case http.StatusUpgradeRequired:
-			w.Header().Set("Sec-WebSocket-Version", "13")
-			w.Header().Set("Upgrade", "websocket")
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", http.MethodGet)
-		}
+		refusalHeaders(he.Status, w.Header())
 		http.Error(w, he.Error(), he.Status)
 		return nil, he
 	}
 	offered := headerList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
-	var ext string
-	var deflate *deflateState
-	if o.Compression.enabled() {
-		// Offers that are malformed or unacceptable are declined, not
-		// refused (RFC 7692, 5): the connection goes on uncompressed.
-		if offers, err := parseExtensions(r.Header.Values("Sec-Websocket-Extensions")); err == nil {
-			ext, deflate, _ = acceptDeflate(offers, o.Compression)
-		}
-	}
+	ext, deflate := negotiate(r, o)
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -85,7 +72,13 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 	}
 	_ = nc.SetDeadline(time.Time{})
 	_ = nc.SetWriteDeadline(time.Now().Add(limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, deflate, pre)
+}
 
+// upgrade writes the 101 response on nc and wraps it; pre holds bytes
+// already read past the request head. On failure it closes nc.
+func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, protocol string, offered []string,
+	ext string, deflate *deflateState, pre []byte) (*Conn, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = append(b, AcceptKey(r.Header.Get("Sec-Websocket-Key"))...)
@@ -100,7 +93,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 		b = append(b, ext...)
 		b = append(b, "\r\n"...)
 	}
-	b = appendHeader(b, w.Header(), responseOwned...)
+	b = appendHeader(b, hdr, responseOwned...)
 	b = appendHeader(b, o.Header, responseOwned...)
 	b = append(b, "\r\n"...)
 	if _, err := nc.Write(b); err != nil {
@@ -115,6 +108,21 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 	c.protocols = offered
 	c.useDeflate(deflate)
 	return c, nil
+}
+
+// negotiate picks the extensions to accept. Offers that are malformed or
+// unacceptable are declined, not refused (RFC 7692, 5): the connection
+// goes on uncompressed.
+func negotiate(r *http.Request, o *AcceptOptions) (string, *deflateState) {
+	if !o.Compression.enabled() {
+		return "", nil
+	}
+	offers, err := parseExtensions(r.Header.Values("Sec-Websocket-Extensions"))
+	if err != nil {
+		return "", nil
+	}
+	ext, deflate, _ := acceptDeflate(offers, o.Compression)
+	return ext, deflate
 }
 
 // checkUpgrade validates an upgrade request (RFC 6455, 4.2.1).

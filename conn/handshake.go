@@ -95,7 +95,8 @@ var tokenChar = func() (t [128]bool) {
 }()
 
 // HandshakeError is a failed opening handshake: the HTTP status the server
-// answered (or answers) with and why.
+// answered (or answers) with and why. Status is 0 when no response was
+// exchanged (the peer went away or was too slow).
 type HandshakeError struct {
 	Status int
 	Reason string
@@ -103,6 +104,9 @@ type HandshakeError struct {
 
 // Error describes the failure.
 func (e *HandshakeError) Error() string {
+	if e.Status == 0 {
+		return "websocket: bad handshake: " + e.Reason
+	}
 	return fmt.Sprintf("websocket: bad handshake: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
 
