@@ -120,6 +120,7 @@ type procStats struct {
 	RSSKiB     int64  `json:"rss_kib"`
 	HWMKiB     int64  `json:"hwm_kib"`
 	HeapInuse  uint64 `json:"heap_inuse"`
+	StackInuse uint64 `json:"stack_inuse"`
 	Goroutines int    `json:"goroutines"`
 }
 
@@ -134,7 +135,7 @@ func settledStats() procStats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, hwm := procStatus()
-	return procStats{RSSKiB: rss, HWMKiB: hwm, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+	return procStats{RSSKiB: rss, HWMKiB: hwm, HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine()}
 }
 
 func emit(tag string, v any) {

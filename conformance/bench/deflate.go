@@ -50,6 +50,9 @@ func anyLib(name string) *library {
 	if l := libByName(name); l != nil {
 		return l
 	}
+	if name == wsioHTTPLib.name {
+		return wsioHTTPLib
+	}
 	for _, v := range deflateVariants {
 		if v.lib.name == name {
 			return v.lib

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/wsio/wsio"
@@ -10,20 +11,39 @@ import (
 
 var wsioLib = &library{
 	name: "wsio",
-	handler: func(s *serverState) http.Handler {
-		return wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
-			serveConn(s, &wsioConn{c: c})
-		})
+	serve: func(ln net.Listener, s *serverState) error {
+		return wsioServer(s).Serve(ln)
 	},
-	dial: func(ctx context.Context, addr string) (cliConn, error) {
-		c, _, err := wsio.Dial(ctx, "ws://"+addr+"/", &wsio.DialOptions{NetDial: dialTCP})
-		if err != nil {
-			return nil, err
-		}
-		return &wsioConn{c: c, client: true}, nil
-	},
-	notes: "wsio.NewServer handler (reads on the net/http handler goroutine); Next + Message.Read; SendBinary; " +
+	dial: wsioDial,
+	notes: "wsio.Server.Serve on the listener (its own upgrade reader, no net/http; the handler reads on the " +
+		"connection's goroutine); Next + Message.Read; SendBinary; " +
 		"stream: BeginBinary + io.Copy (ReaderFrom, 512 KiB fragments); default options",
+}
+
+// wsioHTTPLib is wsio through net/http: the same Server mounted as the
+// http.Server's handler, so the upgrade goes through wsio.Accept. The
+// idle and handshake benchmarks show it beside the Serve path.
+var wsioHTTPLib = &library{
+	name: "wsio-http",
+	handler: func(s *serverState) http.Handler {
+		return wsioServer(s)
+	},
+	dial:  wsioDial,
+	notes: "wsio.Server as an http.Handler on net/http (wsio.Accept; the handler reads on net/http's goroutine)",
+}
+
+func wsioServer(s *serverState) *wsio.Server {
+	return wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		serveConn(s, &wsioConn{c: c})
+	})
+}
+
+func wsioDial(ctx context.Context, addr string) (cliConn, error) {
+	c, _, err := wsio.Dial(ctx, "ws://"+addr+"/", &wsio.DialOptions{NetDial: dialTCP})
+	if err != nil {
+		return nil, err
+	}
+	return &wsioConn{c: c, client: true}, nil
 }
 
 type wsioConn struct {

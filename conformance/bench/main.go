@@ -368,6 +368,21 @@ func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.
 
 func (r *runner) libs() []string { return r.cfg.libs }
 
+// withHTTP is libs with wsio-http after wsio: the idle and handshake
+// benchmarks show wsio's net/http path beside its Serve path.
+func (r *runner) withHTTP() []string { return withHTTP(r.cfg.libs) }
+
+func withHTTP(libs []string) []string {
+	var out []string
+	for _, l := range libs {
+		out = append(out, l)
+		if l == "wsio" {
+			out = append(out, wsioHTTPLib.name)
+		}
+	}
+	return out
+}
+
 // ---- echo ----
 
 func echoRow(conns, size int) string {
@@ -503,13 +518,14 @@ func (r *runner) idle() error {
 	t := r.report.table("idle", fmt.Sprintf("Idle: server cost per connection with %d open connections (lower is better)", k), "", false)
 	t.note = "Each client connection does one 16 B echo, then all stay open and silent. Server process figures after " +
 		"runtime/debug.FreeOSMemory, (value with K connections − value with none) / K. RSS from /proc/self/status, " +
-		"Go heap = runtime.MemStats.HeapInuse. Open time: the client's time to dial and echo on all K (32 dialers)."
-	rows := []string{"RSS KiB/conn", "Go heap KiB/conn", "goroutines/conn", "open time for all, s"}
+		"Go heap = runtime.MemStats.HeapInuse, Go stacks = StackInuse (goroutine stacks). Open time: the client's time to dial and echo on all K (32 dialers)."
+	t.cols = r.withHTTP()
+	rows := []string{"RSS KiB/conn", "Go heap KiB/conn", "Go stacks KiB/conn", "goroutines/conn", "open time for all, s"}
 	for _, row := range rows {
 		t.addRow(row)
 	}
 	for round := 1; round <= r.cfg.rounds; round++ {
-		for _, lib := range r.libs() {
+		for _, lib := range t.cols {
 			if r.ctx.Err() != nil {
 				return r.ctx.Err()
 			}
@@ -530,8 +546,9 @@ func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) erro
 	fk := float64(k)
 	t.add(rows[0], lib, float64(s1.RSSKiB-s0.RSSKiB)/fk)
 	t.add(rows[1], lib, (float64(s1.HeapInuse)-float64(s0.HeapInuse))/1024/fk)
-	t.add(rows[2], lib, float64(s1.Goroutines-s0.Goroutines)/fk)
-	t.add(rows[3], lib, ready.Secs)
+	t.add(rows[2], lib, (float64(s1.StackInuse)-float64(s0.StackInuse))/1024/fk)
+	t.add(rows[3], lib, float64(s1.Goroutines-s0.Goroutines)/fk)
+	t.add(rows[4], lib, ready.Secs)
 	r.progress("idle %s round %d: RSS %d→%d KiB, heap %d→%d, goroutines %d→%d, open %.2fs", lib, round,
 		s0.RSSKiB, s1.RSSKiB, s0.HeapInuse, s1.HeapInuse, s0.Goroutines, s1.Goroutines, ready.Secs)
 	return nil
@@ -572,8 +589,8 @@ func (r *runner) idleMeasure(lib, cliMode string, k int, wait time.Duration) (s0
 
 func (r *runner) handshake() error {
 	t := r.report.table("handshake", "Handshakes per second, each followed by a close (higher is better)", "hs/s", true)
-	t.note = fmt.Sprintf("A client dials (TCP connect + opening handshake through the library's normal net/http path on the "+
-		"server) and closes at once, in a loop for %v per round: the client sends a close frame and waits for the server's "+
+	t.note = fmt.Sprintf("A client dials (TCP connect + opening handshake; wsio: Server.Serve's own upgrade reader, "+
+		"wsio-http: the same Server under net/http, as the others) and closes at once, in a loop for %v per round: the client sends a close frame and waits for the server's "+
 		"(gws: WriteClose sends it and drops TCP at once). Raw TCP is connect + accept + a 1-byte write.", r.cfg.hsDur)
 	cpu := r.report.table("handshake", "Handshake CPU time, µs per handshake + close, client + server processes (lower is better)", "µs", false)
 	pars := []int{1, r.cfg.hsPar}
@@ -583,13 +600,15 @@ func (r *runner) handshake() error {
 		}
 		return fmt.Sprintf("%d in parallel", par)
 	}
+	t.cols = r.withHTTP()
+	cpu.cols = t.cols
 	for _, par := range pars {
 		t.addRow(rowOf(par))
 		cpu.addRow(rowOf(par))
 	}
 	for round := 1; round <= r.cfg.rounds; round++ {
 		for _, par := range pars {
-			for _, lib := range r.libs() {
+			for _, lib := range t.cols {
 				if r.ctx.Err() != nil {
 					return r.ctx.Err()
 				}

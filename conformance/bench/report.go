@@ -268,12 +268,13 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString("## How each library is used\n\n")
-	b.WriteString("Every server but raw TCP runs behind net/http (`http.Server`, the library's upgrade in the handler). " +
+	b.WriteString("Every server but raw TCP and wsio runs behind net/http (`http.Server`, the library's upgrade in the handler); " +
+		"wsio runs its own `Server.Serve`, and the idle and handshake tables add wsio-http, the same server under net/http. " +
 		"Library defaults throughout, except read limits raised where a library's default refuses the payloads. " +
 		"Pull-style servers read with one goroutine per connection (the handler's); receivers read binary messages " +
 		"as streams through a 64 KiB buffer (echo: into a pooled buffer, then written back whole).\n\n")
-	for _, name := range r.cfg.libs {
-		if l := libByName(name); l != nil {
+	for _, name := range withHTTP(r.cfg.libs) {
+		if l := anyLib(name); l != nil {
 			fmt.Fprintf(&b, "- **%s**: %s\n", name, l.notes)
 		}
 	}
