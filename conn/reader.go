@@ -12,6 +12,11 @@ import (
 // message boundary. Payloads are read straight into their destination
 // whenever nothing is buffered.
 //
+// On a socket (see reader_unix.go) a read at a message boundary first
+// waits until data has arrived, then takes a pooled buffer and reads as
+// much as there is in one system call: a small message costs one read,
+// and the connection still holds no buffer while it waits.
+//
 // Every operation either completes or consumes nothing, so a read that
 // fails on a deadline can simply be tried again.
 type reader struct {
@@ -19,7 +24,9 @@ type reader struct {
 	buf    []byte // inline[:] or a pooled slice
 	r, w   int    // unread bytes are buf[r:w]
 	pooled bool
+	pool   *[]byte // the pool's handle on buf when pooled and from readPool
 	inline [64]byte
+	raw    *rawSource // src's descriptor, when it can be waited on; or nil
 }
 
 const (
@@ -33,6 +40,7 @@ var readPool = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); re
 
 func (rd *reader) init(src io.Reader, pre []byte) {
 	rd.src = src
+	rd.raw = newRawSource(src)
 	rd.buf = rd.inline[:]
 	if len(pre) > len(rd.inline) {
 		rd.toPooled(len(pre))
@@ -62,23 +70,27 @@ func (rd *reader) release() {
 		return
 	}
 	n := copy(rd.inline[:], rd.buf[rd.r:rd.w])
-	b := rd.buf[:cap(rd.buf)]
-	rd.buf, rd.r, rd.w, rd.pooled = rd.inline[:], 0, n, false
-	if cap(b) == pooledReadSize {
-		readPool.Put(&b)
+	if rd.pool != nil {
+		readPool.Put(rd.pool)
 	}
+	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = rd.inline[:], 0, n, false, nil
 }
 
 // toPooled moves the unread bytes into a pooled buffer of at least n bytes.
 func (rd *reader) toPooled(n int) {
 	var b []byte
+	var bp *[]byte
 	if n <= pooledReadSize {
-		b = *(readPool.Get().(*[]byte))
+		bp = readPool.Get().(*[]byte)
+		b = *bp
 	} else {
 		b = make([]byte, n)
 	}
 	k := copy(b, rd.buf[rd.r:rd.w])
-	rd.buf, rd.r, rd.w, rd.pooled = b, 0, k, true
+	if rd.pool != nil {
+		readPool.Put(rd.pool)
+	}
+	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = b, 0, k, true, bp
 }
 
 // ensure makes at least n bytes buffered.
@@ -103,6 +115,9 @@ func (rd *reader) ensure(n int) error {
 func (rd *reader) fill() error {
 	if rd.r == rd.w {
 		rd.r, rd.w = 0, 0
+		if rd.raw != nil && !rd.pooled {
+			return rd.fillWhenReady()
+		}
 	}
 	for tries := 0; tries < 100; tries++ {
 		n, err := rd.src.Read(rd.buf[rd.w:])
@@ -150,4 +165,22 @@ func (rd *reader) read(p []byte) (int, error) {
 	n := copy(p, rd.buf[rd.r:rd.w])
 	rd.r += n
 	return n, nil
+}
+
+// fillWhenReady reads into an empty reader from the raw descriptor: it
+// waits for data without a buffer, then reads into a pooled one. Data
+// that fits the inline array goes there, and the pooled buffer goes
+// straight back.
+func (rd *reader) fillWhenReady() error {
+	b, n, err := rd.raw.read()
+	if b == nil {
+		return err
+	}
+	if n <= len(rd.inline) {
+		rd.w = copy(rd.inline[:], (*b)[:n])
+		readPool.Put(b)
+	} else {
+		rd.buf, rd.w, rd.pooled, rd.pool = *b, n, true, b
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -294,7 +295,24 @@ func (c *Conn) writeBroken(err error) error {
 // frame goes out in one write.
 const smallFrame = 32<<10 - MaxHeaderSize
 
-var writePool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// writeBuf is a pooled frame buffer: frames up to smallFrame are encoded
+// in it whole; a larger server frame is written as its header from buf
+// and the caller's payload in one writev, and a larger client frame is
+// masked through big, a bigger buffer taken only then.
+type writeBuf struct {
+	buf [32 << 10]byte
+	vec net.Buffers
+	arr [2][]byte
+}
+
+var (
+	writePool    = sync.Pool{New: func() any { return new(writeBuf) }}
+	bigWritePool = sync.Pool{New: func() any { b := make([]byte, bigWrite); return &b }}
+)
+
+// bigWrite is the buffer a client masks large frames through: a 64 KiB
+// message goes out in one write, a 512 KiB fragment in two.
+const bigWrite = 256 << 10
 
 // writeRaw encodes and writes one frame, masking it on a client. It
 // returns how many bytes reached the stream.
@@ -305,17 +323,24 @@ func (c *Conn) writeRaw(fin bool, rsv byte, op Opcode, p []byte) (int, error) {
 		key = newMaskKey()
 		mask = &key
 	}
-	bp := writePool.Get().(*[]byte)
-	defer writePool.Put(bp)
-	buf := *bp
+	wb := writePool.Get().(*writeBuf)
+	defer writePool.Put(wb)
+	buf := wb.buf[:]
 	hn := PutHeader(buf, fin, rsv, op, int64(len(p)), mask)
-	if !c.client && len(p) > smallFrame {
-		n, err := c.rwc.Write(buf[:hn])
-		if err != nil {
-			return n, err
+	if len(p) > smallFrame {
+		if !c.client {
+			// Header and payload in one system call where the stream
+			// supports it (TCP: writev), else two writes.
+			wb.arr = [2][]byte{buf[:hn], p}
+			wb.vec = wb.arr[:]
+			n, err := wb.vec.WriteTo(c.rwc)
+			wb.arr, wb.vec = [2][]byte{}, nil
+			return int(n), err
 		}
-		m, err := c.rwc.Write(p)
-		return n + m, err
+		bp := bigWritePool.Get().(*[]byte)
+		defer bigWritePool.Put(bp)
+		buf = *bp
+		copy(buf, wb.buf[:hn])
 	}
 	off, pos, total := hn, 0, 0
 	for {
