@@ -71,8 +71,10 @@ type Options struct {
 	// KeepaliveInterval, when positive, sends a ping this often. If no pong
 	// arrives within KeepaliveTimeout (default: the interval) the
 	// connection is closed and reads fail with an error wrapping
-	// ErrKeepalive. Pongs are seen by whichever goroutine is reading
-	// (Next or a binary message's Read), so keepalive needs a reader.
+	// ErrKeepalive. Any bytes that arrive in that time count as a sign of
+	// life too (a pong can wait behind a long message). They are seen by
+	// whichever goroutine is reading (Next or a binary message's Read), so
+	// keepalive needs a reader.
 	KeepaliveInterval time.Duration
 	// KeepaliveTimeout is how long to wait for the pong; see KeepaliveInterval.
 	KeepaliveTimeout time.Duration
@@ -454,8 +456,10 @@ func (c *Conn) closeTransport() {
 // Close runs the closing handshake: it sends a close frame with code and
 // reason, waits up to CloseTimeout for the peer's close frame (reading and
 // discarding data meanwhile, unless another goroutine is reading), then
-// closes the stream. It returns nil when the peer answered; an error
-// wrapping ErrClosed when the connection was already closed or closing.
+// closes the stream. It returns nil when the peer answered. When the
+// connection was already closed or closing it waits for that to finish
+// and returns the *CloseError describing how it ended (which matches
+// ErrClosed).
 // A reason longer than 123 bytes is cut at a UTF-8 boundary.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if code != StatusNoStatus && !code.validWire() {
@@ -477,6 +481,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		case <-c.done:
 		case <-t.C:
 			c.closeTransport()
+		}
+		if ce := c.closeError(); ce != nil {
+			return ce
 		}
 		return fmt.Errorf("websocket: Close: already closing: %w", ErrClosed)
 	}

@@ -498,6 +498,12 @@ func TestKeepaliveDetectsSilentPeer(t *testing.T) {
 			if !errors.Is(err, ErrKeepalive) {
 				t.Errorf("server Next = %v, want ErrKeepalive", err)
 			}
+			// Close afterwards reports how the connection ended.
+			var ce *CloseError
+			if err := c.Close(StatusNormalClosure, ""); !errors.As(err, &ce) || ce.Code != StatusAbnormalClosure ||
+				!errors.Is(err, ErrKeepalive) || !errors.Is(err, ErrClosed) {
+				t.Errorf("Close after the keepalive failure = %v, want the *CloseError (1006, ErrKeepalive)", err)
+			}
 		})
 	p := rawDial(t, url) // never answers pings
 	h, _, err := p.readFrame()
@@ -513,6 +519,65 @@ func TestKeepaliveDetectsSilentPeer(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("took %v to drop a silent peer", d)
+	}
+}
+
+// TestKeepaliveCountsTraffic: a peer that never answers pings but keeps
+// sending (here a message trickling in, a frame every 20 ms, for 10
+// keepalive timeouts) stays connected; once it falls silent it is dropped.
+func TestKeepaliveCountsTraffic(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	ended := make(chan error, 1)
+	url := testServer(t, &AcceptOptions{Options: Options{KeepaliveInterval: 30 * time.Millisecond, KeepaliveTimeout: 60 * time.Millisecond}},
+		func(c *Conn) {
+			ctx := context.Background()
+			m, err := c.Next(ctx)
+			if err != nil {
+				got <- "Next: " + err.Error()
+				return
+			}
+			b, err := io.ReadAll(m)
+			if err != nil {
+				got <- "reading: " + err.Error()
+				return
+			}
+			got <- string(b)
+			_, err = c.Next(ctx)
+			ended <- err
+		})
+	p := rawDial(t, url) // never answers pings
+	go func() {
+		for { // drain the pings so the server's writes never block
+			if _, _, err := p.readFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	const n = 30
+	for i := range n {
+		op := OpContinuation
+		if i == 0 {
+			op = OpBinary
+		}
+		p.frame(i == n-1, 0, op, []byte{'a' + byte(i%26)}, false)
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case s := <-got:
+		if len(s) != n {
+			t.Fatalf("the server got %q, want the %d-byte message: the trickling peer was dropped", s, n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not finish reading")
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrKeepalive) {
+			t.Fatalf("after the peer fell silent, Next = %v, want ErrKeepalive", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the silent peer was not dropped")
 	}
 }
 

@@ -484,6 +484,9 @@ func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err 
 			c.fs.remaining -= n
 			total += n
 			spliceFrames.Add(1)
+			if n > 0 {
+				c.rd.got()
+			}
 			if rerr == nil && n == 0 {
 				rerr = io.EOF
 			}

@@ -3,6 +3,7 @@ package conn
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // reader buffers the incoming stream. Between messages it reads into a
@@ -26,7 +27,15 @@ type reader struct {
 	pooled bool
 	pool   *[]byte // the pool's handle on buf when pooled and from readPool
 	inline [64]byte
-	raw    *rawSource // src's descriptor, when it can be waited on; or nil
+	raw    *rawSource   // src's descriptor, when it can be waited on; or nil
+	heard  *atomic.Bool // set when bytes arrive (keepalive), or nil
+}
+
+// got notes that bytes arrived.
+func (rd *reader) got() {
+	if rd.heard != nil {
+		rd.heard.Store(true)
+	}
 }
 
 const (
@@ -123,6 +132,7 @@ func (rd *reader) fill() error {
 		n, err := rd.src.Read(rd.buf[rd.w:])
 		rd.w += n
 		if n > 0 {
+			rd.got()
 			return nil
 		}
 		if err != nil {
@@ -149,6 +159,7 @@ func (rd *reader) read(p []byte) (int, error) {
 			n, err := rd.src.Read(p)
 			if n > 0 || err != nil {
 				if n > 0 {
+					rd.got()
 					err = nil // the error, if any, comes back on the next read
 				}
 				return n, err
@@ -176,6 +187,7 @@ func (rd *reader) fillWhenReady() error {
 	if b == nil {
 		return err
 	}
+	rd.got()
 	if n <= len(rd.inline) {
 		rd.w = copy(rd.inline[:], (*b)[:n])
 		readPool.Put(b)

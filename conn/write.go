@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -517,11 +518,13 @@ type keepalive struct {
 	expiry   *time.Timer
 	waiting  bool
 	stopped  bool
+	heard    atomic.Bool // bytes arrived since the last ping (set by the reader)
 }
 
 func (c *Conn) startKeepalive() {
 	k := &keepalive{c: c, interval: c.opts.KeepaliveInterval, timeout: c.opts.KeepaliveTimeout}
 	c.ka = k
+	c.rd.heard = &k.heard
 	k.mu.Lock()
 	k.tick = time.AfterFunc(k.interval, k.ping)
 	k.mu.Unlock()
@@ -534,6 +537,7 @@ func (k *keepalive) ping() {
 		return
 	}
 	k.waiting = true
+	k.heard.Store(false)
 	if k.expiry == nil {
 		k.expiry = time.AfterFunc(k.timeout, k.expire)
 	} else {
@@ -559,6 +563,13 @@ func (k *keepalive) pong() {
 func (k *keepalive) expire() {
 	k.mu.Lock()
 	late := k.waiting && !k.stopped
+	if late && k.heard.Load() {
+		// No pong yet, but bytes did arrive after the ping: the peer
+		// is alive, and its pong may be queued behind a long message.
+		late = false
+		k.waiting = false
+		k.tick.Reset(k.interval)
+	}
 	k.mu.Unlock()
 	if late {
 		k.c.abort(fmt.Errorf("%w: no pong within %v", ErrKeepalive, k.timeout))
