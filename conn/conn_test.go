@@ -523,13 +523,13 @@ func TestKeepaliveDetectsSilentPeer(t *testing.T) {
 }
 
 // TestKeepaliveCountsTraffic: a peer that never answers pings but keeps
-// sending (here a message trickling in, a frame every 20 ms, for 10
+// sending (here a message trickling in, a frame every 20 ms, for four
 // keepalive timeouts) stays connected; once it falls silent it is dropped.
 func TestKeepaliveCountsTraffic(t *testing.T) {
 	t.Parallel()
 	got := make(chan string, 1)
 	ended := make(chan error, 1)
-	url := testServer(t, &AcceptOptions{Options: Options{KeepaliveInterval: 30 * time.Millisecond, KeepaliveTimeout: 60 * time.Millisecond}},
+	url := testServer(t, &AcceptOptions{Options: Options{KeepaliveInterval: 50 * time.Millisecond, KeepaliveTimeout: 150 * time.Millisecond}},
 		func(c *Conn) {
 			ctx := context.Background()
 			m, err := c.Next(ctx)
