@@ -21,6 +21,7 @@ import (
 type Server struct {
 	opts    ServerOptions
 	handler func(*Conn)
+	events  *Events // for NewEventServer, instead of handler
 
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
@@ -35,6 +36,16 @@ type Server struct {
 // connection that is still open is closed with 1000.
 func NewServer(opts ServerOptions, handler func(*Conn)) *Server {
 	return &Server{opts: opts, handler: handler, conns: make(map[*Conn]struct{})}
+}
+
+// NewEventServer returns a Server that reads every connection for you and
+// calls e's callbacks (the way nodejs-websocket's server emits "text",
+// "binary" and "close"), starting with e.Open. Between messages an idle
+// connection holds no goroutine on Linux (see ServeEvents), which makes
+// it the leanest way to hold many mostly idle connections. Connections
+// stay open until either side closes them.
+func NewEventServer(opts ServerOptions, e Events) *Server {
+	return &Server{opts: opts, events: &e, conns: make(map[*Conn]struct{})}
 }
 
 // ServeHTTP upgrades the request and runs the handler. After Close or
@@ -62,6 +73,10 @@ func (s *Server) run(c *Conn) {
 		return
 	}
 	c.OnClose(func() { s.untrack(c) })
+	if s.events != nil {
+		conn.Serve(c, *s.events)
+		return
+	}
 	defer func() {
 		if c.State() == Open {
 			_ = c.Close(StatusNormalClosure, "")
