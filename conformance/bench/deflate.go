@@ -50,8 +50,10 @@ func anyLib(name string) *library {
 	if l := libByName(name); l != nil {
 		return l
 	}
-	if name == wsioHTTPLib.name {
-		return wsioHTTPLib
+	for _, l := range []*library{wsioHTTPLib, wsioEventsLib} {
+		if name == l.name {
+			return l
+		}
 	}
 	for _, v := range deflateVariants {
 		if v.lib.name == name {

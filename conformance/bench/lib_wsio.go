@@ -32,6 +32,24 @@ var wsioHTTPLib = &library{
 	notes: "wsio.Server as an http.Handler on net/http (wsio.Accept; the handler reads on net/http's goroutine)",
 }
 
+// wsioEventsLib is wsio's event server: NewEventServer on Server.Serve,
+// whose idle connections wait in epoll with no goroutine.
+var wsioEventsLib = &library{
+	name: "wsio-events",
+	serve: func(ln net.Listener, s *serverState) error {
+		return wsio.NewEventServer(wsio.ServerOptions{}, wsio.Events{
+			Binary: func(c *wsio.Conn, r io.Reader) {
+				if handleMsg(s, &wsioConn{c: c}, r) != nil {
+					_ = c.Close(wsio.StatusInternalError, "")
+				}
+			},
+		}).Serve(ln)
+	},
+	dial: wsioDial,
+	notes: "wsio.NewEventServer on Server.Serve: a Binary callback per message; between messages a connection " +
+		"waits in epoll with no goroutine (a goroutine is started when bytes arrive)",
+}
+
 func wsioServer(s *serverState) *wsio.Server {
 	return wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
 		serveConn(s, &wsioConn{c: c})

@@ -142,32 +142,34 @@ func serveConn(s *serverState, c srvConn) {
 		if err != nil {
 			return
 		}
-		switch s.mode {
-		case "bulk":
-			n, first, sum, err := drain(r, s.verify)
-			if err != nil {
-				return
-			}
-			if n == 1 && first == 'G' {
-				err = streamFile(c.stream, s.file, s.size)
-			} else {
-				err = c.write(bulkReply(n, sum))
-			}
-			if err != nil {
-				return
-			}
-		default: // echo
-			bp := msgPool.Get().(*[]byte)
-			b, err := readMsg(r, *bp)
-			if err == nil {
-				err = c.write(b)
-			}
-			*bp = b[:0]
-			msgPool.Put(bp)
-			if err != nil {
-				return
-			}
+		if handleMsg(s, c, r) != nil {
+			return
 		}
+	}
+}
+
+// handleMsg is what a server does with one incoming message r: in bulk
+// mode drain it and answer (or stream the file back), else echo it.
+func handleMsg(s *serverState, c srvConn, r io.Reader) error {
+	switch s.mode {
+	case "bulk":
+		n, first, sum, err := drain(r, s.verify)
+		if err != nil {
+			return err
+		}
+		if n == 1 && first == 'G' {
+			return streamFile(c.stream, s.file, s.size)
+		}
+		return c.write(bulkReply(n, sum))
+	default: // echo
+		bp := msgPool.Get().(*[]byte)
+		b, err := readMsg(r, *bp)
+		if err == nil {
+			err = c.write(b)
+		}
+		*bp = b[:0]
+		msgPool.Put(bp)
+		return err
 	}
 }
 

@@ -368,8 +368,9 @@ func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.
 
 func (r *runner) libs() []string { return r.cfg.libs }
 
-// withHTTP is libs with wsio-http after wsio: the idle and handshake
-// benchmarks show wsio's net/http path beside its Serve path.
+// withHTTP is libs with wsio's variants after wsio: the echo, idle and
+// handshake benchmarks show its net/http path (wsio-http) and its event
+// server (wsio-events) beside its Serve path.
 func (r *runner) withHTTP() []string { return withHTTP(r.cfg.libs) }
 
 func withHTTP(libs []string) []string {
@@ -377,7 +378,7 @@ func withHTTP(libs []string) []string {
 	for _, l := range libs {
 		out = append(out, l)
 		if l == "wsio" {
-			out = append(out, wsioHTTPLib.name)
+			out = append(out, wsioHTTPLib.name, wsioEventsLib.name)
 		}
 	}
 	return out
@@ -401,6 +402,8 @@ func (r *runner) echo() error {
 	cpu := r.report.table("echo", "Echo CPU time per round trip, µs, client + server processes (lower is better)", "µs", false)
 	cpu.note = "CPU time (user + system, getrusage) of both processes over the timed part, divided by the round trips: " +
 		"a measure of cost that a busy machine disturbs much less than the rates above."
+	rate.cols = r.withHTTP()
+	mbs.cols, cpu.cols = rate.cols, rate.cols
 	for _, conns := range r.cfg.echoConns {
 		for _, size := range r.cfg.echoSizes {
 			rate.addRow(echoRow(conns, size))
@@ -412,7 +415,7 @@ func (r *runner) echo() error {
 		for _, conns := range r.cfg.echoConns {
 			for _, size := range r.cfg.echoSizes {
 				row := echoRow(conns, size)
-				for _, lib := range r.libs() {
+				for _, lib := range rate.cols {
 					if r.ctx.Err() != nil {
 						return r.ctx.Err()
 					}
