@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
+	"time"
 )
 
 // Events are callbacks for Run and Serve, the event-style way to read a
@@ -75,11 +77,13 @@ func (e *Events) dispatch(ctx context.Context, c *Conn) (*CloseError, error) {
 }
 
 // Serve reads c for you and calls e's callbacks, like Run, but returns at
-// once. Between messages a connection over TCP on Linux is parked: it
-// waits in the kernel (epoll) with no goroutine, stack or buffer of its
-// own, and a goroutine is started only when bytes arrive. Elsewhere (TLS,
-// other platforms) Serve runs Run on a goroutine of its own. The callbacks
-// must not call Next.
+// once. A connection over TCP on Linux that has been quiet for 100 ms
+// between messages is parked: it waits in the kernel (epoll) with no
+// goroutine, stack or buffer of its own, and a goroutine is started when
+// bytes arrive. A busy connection keeps its goroutine, so parking costs
+// nothing while messages flow. Elsewhere (TLS, other platforms) Serve runs
+// Run on a goroutine of its own. The callbacks must not call Next, and
+// read deadlines have no use on such a connection.
 func Serve(c *Conn, e Events) {
 	ec := &evConn{c: c, e: e, serving: true, fd: -1}
 	c.OnClose(ec.closed)
@@ -109,7 +113,7 @@ func (ec *evConn) run(first bool) {
 	ctx := context.Background()
 	for {
 		if first {
-			if idle, err := c.settle(); err == nil && idle && ec.park() {
+			if idle, err := c.settle(); err == nil && idle && !c.awaitData(parkAfter) && ec.park() {
 				return
 			}
 		}
@@ -176,6 +180,36 @@ func (ec *evConn) closed() {
 	if parked {
 		go ec.run(false)
 	}
+}
+
+// parkAfter is how long a served connection waits between messages with
+// its goroutine before it is parked.
+const parkAfter = 100 * time.Millisecond
+
+// awaitData waits up to d for bytes at a message boundary, reading what
+// arrives into the buffer. It reports whether the caller should go on
+// reading (bytes came, the stream ended or failed) rather than park.
+func (c *Conn) awaitData(d time.Duration) bool {
+	if c.nc == nil || c.rd.raw == nil {
+		return true
+	}
+	if err := c.lockRead(context.Background()); err != nil {
+		return true
+	}
+	defer c.unlockRead()
+	if c.State() == Closed || c.rd.buffered() > 0 {
+		return true
+	}
+	c.dlMu.Lock()
+	c.rcancel = true // a SetReadDeadline meanwhile is only recorded
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	c.dlMu.Unlock()
+	err := c.rd.fill()
+	c.dlMu.Lock()
+	c.rcancel = false
+	_ = c.nc.SetReadDeadline(c.readDeadline)
+	c.dlMu.Unlock()
+	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // settle finishes the current message, discarding what the application
