@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -244,4 +245,44 @@ func ExampleRun() {
 	// Output:
 	// HI!!!
 	// closed: 1000 (normal closure)
+}
+
+// ExampleNewEventServer serves connections with callbacks and no goroutine
+// per idle connection: a chat room that greets each newcomer and relays
+// every text message to all.
+func ExampleNewEventServer() {
+	ctx := context.Background()
+	var srv *wsio.Server
+	srv = wsio.NewEventServer(wsio.ServerOptions{}, wsio.Events{
+		Open: func(c *wsio.Conn) { _ = c.SendText(ctx, "welcome to "+c.Path()) },
+		Text: func(c *wsio.Conn, s string) { _ = srv.Broadcast(ctx, wsio.Text, []byte("someone said: "+s)) },
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go srv.Serve(ln) // its own upgrade path, no net/http
+	defer srv.Shutdown(ctx)
+
+	c, _, err := wsio.Dial(ctx, "ws://"+ln.Addr().String()+"/lobby", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(wsio.StatusNormalClosure, "")
+	for _, send := range []string{"", "hello"} {
+		if send != "" {
+			_ = c.SendText(ctx, send)
+		}
+		m, err := c.Next(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(m.Text)
+	}
+	// Output:
+	// welcome to /lobby
+	// someone said: hello
 }
