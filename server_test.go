@@ -413,6 +413,34 @@ func TestServerBroadcast(t *testing.T) {
 	}
 }
 
+// TestServerBroadcastExcept: the connections passed as except do not get
+// the message; the others do.
+func TestServerBroadcastExcept(t *testing.T) {
+	t.Parallel()
+	srv, url := newServer(t, wsio.ServerOptions{}, drain)
+	a, b := dial(t, url+"/a", nil), dial(t, url+"/sender", nil)
+	waitUntil(t, "both connections tracked", func() bool { return srv.Len() == 2 })
+	var sender *wsio.Conn
+	for c := range srv.Conns() {
+		if c.Path() == "/sender" {
+			sender = c
+		}
+	}
+	ctx := testCtx(t)
+	if err := srv.Broadcast(ctx, wsio.Text, []byte("from the sender"), sender); err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	if err := srv.Broadcast(ctx, wsio.Text, []byte("to all")); err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	if got := nextText(t, ctx, a); got != "from the sender" {
+		t.Errorf("the other connection got %q first", got)
+	}
+	if got := nextText(t, ctx, b); got != "to all" {
+		t.Errorf("the excluded sender got %q first, want %q", got, "to all")
+	}
+}
+
 func TestServerBroadcastNoConnections(t *testing.T) {
 	t.Parallel()
 	srv := wsio.NewServer(wsio.ServerOptions{}, drain)
@@ -489,6 +517,10 @@ func checkSlowBroadcastErr(t *testing.T, err error, took time.Duration) {
 	}
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Broadcast error %q does not wrap the deadline", err)
+	}
+	var be *wsio.BroadcastError
+	if !errors.As(err, &be) || be.Reached != 19 || len(be.Failed) != 1 {
+		t.Errorf("Broadcast error %v: want a *BroadcastError with 19 reached and 1 failed", err)
 	}
 	if took > 3*time.Second {
 		t.Errorf("Broadcast took %v with a 1s context", took)
