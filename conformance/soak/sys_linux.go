@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit.
+func raiseNoFile() {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}
+
+// noFileLimit returns this process's soft and hard RLIMIT_NOFILE.
+func noFileLimit() (soft, hard uint64) {
+	var rl syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	return rl.Cur, rl.Max
+}
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (Linux ≥ 4.2).
+const ipBindAddressNoPort = 24
+
+// bindNoPort is a net.Dialer Control function: with a bound source
+// address, it lets connect pick the local port, so the 4-tuple rather
+// than the local port alone has to be unique.
+func bindNoPort(network, address string, c syscall.RawConn) error {
+	return c.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+	})
+}
+
+// procStatus returns VmRSS and VmHWM (peak RSS) of this process in KiB.
+func procStatus() (rss, hwm int64) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			rss = kib(v)
+		} else if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			hwm = kib(v)
+		}
+	}
+	return rss, hwm
+}
+
+// cpuTime is the user + system CPU time this process has used, in ns.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// dieWithParent makes the kernel kill the child when the parent dies, so
+// an interrupted run leaves no process holding 18,000 sockets.
+func dieWithParent(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
