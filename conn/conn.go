@@ -261,7 +261,9 @@ func (c *Conn) Value() any { return c.value.Load() }
 // same concrete type.
 func (c *Conn) SetValue(v any) { c.value.Store(v) }
 
-// Done returns a channel that is closed when the connection is closed.
+// Done returns a channel that is closed when the connection is closed: by
+// the time State reports Closed (or a read has failed with the
+// *CloseError), Done is closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns how the connection ended (a *CloseError), or nil while it is
@@ -423,15 +425,17 @@ func (c *Conn) closeTransport() {
 		c.mu.Unlock()
 		return
 	}
-	c.state.Store(int32(Closed))
 	if c.closeErr == nil {
 		c.closeErr = &CloseError{Code: StatusAbnormalClosure, Err: ErrClosed}
 	}
 	hooks := c.onClose
 	c.onClose = nil
+	// Done first: whoever sees the Closed state (a reader that then
+	// returns) finds Done closed too.
+	close(c.done)
+	c.state.Store(int32(Closed))
 	c.mu.Unlock()
 	_ = c.rwc.Close()
-	close(c.done)
 	if c.ka != nil {
 		c.ka.stop()
 	}
