@@ -67,6 +67,7 @@ type config struct {
 	echoSizes []int
 	bulkSize  int64
 	idleConns int
+	idleWait  time.Duration
 	dIdle     int           // deflate: connections held open for the memory figures
 	dWait     time.Duration // deflate: pause before the memory reading
 	hsDur     time.Duration
@@ -97,6 +98,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
 	bulk := fs.String("bulk", "1GiB", "bulk: size of the streamed message")
 	fs.IntVar(&cfg.idleConns, "idle", 10000, "idle: connections to hold open")
+	fs.DurationVar(&cfg.idleWait, "iwait", time.Second, "idle: wait after the last echo before reading the server's memory")
 	fs.IntVar(&cfg.dIdle, "didle", 2000, "deflate: connections to hold open for the memory figures")
 	fs.DurationVar(&cfg.dWait, "dwait", 3*time.Second, "deflate: wait after the last echo before reading the server's memory")
 	fs.DurationVar(&cfg.hsDur, "hsdur", 3*time.Second, "handshake: duration of each round")
@@ -117,7 +119,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if cfg.quick {
 		quick := map[string]string{
 			"rounds": "1", "dur": "300ms", "conns": "1,8", "bulk": "8MiB",
-			"idle": "200", "hsdur": "300ms", "hspar": "8", "verify": "true",
+			"idle": "200", "iwait": "100ms", "hsdur": "300ms", "hspar": "8", "verify": "true",
 			"didle": "50", "dwait": "1500ms",
 		}
 		for name, v := range quick {
@@ -519,7 +521,8 @@ func (r *runner) bulk() error {
 func (r *runner) idle() error {
 	k := r.cfg.idleConns
 	t := r.report.table("idle", fmt.Sprintf("Idle: server cost per connection with %d open connections (lower is better)", k), "", false)
-	t.note = "Each client connection does one 16 B echo, then all stay open and silent. Server process figures after " +
+	t.note = "Each client connection does one 16 B echo, then all stay open and silent; the server's figures are read " +
+		r.cfg.idleWait.String() + " after the last echo, after " +
 		"runtime/debug.FreeOSMemory, (value with K connections − value with none) / K. RSS from /proc/self/status, " +
 		"Go heap = runtime.MemStats.HeapInuse, Go stacks = StackInuse (goroutine stacks). Open time: the client's time to dial and echo on all K (32 dialers)."
 	t.cols = r.withHTTP()
@@ -542,7 +545,7 @@ func (r *runner) idle() error {
 }
 
 func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) error {
-	s0, s1, ready, err := r.idleMeasure(lib, "idle", k, 0)
+	s0, s1, ready, err := r.idleMeasure(lib, "idle", k, r.cfg.idleWait)
 	if err != nil {
 		return err
 	}
