@@ -196,12 +196,38 @@ func TestAppendHistory(t *testing.T) {
 		if got := h[max(0, len(h)-1024):]; !bytes.Equal(got, want) {
 			t.Fatalf("step %d: history differs", i)
 		}
-		if cap(h) > 2*1024+700 {
-			t.Fatalf("capacity %d grew past twice the limit", cap(h))
+		if cap(h) > historyCap(1024) {
+			t.Fatalf("capacity %d grew past %d", cap(h), historyCap(1024))
+		}
+		if got := lastBytes(h, 1024); !bytes.Equal(got, want) {
+			t.Fatalf("step %d: lastBytes differs", i)
 		}
 	}
-	if h = trimHistory(h, 1024); len(h) > 1024 {
-		t.Fatal("trim")
+}
+
+// TestAppendHistorySlidesRarely checks that a full history slides its
+// bytes to the front once per slack's worth of appends, not at every one.
+func TestAppendHistorySlidesRarely(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{512, 8 << 10, 32 << 10} {
+		p := make([]byte, 1100%limit)
+		var h []byte
+		slides, copied := 0, 0
+		const appends = 2000
+		for range appends {
+			before := len(h)
+			h = appendHistory(h, p, limit)
+			if len(h) < before+len(p) {
+				slides++
+				copied += len(h) - len(p)
+			}
+		}
+		if want := appends*len(p)/(historyCap(limit)-limit) + 4; slides > want { // + growth
+			t.Errorf("limit %d: %d slides in %d appends of %d bytes, want at most %d", limit, slides, appends, len(p), want)
+		}
+		if per := copied / appends; per > 5*len(p) {
+			t.Errorf("limit %d: %d bytes moved per append of %d", limit, per, len(p))
+		}
 	}
 }
 
@@ -292,6 +318,111 @@ func TestDeflateRoundTrips(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestDeflateSendPaths drives one connection with context takeover both
+// ways through each way of compressing a message (a borrowed compressor
+// for messages far apart, a kept one for busy runs, the stateless encoder
+// for busy runs when no compressor may be kept, and a stream between
+// them), checking every echo, and that a kept compressor is given back
+// after compressorIdle. Not parallel: it fills the global budget of kept
+// compressors for a while.
+func TestDeflateSendPaths(t *testing.T) {
+	url := testServer(t, &AcceptOptions{Options: Options{Compression: &Compression{}}}, echo)
+	c := dial(t, url, nil)
+	d := c.deflate
+	if d == nil || !d.outTakeover || !d.inTakeover {
+		t.Fatal("context takeover not negotiated")
+	}
+	kept := func() bool {
+		c.msem <- struct{}{}
+		defer func() { <-c.msem }()
+		return d.fw != nil
+	}
+	ctx := context.Background()
+	msgs := jsonMsgs(64)
+	i := 0
+	echoText := func() {
+		t.Helper()
+		msg := msgs[i%len(msgs)]
+		i++
+		if err := c.SendText(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Next(ctx)
+		if err != nil || m.Text != msg {
+			t.Fatalf("message %d: %d bytes back, %v", i, len(m.Text), err)
+		}
+	}
+	echoStream := func() {
+		t.Helper()
+		msg := msgs[i%len(msgs)] + msgs[(i+1)%len(msgs)]
+		i++
+		w, err := c.BeginBinary(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(w, strings.NewReader(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(m); err != nil || string(b) != msg {
+			t.Fatalf("stream %d: %d bytes back, %v", i, len(b), err)
+		}
+	}
+
+	// Far apart: each message borrows a compressor.
+	for range 3 {
+		echoText()
+		if kept() {
+			t.Fatal("a connection that is not busy kept its compressor")
+		}
+		time.Sleep(busyGap + 20*time.Millisecond)
+	}
+	// Busy: the compressor stays, if the budget has room.
+	room := keptCompressors.Load() < keptMax()-1
+	for range 20 {
+		echoText()
+	}
+	echoStream()
+	echoText()
+	if room && !kept() {
+		t.Fatal("a busy connection did not keep its compressor")
+	}
+	if n := keptCompressors.Load(); n > keptMax() {
+		t.Fatalf("%d compressors kept, over the budget of %d", n, keptMax())
+	}
+	// Idle: it goes back to the pool.
+	time.Sleep(compressorIdle + 300*time.Millisecond)
+	if kept() {
+		t.Fatal("the compressor was kept after the connection went idle")
+	}
+	// Busy with the budget full: the stateless encoder, then streams.
+	keptCompressors.Add(keptMax())
+	for range 20 {
+		echoText()
+		if kept() {
+			t.Fatal("a compressor was kept over the budget")
+		}
+	}
+	echoStream()
+	echoText()
+	keptCompressors.Add(-keptMax())
+	for range 5 {
+		echoText()
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	if kept() {
+		t.Fatal("a closed connection kept its compressor")
 	}
 }
 

@@ -26,6 +26,7 @@ type MessageWriter struct {
 	sink streamSink
 
 	fw   *flate.Writer // nil when the message is not compressed
+	keep bool          // the connection keeps fw after the message
 	hold [4]byte       // compressed bytes held back: the flush marker to strip
 	held int
 	err  error
@@ -34,18 +35,28 @@ type MessageWriter struct {
 // init starts a message of kind op, compressed or not. The caller holds
 // the data-message slot.
 func (w *MessageWriter) init(c *Conn, ctx context.Context, op Opcode, compress bool) {
+	keep := false
+	if compress {
+		keep, _ = c.deflate.plan()
+	}
+	w.start(c, ctx, op, compress, keep)
+}
+
+// start is init with the compressor's fate decided: keep tells whether
+// the connection keeps it after the message (see deflateState.plan).
+func (w *MessageWriter) start(c *Conn, ctx context.Context, op Opcode, compress, keep bool) {
 	w.c = c
 	w.sink = streamSink{c: c, ctx: ctx, op: op}
-	w.fw, w.held, w.err = nil, 0, nil
+	w.fw, w.keep, w.held, w.err = nil, keep, 0, nil
 	if compress {
 		d := c.deflate
 		w.sink.rsv = rsv1
-		d.sink.w = w
+		d.sink.w = (*compressedSink)(w)
 		switch {
 		case d.fw != nil:
-			w.fw = d.fw // kept from the last message: it goes on with its context
+			w.fw = d.takeCompressor() // kept from the last message: it goes on with its context
 		case d.outTakeover:
-			w.fw = getCompressor(d.level, d.outBits, &d.sink, d.outHist)
+			w.fw = getCompressor(d.level, d.outBits, &d.sink, lastBytes(d.outHist, sendHistory(d.outBits)))
 		default:
 			w.fw = getCompressor(d.level, d.outBits, &d.sink, nil)
 		}
@@ -62,7 +73,7 @@ func (w *MessageWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if d := w.c.deflate; d.outTakeover {
-		d.outHist = appendHistory(d.outHist, p, historyLimit(d.outBits))
+		d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
 	}
 	n, err := w.fw.Write(p)
 	if err != nil {
@@ -109,17 +120,12 @@ func (w *MessageWriter) Close() error {
 			err = fw.Flush()
 		}
 		d := w.c.deflate
-		d.sink.w = w
-		if err == nil && d.outTakeover && w.c.State() != Closed {
-			d.fw = fw
+		if err == nil && w.keep && w.c.State() != Closed && d.keepCompressor(fw) {
 			w.c.armCompressorRelease()
 		} else {
-			d.fw = nil
 			putCompressor(d.level, d.outBits, fw)
 		}
-		if d.outTakeover {
-			d.outHist = trimHistory(d.outHist, historyLimit(d.outBits))
-		}
+		d.sink.w = nil
 		// A flush ends with the marker 00 00 FF FF, which RFC 7692 has the
 		// sender remove; anything else held back is data.
 		if err == nil && string(w.hold[:w.held]) != "\x00\x00\xff\xff" {
@@ -221,11 +227,8 @@ func (c *Conn) releaseCompressor() {
 	default:
 		return
 	}
-	if d := c.deflate; d.fw != nil {
-		putCompressor(d.level, d.outBits, d.fw)
-		d.fw = nil
-		d.sink.w = nil
-	}
+	c.deflate.dropCompressor()
+	c.deflate.sink.w = nil
 	<-c.msem
 }
 

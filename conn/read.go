@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -356,8 +357,18 @@ func (c *Conn) failUTF8(err error) error {
 
 // readCompressedText inflates the current text message into the
 // assembler, charging inflated bytes to the buffer cap, so a
-// decompression bomb ends with 1009 after at most the cap.
-func (c *Conn) readCompressedText() (string, error) {
+// decompression bomb ends with 1009 after at most the cap. Unless the
+// connection is busy (the last compressed message came within busyGap),
+// it does so on a goroutine of its own (see onOwnStack).
+func (c *Conn) readCompressedText() (s string, err error) {
+	if isBusy(&c.deflate.lastIn) {
+		return c.inflateText()
+	}
+	onOwnStack(func() { s, err = c.inflateText() })
+	return s, err
+}
+
+func (c *Conn) inflateText() (string, error) {
 	r := c.inflater()
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)
@@ -538,10 +549,57 @@ func (c *Conn) discardBinary() error {
 // msgSource feeds the inflater: the message's raw payload, then the tail
 // that ends the DEFLATE stream. It is an io.ByteReader so the inflater
 // reads it directly, without a buffer of its own.
+//
+// When the message is a single frame already in the read buffer, the
+// inflater reads a copy of it instead (whole), through a *bytes.Reader:
+// klauspost's inflater has a fast path for that type, where it reads
+// msgSource byte by byte through an interface.
 type msgSource struct {
-	c    *Conn
-	tail int   // 0 while the payload lasts, then 1 + bytes of deflateTail served
-	err  error // the last error from the connection
+	c     *Conn
+	tail  int       // 0 while the payload lasts, then 1 + bytes of deflateTail served
+	err   error     // the last error from the connection
+	whole *wholeMsg // the message's payload and tail, when taken whole
+}
+
+// wholeMsg is a compressed message taken whole out of the read buffer.
+type wholeMsg struct {
+	buf []byte
+	r   bytes.Reader
+}
+
+// wholeMax is the largest payload taken whole: the size of the pooled
+// read buffer, which a small message arrives in.
+const wholeMax = pooledReadSize
+
+var wholePool = sync.Pool{New: func() any { return new(wholeMsg) }}
+
+// takeWhole moves the current message's payload out of the read buffer
+// when it is all there (one final frame, received whole, nothing of it
+// read yet) and returns it with deflateTail appended, or returns nil.
+func (c *Conn) takeWhole() *wholeMsg {
+	n := c.fs.remaining
+	if !c.fs.hdr.Fin || n <= 0 || n > wholeMax || n > int64(c.rd.buffered()) || c.src.tail != 0 || c.fs.remaining != c.fs.hdr.Length {
+		return nil
+	}
+	w := wholePool.Get().(*wholeMsg)
+	b := append(w.buf[:0], c.rd.peek()[:n]...)
+	if c.fs.hdr.Masked {
+		c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, b)
+	}
+	c.rd.consume(int(n))
+	c.fs.remaining = 0
+	w.buf = append(b, deflateTail...)
+	w.r.Reset(w.buf)
+	c.src.tail = 1 + len(deflateTail) // the connection has nothing more to give
+	c.src.whole = w
+	return w
+}
+
+func putWhole(w *wholeMsg) {
+	w.r.Reset(nil)
+	if cap(w.buf) <= wholeMax+len(deflateTail) {
+		wholePool.Put(w)
+	}
 }
 
 func (s *msgSource) Read(p []byte) (int, error) {
@@ -592,10 +650,14 @@ func (s *msgSource) ReadByte() (byte, error) {
 func (c *Conn) inflater() io.ReadCloser {
 	if c.infl == nil {
 		var dict []byte
-		if c.deflate.inTakeover {
-			dict = c.deflate.inHist
+		if d := c.deflate; d.inTakeover {
+			dict = lastBytes(d.inHist, historyLimit(d.inBits))
 		}
-		c.infl = getInflater(&c.src, dict)
+		var src io.Reader = &c.src
+		if w := c.takeWhole(); w != nil {
+			src = &w.r
+		}
+		c.infl = getInflater(src, dict)
 	}
 	return c.infl
 }
@@ -624,9 +686,6 @@ func (c *Conn) endInflate() error {
 		}
 	}
 	c.releaseInflater()
-	if d := c.deflate; d.inTakeover {
-		d.inHist = trimHistory(d.inHist, historyLimit(d.inBits))
-	}
 	return nil
 }
 
@@ -634,6 +693,10 @@ func (c *Conn) releaseInflater() {
 	if c.infl != nil {
 		putInflater(c.infl)
 		c.infl = nil
+	}
+	if w := c.src.whole; w != nil {
+		c.src.whole = nil
+		putWhole(w)
 	}
 }
 

@@ -52,15 +52,31 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	return c.sendFragmented(ctx, p)
 }
 
-// sendCompressed sends p compressed through the connection's reusable
-// message writer; the caller holds the data-message slot, which the
-// writer's Close gives back.
+// sendCompressed sends p compressed; the caller holds the data-message
+// slot, which it gives back. Messages up to statelessMax are compressed
+// whole before they are sent (sendWhole), on a goroutine of their own
+// unless the connection is busy (see onOwnStack); larger ones are
+// streamed.
+//
+// A connection that keeps a compressor (busy, see deflateState.plan) goes
+// on with it: it continues its own stream, without re-reading history. A
+// busy one with context takeover that may not keep one uses the stateless
+// encoder, which hashes its dictionary (sendHistory) more cheaply than a
+// borrowed compressor primes itself with it. Any other message borrows a
+// pooled compressor: the stateless encoder keeps its 16 KiB table on the
+// goroutine's stack.
 func (c *Conn) sendCompressed(ctx context.Context, op Opcode, p []byte) error {
-	if d := c.deflate; len(p) <= statelessMax && d.level == 1 && d.outBits == 15 {
-		return c.sendStateless(ctx, op, p)
+	keep, busy := c.deflate.plan()
+	if len(p) <= statelessMax {
+		if busy || keep {
+			return c.sendWhole(ctx, op, p, keep, busy)
+		}
+		var err error
+		onOwnStack(func() { err = c.sendWhole(ctx, op, p, false, false) })
+		return err
 	}
 	w := &c.mw
-	w.init(c, ctx, op, true)
+	w.start(c, ctx, op, true, keep)
 	if _, err := w.Write(p); err != nil {
 		_ = w.Close()
 		return err
@@ -68,38 +84,36 @@ func (c *Conn) sendCompressed(ctx context.Context, op Opcode, p []byte) error {
 	return w.Close()
 }
 
-// statelessMax is the largest whole message compressed without borrowing a
-// compressor: klauspost's stateless encoder needs no tables kept between
-// calls and takes up to 8 KiB of history as its dictionary, so small
-// messages cost neither a pooled compressor's memory nor its re-priming.
+// statelessMax is the largest message compressed whole into a buffer
+// before any of it is sent (sendWhole); larger ones are streamed.
 const statelessMax = 64 << 10
 
-// sendStateless compresses p in one go into a pooled buffer and writes it
-// as one message; the caller holds the data-message slot, which it gives
-// back.
-func (c *Conn) sendStateless(ctx context.Context, op Opcode, p []byte) error {
+// sendWhole compresses p into a pooled buffer, then sends it as one
+// message; the caller holds the data-message slot, which it gives back.
+// The compressor has returned before any frame is written, so the
+// goroutine's stack never holds the compressor's frames and the write's
+// at once: stacked, they outgrow the stack an uncompressed connection
+// needs, and it stays doubled while the connection idles.
+func (c *Conn) sendWhole(ctx context.Context, op Opcode, p []byte, keep, busy bool) error {
 	defer c.endMessage()
 	d := c.deflate
-	if d.fw != nil {
-		// A kept compressor does not know this message; the next stream
-		// primes a fresh one with the history instead.
-		putCompressor(d.level, d.outBits, d.fw)
-		d.fw = nil
-	}
-	var dict []byte
-	if d.outTakeover {
-		dict = d.outHist
-	}
 	bp := statelessPool.Get().(*bytes.Buffer)
 	defer statelessPool.Put(bp)
 	bp.Reset()
-	if err := flate.StatelessDeflate(bp, p, false, dict); err != nil {
+	var err error
+	switch {
+	case busy && !keep && d.outTakeover && d.level == 1 && d.outBits == 15:
+		err = flate.StatelessDeflate(bp, p, false, lastBytes(d.outHist, sendHistory(d.outBits)))
+	default:
+		err = c.deflateInto(bp, p, keep)
+	}
+	if err != nil {
 		return err
 	}
-	z := bytes.TrimSuffix(bp.Bytes(), []byte{0, 0, 0xff, 0xff})
 	if d.outTakeover {
-		d.outHist = trimHistory(appendHistory(d.outHist, p, historyLimit(d.outBits)), historyLimit(d.outBits))
+		d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
 	}
+	z := bytes.TrimSuffix(bp.Bytes(), []byte{0, 0, 0xff, 0xff})
 	first := true
 	for {
 		n := min(len(z), c.opts.FragmentSize)
@@ -116,6 +130,34 @@ func (c *Conn) sendStateless(ctx context.Context, op Opcode, p []byte) error {
 		}
 		z, first = z[n:], false
 	}
+}
+
+// deflateInto compresses p with a sync flush into dst, through the
+// connection's kept compressor or a borrowed one, which it keeps after if
+// keep says so and the budget allows.
+func (c *Conn) deflateInto(dst *bytes.Buffer, p []byte, keep bool) error {
+	d := c.deflate
+	d.sink.w = dst
+	defer func() { d.sink.w = nil }()
+	var fw *flate.Writer
+	switch {
+	case d.fw != nil:
+		fw = d.takeCompressor()
+	case d.outTakeover:
+		fw = getCompressor(d.level, d.outBits, &d.sink, lastBytes(d.outHist, sendHistory(d.outBits)))
+	default:
+		fw = getCompressor(d.level, d.outBits, &d.sink, nil)
+	}
+	_, err := fw.Write(p)
+	if err == nil {
+		err = fw.Flush()
+	}
+	if err == nil && keep && c.State() != Closed && d.keepCompressor(fw) {
+		c.armCompressorRelease()
+	} else {
+		putCompressor(d.level, d.outBits, fw)
+	}
+	return err
 }
 
 var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

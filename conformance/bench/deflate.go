@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -180,10 +181,11 @@ func wsioTextLib(name string, comp *wsio.Compression, notes string) *library {
 	}
 	return &library{
 		name: name,
-		handler: func(s *serverState) http.Handler {
+		// Server.Serve, as wsio runs in the main benchmark.
+		serve: func(ln net.Listener, s *serverState) error {
 			return wsio.NewServer(wsio.ServerOptions{Options: wsio.Options{Compression: comp}}, func(c *wsio.Conn) {
 				serveConn(s, &wsioTextConn{wsioConn: &wsioConn{c: c}})
-			})
+			}).Serve(ln)
 		},
 		dial: func(ctx context.Context, addr string) (cliConn, error) {
 			c, resp, err := wsio.Dial(ctx, "ws://"+addr+"/", &wsio.DialOptions{
