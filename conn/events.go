@@ -99,7 +99,7 @@ type evConn struct {
 	serving    bool // a goroutine is reading c (or about to)
 	ended      bool // c's transport is closed
 	dispatched bool // the Close callback was called (or is being)
-	fd         int  // c's descriptor in the poller, or -1 before parking
+	fd         int  // c's descriptor in the poller, or -1 before parking; guarded by the poller's mutex, not mu
 }
 
 // run serves c until it is parked or ends. first marks the goroutine
