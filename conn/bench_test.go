@@ -229,8 +229,43 @@ func benchServer(tb testing.TB, handler func(c *Conn)) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
+// BenchmarkEcho measures round trips through a server that echoes each
+// message whole (read into a buffer, SendBinary: no allocation per
+// message on either side) and one that streams it back (BeginBinary and
+// io.Copy: the MessageWriter, and io.Copy's boxing of the Message, are
+// two allocations per message).
 func BenchmarkEcho(b *testing.B) {
-	url := benchServer(b, echo)
+	for _, srv := range []struct {
+		name    string
+		handler func(c *Conn)
+	}{{"send", echoWhole}, {"stream", echo}} {
+		b.Run(srv.name, func(b *testing.B) { benchEcho(b, benchServer(b, srv.handler)) })
+	}
+}
+
+// echoWhole echoes binary messages of up to 64 KiB by reading each into
+// one buffer and sending it with SendBinary.
+func echoWhole(c *Conn) {
+	ctx := context.Background()
+	buf := make([]byte, 64<<10+1) // one more, to meet io.EOF
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			return
+		}
+		n := 0
+		for err == nil && n < len(buf) {
+			var k int
+			k, err = m.Read(buf[n:])
+			n += k
+		}
+		if err != io.EOF || c.SendBinary(ctx, buf[:n]) != nil {
+			return
+		}
+	}
+}
+
+func benchEcho(b *testing.B, url string) {
 	ctx := context.Background()
 	for _, size := range []int{16, 1 << 10, 64 << 10} {
 		b.Run("binary/"+sizeLabel(size), func(b *testing.B) {

@@ -124,7 +124,7 @@ type Conn struct {
 	respHdr   http.Header
 
 	// Reading; guarded by rsem.
-	rsem       chan struct{}
+	rsem       sem
 	rd         reader
 	fs         frameState
 	src        msgSource     // the current message's payload, for the inflater
@@ -140,8 +140,8 @@ type Conn struct {
 	rcancel    bool           // the read deadline was forced by a context
 
 	// Writing; frames under wsem, whole data messages under msem.
-	wsem       chan struct{}
-	msem       chan struct{}
+	wsem       sem
+	msem       sem
 	streamOpen atomic.Bool
 	werr       error // fatal write error; guarded by wsem
 	wwg        sync.WaitGroup
@@ -184,9 +184,6 @@ func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *
 		rwc:       rwc,
 		client:    client,
 		opts:      o.resolved(),
-		rsem:      make(chan struct{}, 1),
-		wsem:      make(chan struct{}, 1),
-		msem:      make(chan struct{}, 1),
 		closeRecv: make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -446,11 +443,9 @@ func (c *Conn) closeTransport() {
 	// The read buffer and inflater belong to whoever holds the read lock:
 	// release them now only if nobody does; otherwise the reader does as
 	// it lets go (unlockRead).
-	select {
-	case c.rsem <- struct{}{}:
+	if c.rsem.tryLock() {
 		c.releaseReader()
-		<-c.rsem
-	default:
+		c.rsem.unlock()
 	}
 	for _, f := range hooks {
 		f()
@@ -542,16 +537,17 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, lo
 func (c *Conn) awaitPeerClose(deadline time.Time) bool {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
-	select {
-	case <-c.closeRecv:
-		return true
-	case <-c.done:
-		return c.closeRcv.Load()
-	case <-t.C:
-		return false
-	case c.rsem <- struct{}{}:
+	if !c.rsem.tryLock() {
+		switch c.rsem.lockSlow(nil, c.done, c.closeRecv, t.C) {
+		case gotOther:
+			return true
+		case gotDone:
+			return c.closeRcv.Load()
+		case gotTimer:
+			return false
+		}
 	}
-	defer func() { <-c.rsem }()
+	defer c.rsem.unlock()
 	if c.closeRcv.Load() {
 		return true
 	}

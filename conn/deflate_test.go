@@ -336,8 +336,8 @@ func TestDeflateSendPaths(t *testing.T) {
 		t.Fatal("context takeover not negotiated")
 	}
 	kept := func() bool {
-		c.msem <- struct{}{}
-		defer func() { <-c.msem }()
+		c.msem.lockAlways()
+		defer c.msem.unlock()
 		return d.fw != nil
 	}
 	ctx := context.Background()

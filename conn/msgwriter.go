@@ -222,14 +222,12 @@ func (c *Conn) useDeflate(st *deflateState) {
 // releaseCompressor gives the kept compressor back to the pool, unless a
 // message is being written (then that message re-arms the timer).
 func (c *Conn) releaseCompressor() {
-	select {
-	case c.msem <- struct{}{}:
-	default:
+	if !c.msem.tryLock() {
 		return
 	}
 	c.deflate.dropCompressor()
 	c.deflate.sink.w = nil
-	<-c.msem
+	c.msem.unlock()
 }
 
 // sendfileFrames counts frames whose payload went through sendfile; tests

@@ -138,26 +138,22 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
-	select {
-	case c.rsem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case c.rsem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
+	return c.lockErr(c.rsem.lock(ctx, c.done))
+}
+
+// lockErr turns a sem's errDone into the connection's close error.
+func (c *Conn) lockErr(err error) error {
+	if err == errDone {
 		return c.closeError()
 	}
+	return err
 }
 
 func (c *Conn) unlockRead() {
 	if c.State() == Closed {
 		c.releaseReader()
 	}
-	<-c.rsem
+	c.rsem.unlock()
 }
 
 // releaseReader gives the read buffer and any inflater back to their
@@ -405,7 +401,7 @@ func (c *Conn) inflateText() (string, error) {
 
 // readBinary reads from the binary message seq.
 func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
-	c.rsem <- struct{}{}
+	c.rsem.lockAlways()
 	defer c.unlockRead()
 	if seq != c.binSeq || c.msgOp != OpBinary && !c.binDone {
 		if e := c.closeError(); e != nil {
@@ -473,7 +469,7 @@ func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err 
 	if !ok || !c.client {
 		return 0, false, nil
 	}
-	c.rsem <- struct{}{}
+	c.rsem.lockAlways()
 	defer c.unlockRead()
 	if seq != c.binSeq || c.msgOp != OpBinary || c.binDone || c.compressed {
 		return 0, false, nil

@@ -185,12 +185,8 @@ func (c *Conn) beginMessage(ctx context.Context, stream bool) error {
 	if c.streamOpen.Load() {
 		return ErrStreamOpen
 	}
-	select {
-	case c.msem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return c.closeError()
+	if err := c.lockErr(c.msem.lock(ctx, c.done)); err != nil {
+		return err
 	}
 	if stream {
 		c.streamOpen.Store(true)
@@ -201,19 +197,12 @@ func (c *Conn) beginMessage(ctx context.Context, stream bool) error {
 // waitMessage takes the data-message slot, waiting for an open stream to
 // end rather than failing (for Broadcast).
 func (c *Conn) waitMessage(ctx context.Context) error {
-	select {
-	case c.msem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return c.closeError()
-	}
+	return c.lockErr(c.msem.lock(ctx, c.done))
 }
 
 func (c *Conn) endMessage() {
 	c.streamOpen.Store(false)
-	<-c.msem
+	c.msem.unlock()
 }
 
 // Ping sends a ping with payload (at most 125 bytes) and waits for a pong
@@ -253,16 +242,8 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op Opcode, p 
 // lockWrite takes the writer. Pongs queued by the reader go out first, so
 // they are not overtaken by frames written after their ping was read.
 func (c *Conn) lockWrite(ctx context.Context) error {
-	select {
-	case c.wsem <- struct{}{}:
-	default:
-		select {
-		case c.wsem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.done:
-			return c.closeError()
-		}
+	if err := c.lockErr(c.wsem.lock(ctx, c.done)); err != nil {
+		return err
 	}
 	if c.pongPending.Load() {
 		c.writePendingPongs()
@@ -270,7 +251,7 @@ func (c *Conn) lockWrite(ctx context.Context) error {
 	return nil
 }
 
-func (c *Conn) unlockWrite() { <-c.wsem }
+func (c *Conn) unlockWrite() { c.wsem.unlock() }
 
 // writeFrameLocked writes a frame; the caller holds wsem. Once a close
 // frame was sent nothing else may follow it.
