@@ -68,7 +68,9 @@ type Options struct {
 	// CloseTimeout bounds how long Close waits for the peer's close frame
 	// before tearing the connection down. Default 5 s.
 	CloseTimeout time.Duration
-	// KeepaliveInterval, when positive, sends a ping this often. If no pong
+	// KeepaliveInterval, when positive, sends a ping this often (the first
+	// one up to a tenth sooner, at random, so that connections opened
+	// together do not ping together). If no pong
 	// arrives within KeepaliveTimeout (default: the interval) the
 	// connection is closed and reads fail with an error wrapping
 	// ErrKeepalive. Any bytes that arrive in that time count as a sign of

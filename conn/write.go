@@ -549,8 +549,19 @@ func (c *Conn) startKeepalive() {
 	c.ka = k
 	c.rd.heard = &k.heard
 	k.mu.Lock()
-	k.tick = time.AfterFunc(k.interval, k.ping)
+	k.tick = time.AfterFunc(firstPing(k.interval), k.ping)
 	k.mu.Unlock()
+}
+
+// firstPing is when a new connection sends its first keepalive ping: up
+// to a tenth of the interval early, at random, so that thousands of
+// connections dialed within a second do not all wake at once, every
+// interval, for as long as they live.
+func firstPing(interval time.Duration) time.Duration {
+	if spread := interval / 10; spread > 0 {
+		return interval - rand.N(spread)
+	}
+	return interval
 }
 
 func (k *keepalive) ping() {
