@@ -126,20 +126,22 @@ type Conn struct {
 	respHdr   http.Header
 
 	// Reading; guarded by rsem.
-	rsem       sem
-	rd         reader
-	fs         frameState
-	src        msgSource     // the current message's payload, for the inflater
-	deflate    *deflateState // permessage-deflate, when negotiated
-	compressed bool          // the current message is compressed
-	infl       io.ReadCloser // the current message's inflater, if any
-	text       textframe.Assembler
+	rsem      sem
+	rd        reader
+	fs        frameState
+	src       msgSource     // the current message's payload, for the inflater
+	deflate   *deflateState // permessage-deflate, when negotiated
+	infl      io.ReadCloser // the current message's inflater, if any
+	text      textframe.Assembler
+	binSeq    uint64 // identifies the current binary message
+	binBudget limits.Budget
+	rwg       sync.WaitGroup // a read deadline callback in flight
+	// The small fields last, together, so the struct has no padding
+	// between them (Conn stays in the 896-byte allocation class).
 	msgOp      Opcode // data message in progress (text or binary), or 0
-	binSeq     uint64 // identifies the current binary message
+	compressed bool   // the current message is compressed
 	binDone    bool   // the current binary message was read to its end
-	binBudget  limits.Budget
-	rwg        sync.WaitGroup // a read deadline callback in flight
-	rcancel    bool           // the read deadline was forced by a context
+	rcancel    bool   // the read deadline was forced by a context
 
 	// Writing; frames under wsem, whole data messages under msem.
 	wsem       sem
@@ -148,7 +150,6 @@ type Conn struct {
 	werr       error // fatal write error; guarded by wsem
 	wwg        sync.WaitGroup
 	wcancel    bool
-	mw         MessageWriter // reused by SendText and SendBinary when compressing
 
 	pongPending atomic.Bool
 	pongBusy    atomic.Bool // a pongLoop goroutine is running

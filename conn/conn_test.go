@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestEchoTextAndBinary(t *testing.T) {
@@ -686,5 +687,15 @@ func TestFirstPingSpread(t *testing.T) {
 		if interval >= time.Millisecond && len(seen) < 50 {
 			t.Errorf("firstPing(%v): %d distinct values in 200 draws", interval, len(seen))
 		}
+	}
+}
+
+// TestConnFitsItsSizeClass guards the memory of every connection: Conn is
+// allocated in Go's 896-byte size class, and one more field of padding
+// would move it to the 1024-byte one.
+func TestConnFitsItsSizeClass(t *testing.T) {
+	t.Parallel()
+	if n := unsafe.Sizeof(Conn{}); n > 896 {
+		t.Fatalf("Conn is %d bytes, over the 896-byte size class", n)
 	}
 }

@@ -75,7 +75,7 @@ func (c *Conn) sendCompressed(ctx context.Context, op Opcode, p []byte) error {
 		onOwnStack(func() { err = c.sendWhole(ctx, op, p, false, false) })
 		return err
 	}
-	w := &c.mw
+	w := new(MessageWriter) // a large message: the allocation is small beside it
 	w.start(c, ctx, op, true, keep)
 	if _, err := w.Write(p); err != nil {
 		_ = w.Close()
