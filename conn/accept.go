@@ -102,7 +102,7 @@ func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, pr
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
 	c := newConn(nc, false, &o.Options, pre)
-	c.req = r
+	c.req.Store(r)
 	c.path = r.URL.Path
 	c.protocol = protocol
 	c.protocols = offered

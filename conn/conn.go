@@ -11,6 +11,7 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -119,7 +120,8 @@ type Conn struct {
 	opts   Options
 
 	// Handshake facts.
-	req       *http.Request
+	req       atomic.Pointer[http.Request] // parsed from head when first asked for
+	head      string                       // the request head, from AcceptConn
 	path      string
 	protocol  string
 	protocols []string
@@ -224,7 +226,28 @@ func (c *Conn) Protocols() []string { return c.protocols }
 
 // Request returns the server side's handshake request (whose Context,
 // URL, Header and RemoteAddr describe the connection), or nil on a client.
-func (c *Conn) Request() *http.Request { return c.req }
+// A connection accepted by AcceptConn (and so Server.Serve) keeps only
+// the request head, and parses it on the first call.
+func (c *Conn) Request() *http.Request {
+	if r := c.req.Load(); r != nil || c.head == "" {
+		return r
+	}
+	r, err := parseHead(c.head)
+	if err != nil {
+		return nil // not reached: the same head parsed at the handshake
+	}
+	if c.nc != nil {
+		r.RemoteAddr = c.nc.RemoteAddr().String()
+	}
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		r.TLS = &cs
+	}
+	if !c.req.CompareAndSwap(nil, r) {
+		r = c.req.Load()
+	}
+	return r
+}
 
 // Path returns the request path of the handshake.
 func (c *Conn) Path() string { return c.path }
