@@ -39,7 +39,7 @@ var wsioEventsLib = &library{
 	serve: func(ln net.Listener, s *serverState) error {
 		return wsio.NewEventServer(wsio.ServerOptions{}, wsio.Events{
 			Binary: func(c *wsio.Conn, r io.Reader) {
-				if handleMsg(s, &wsioConn{c: c}, r) != nil {
+				if handleMsg(s, wsioEventConn{c}, r) != nil {
 					_ = c.Close(wsio.StatusInternalError, "")
 				}
 			},
@@ -67,6 +67,7 @@ func wsioDial(ctx context.Context, addr string) (cliConn, error) {
 type wsioConn struct {
 	c      *wsio.Conn
 	client bool
+	m      wsio.Message // the message next returns, kept here so that handing it out as an io.Reader allocates nothing
 }
 
 func (w *wsioConn) next() (io.Reader, error) {
@@ -76,14 +77,34 @@ func (w *wsioConn) next() (io.Reader, error) {
 			return nil, err
 		}
 		if m.Kind == wsio.Binary {
-			return m, nil
+			w.m = m
+			return &w.m, nil
 		}
 	}
 }
 
 func (w *wsioConn) write(p []byte) error { return w.c.SendBinary(context.Background(), p) }
 
-func (w *wsioConn) stream(r io.Reader, _ int64) error {
+func (w *wsioConn) stream(r io.Reader, n int64) error { return wsioEventConn{w.c}.stream(r, n) }
+
+// close: on the server the wsio.Server closes when the handler returns.
+func (w *wsioConn) close() error {
+	if !w.client {
+		return nil
+	}
+	return w.c.Close(wsio.StatusNormalClosure, "")
+}
+
+// wsioEventConn is the srvConn handed to handleMsg from the event server's
+// Binary callback: one pointer, so making it an interface value allocates
+// nothing per message. Only write and stream are called on it.
+type wsioEventConn struct{ c *wsio.Conn }
+
+func (w wsioEventConn) next() (io.Reader, error) { return nil, io.EOF }
+func (w wsioEventConn) write(p []byte) error {
+	return w.c.SendBinary(context.Background(), p)
+}
+func (w wsioEventConn) stream(r io.Reader, _ int64) error {
 	bw, err := w.c.BeginBinary(context.Background())
 	if err != nil {
 		return err
@@ -94,11 +115,4 @@ func (w *wsioConn) stream(r io.Reader, _ int64) error {
 	}
 	return bw.Close()
 }
-
-// close: on the server the wsio.Server closes when the handler returns.
-func (w *wsioConn) close() error {
-	if !w.client {
-		return nil
-	}
-	return w.c.Close(wsio.StatusNormalClosure, "")
-}
+func (w wsioEventConn) close() error { return nil }
