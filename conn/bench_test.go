@@ -35,6 +35,25 @@ func BenchmarkMask(b *testing.B) {
 				pos = Mask(benchKey, pos, buf)
 			}
 		})
+		b.Run("copy/"+sizeLabel(size), func(b *testing.B) {
+			dst := make([]byte, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			pos := 0
+			for b.Loop() {
+				pos = maskCopy(benchKey, pos, dst, buf)
+			}
+		})
+		b.Run("copy-then-mask/"+sizeLabel(size), func(b *testing.B) {
+			dst := make([]byte, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			pos := 0
+			for b.Loop() {
+				copy(dst, buf)
+				pos = Mask(benchKey, pos, dst)
+			}
+		})
 		b.Run("naive/"+sizeLabel(size), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))

@@ -213,3 +213,35 @@ func Mask(key [4]byte, pos int, b []byte) int {
 	}
 	return pos & 3
 }
+
+// maskCopy is copy(dst, src) and Mask on the copy in one pass over the
+// bytes (a client frames each payload into its write buffer this way).
+// dst must be at least as long as src.
+func maskCopy(key [4]byte, pos int, dst, src []byte) int {
+	dst = dst[:len(src)]
+	k32 := binary.LittleEndian.Uint32(key[:])
+	k32 = bits.RotateLeft32(k32, -8*(pos&3))
+	k := uint64(k32) | uint64(k32)<<32
+	for len(src) >= 32 && len(dst) >= 32 {
+		s, d := src[:32:32], dst[:32:32] // lets the compiler drop bounds checks
+		v0 := binary.LittleEndian.Uint64(s) ^ k
+		v1 := binary.LittleEndian.Uint64(s[8:]) ^ k
+		v2 := binary.LittleEndian.Uint64(s[16:]) ^ k
+		v3 := binary.LittleEndian.Uint64(s[24:]) ^ k
+		binary.LittleEndian.PutUint64(d, v0)
+		binary.LittleEndian.PutUint64(d[8:], v1)
+		binary.LittleEndian.PutUint64(d[16:], v2)
+		binary.LittleEndian.PutUint64(d[24:], v3)
+		src, dst = src[32:], dst[32:]
+	}
+	for len(src) >= 8 && len(dst) >= 8 {
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src)^k)
+		src, dst = src[8:], dst[8:]
+	}
+	for i := range src {
+		dst[i] = src[i] ^ byte(k32)
+		k32 = bits.RotateLeft32(k32, -8)
+		pos++
+	}
+	return pos & 3
+}

@@ -156,6 +156,18 @@ func FuzzMask(f *testing.F) {
 		if !bytes.Equal(got, b) {
 			t.Fatal("masking twice did not restore the input")
 		}
+		// maskCopy gives the same bytes in a separate destination, in
+		// two pieces too, and touches nothing past the source's length.
+		src := bytes.Clone(b)
+		dst := bytes.Repeat([]byte{0xA5}, len(b)+5)
+		p = maskCopy(key, pos, dst, src[:s])
+		p = maskCopy(key, p, dst[s:], src[s:])
+		if !bytes.Equal(dst[:len(b)], want) || p != wantPos {
+			t.Fatalf("maskCopy split at %d: differs (pos %d, want %d)", s, p, wantPos)
+		}
+		if !bytes.Equal(dst[len(b):], bytes.Repeat([]byte{0xA5}, 5)) || !bytes.Equal(src, b) {
+			t.Fatal("maskCopy wrote past the copy or changed its source")
+		}
 	})
 }
 

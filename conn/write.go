@@ -368,9 +368,11 @@ func (c *Conn) writeRaw(fin bool, rsv byte, op Opcode, p []byte) (int, error) {
 	}
 	off, pos, total := hn, 0, 0
 	for {
-		k := copy(buf[off:], p)
+		k := min(len(buf)-off, len(p))
 		if c.client {
-			pos = Mask(key, pos, buf[off:off+k])
+			pos = maskCopy(key, pos, buf[off:], p[:k])
+		} else {
+			copy(buf[off:], p[:k])
 		}
 		n, err := c.rwc.Write(buf[:off+k])
 		total += n
