@@ -293,11 +293,14 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 	if int64(len(p)) > c.fs.remaining {
 		p = p[:c.fs.remaining]
 	}
-	n, err := c.rd.read(p)
+	var n int
+	var err error
+	if c.fs.hdr.Masked {
+		n, c.fs.maskPos, err = c.rd.readMasked(p, c.fs.hdr.Mask, c.fs.maskPos)
+	} else {
+		n, err = c.rd.read(p)
+	}
 	if n > 0 {
-		if c.fs.hdr.Masked {
-			c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, p[:n])
-		}
 		c.fs.remaining -= int64(n)
 		return n, nil
 	}
@@ -318,11 +321,14 @@ func (c *Conn) readText() (string, error) {
 	for {
 		for c.fs.remaining > 0 {
 			dst := c.text.Next(int(min(c.fs.remaining, 64<<10)))
-			n, err := c.rd.read(dst)
+			var n int
+			var err error
+			if c.fs.hdr.Masked {
+				n, c.fs.maskPos, err = c.rd.readMasked(dst, c.fs.hdr.Mask, c.fs.maskPos)
+			} else {
+				n, err = c.rd.read(dst)
+			}
 			if n > 0 {
-				if c.fs.hdr.Masked {
-					c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, dst[:n])
-				}
 				c.fs.remaining -= int64(n)
 				if cerr := c.text.Commit(n); cerr != nil {
 					return "", c.failUTF8(cerr)

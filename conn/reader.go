@@ -178,6 +178,23 @@ func (rd *reader) read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readMasked is read for a masked payload: it unmasks what it reads with
+// key from position pos and returns the position after it. Buffered bytes
+// are unmasked as they are copied out, in one pass.
+func (rd *reader) readMasked(p []byte, key [4]byte, pos int) (int, int, error) {
+	if len(p) > 0 && rd.r < rd.w {
+		n := min(len(p), rd.w-rd.r)
+		pos = maskCopy(key, pos, p, rd.buf[rd.r:rd.r+n])
+		rd.r += n
+		return n, pos, nil
+	}
+	n, err := rd.read(p)
+	if n > 0 {
+		pos = Mask(key, pos, p[:n])
+	}
+	return n, pos, err
+}
+
 // fillWhenReady reads into an empty reader from the raw descriptor: it
 // waits for data without a buffer, then reads into a pooled one. Data
 // that fits the inline array goes there, and the pooled buffer goes
