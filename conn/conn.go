@@ -478,6 +478,19 @@ func (c *Conn) closeTransport() {
 	}
 }
 
+// CloseNow ends the connection at once, without the closing handshake (as
+// Node's ws terminate() does): the stream is closed, the peer sees it end
+// without a close frame (1006), and reads and writes in progress here fail
+// with a *CloseError of code 1006 wrapping ErrClosed. It returns nil, or
+// the *CloseError of a connection that had already ended.
+func (c *Conn) CloseNow() error {
+	if c.State() == Closed {
+		return c.closeError()
+	}
+	c.abort(ErrClosed)
+	return nil
+}
+
 // Close runs the closing handshake: it sends a close frame with code and
 // reason, waits up to CloseTimeout for the peer's close frame (reading and
 // discarding data meanwhile, unless another goroutine is reading), then

@@ -699,3 +699,47 @@ func TestConnFitsItsSizeClass(t *testing.T) {
 		t.Fatalf("Conn is %d bytes, over the 896-byte size class", n)
 	}
 }
+
+// TestCloseNow ends a connection without the closing handshake: the peer
+// sees 1006, a read in progress here is released with 1006, and a second
+// call reports how the connection ended.
+func TestCloseNow(t *testing.T) {
+	t.Parallel()
+	errs := make(chan error, 1)
+	url := testServer(t, nil, func(c *Conn) {
+		_, err := c.Next(context.Background())
+		errs <- err
+	})
+	c := dial(t, url, nil)
+	reading := make(chan error, 1)
+	go func() {
+		_, err := c.Next(context.Background())
+		reading <- err
+	}()
+	if err := c.CloseNow(); err != nil {
+		t.Fatalf("CloseNow: %v", err)
+	}
+	var ce *CloseError
+	select {
+	case err := <-reading:
+		if !errors.As(err, &ce) || ce.Code != StatusAbnormalClosure || !errors.Is(err, ErrClosed) {
+			t.Fatalf("local reader got %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("CloseNow did not release the local reader")
+	}
+	select {
+	case err := <-errs:
+		if !errors.As(err, &ce) || ce.Code != StatusAbnormalClosure || ce.Remote {
+			t.Fatalf("server saw %v, want 1006 without a close frame", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not see the connection end")
+	}
+	if c.State() != Closed {
+		t.Fatalf("state %v", c.State())
+	}
+	if err := c.CloseNow(); !errors.As(err, &ce) || ce.Code != StatusAbnormalClosure {
+		t.Fatalf("second CloseNow = %v", err)
+	}
+}
