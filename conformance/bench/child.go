@@ -226,6 +226,7 @@ func childClient(args []string) error {
 	file := fs.String("file", "", "bulk: file to upload")
 	crc := fs.Uint("crc", 0, "bulk: the file's CRC-32 (with -verify)")
 	verify := fs.Bool("verify", false, "bulk: check byte counts and CRC-32 both ways")
+	drop := fs.Bool("drop", false, "handshake: end each connection by closing TCP, without a close handshake")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func childClient(args []string) error {
 	case "didle":
 		return clientIdle(lib, *addr, *conns, func(i int) []byte { return jsonMsgs[i%len(jsonMsgs)] })
 	case "handshake":
-		return clientHandshake(lib, *addr, *conns, *dur)
+		return clientHandshake(lib, *addr, *conns, *dur, *drop)
 	}
 	return fmt.Errorf("unknown client mode %q", *mode)
 }
@@ -440,7 +441,7 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 	return nil
 }
 
-func clientHandshake(lib *library, addr string, par int, dur time.Duration) error {
+func clientHandshake(lib *library, addr string, par int, dur time.Duration, drop bool) error {
 	var (
 		stop  atomic.Bool
 		total atomic.Int64
@@ -459,7 +460,11 @@ func clientHandshake(lib *library, addr string, par int, dur time.Duration) erro
 			for !stop.Load() {
 				c, err := dialOne(lib, addr)
 				if err == nil {
-					err = c.close()
+					if drop {
+						err = c.drop()
+					} else {
+						err = c.close()
+					}
 					if isClosedErr(err) {
 						err = nil
 					}

@@ -74,3 +74,5 @@ func (k *coderConn) close() error {
 	}
 	return k.c.CloseNow()
 }
+
+func (k *coderConn) drop() error { return k.c.CloseNow() }

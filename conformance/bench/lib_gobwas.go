@@ -103,3 +103,5 @@ func (g *gobwasConn) close() error {
 	}
 	return g.c.Close()
 }
+
+func (g *gobwasConn) drop() error { return g.c.Close() }

@@ -165,6 +165,16 @@ func (c *gwsClient) echoLoop(p []byte, stop *atomic.Bool) (int64, error) {
 	return c.n, err
 }
 
+func (c *gwsClient) drop() error {
+	if c.cur != nil {
+		c.cur.Close()
+		c.cur = nil
+	}
+	err := c.sock.NetConn().Close()
+	<-c.closed
+	return err
+}
+
 func (c *gwsClient) close() error {
 	if c.cur != nil {
 		c.cur.Close()

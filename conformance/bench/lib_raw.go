@@ -119,3 +119,5 @@ func (r *rawConn) stream(src io.Reader, size int64) error {
 }
 
 func (r *rawConn) close() error { return r.c.Close() }
+
+func (r *rawConn) drop() error { return r.c.Close() }

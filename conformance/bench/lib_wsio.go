@@ -87,6 +87,8 @@ func (w *wsioConn) write(p []byte) error { return w.c.SendBinary(context.Backgro
 
 func (w *wsioConn) stream(r io.Reader, n int64) error { return wsioEventConn{w.c}.stream(r, n) }
 
+func (w *wsioConn) drop() error { return w.c.CloseNow() }
+
 // close: on the server the wsio.Server closes when the handler returns.
 func (w *wsioConn) close() error {
 	if !w.client {

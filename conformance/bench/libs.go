@@ -65,6 +65,9 @@ type cliConn interface {
 	// close ends the connection: the client starts the closing handshake
 	// and (where the library lets it) waits for the server's close frame.
 	close() error
+	// drop ends the connection at once by closing TCP, without a close
+	// frame (the library's own call for it where it has one).
+	drop() error
 }
 
 // echoLooper is an optional fast path for libraries whose idiomatic client
