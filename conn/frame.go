@@ -216,7 +216,8 @@ func Mask(key [4]byte, pos int, b []byte) int {
 
 // maskCopy is copy(dst, src) and Mask on the copy in one pass over the
 // bytes (a client frames each payload into its write buffer this way).
-// dst must be at least as long as src.
+// dst must be at least as long as src. Mask keeps its own loop: in place
+// through maskCopy it measured 1.5x slower (BenchmarkMask).
 func maskCopy(key [4]byte, pos int, dst, src []byte) int {
 	dst = dst[:len(src)]
 	k32 := binary.LittleEndian.Uint32(key[:])

@@ -293,13 +293,7 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 	if int64(len(p)) > c.fs.remaining {
 		p = p[:c.fs.remaining]
 	}
-	var n int
-	var err error
-	if c.fs.hdr.Masked {
-		n, c.fs.maskPos, err = c.rd.readMasked(p, c.fs.hdr.Mask, c.fs.maskPos)
-	} else {
-		n, err = c.rd.read(p)
-	}
+	n, err := c.readPayload(p)
 	if n > 0 {
 		c.fs.remaining -= int64(n)
 		return n, nil
@@ -308,6 +302,16 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		return 0, c.readFailed(err)
 	}
 	return 0, nil
+}
+
+// readPayload reads bytes of the current frame's payload into p (which the
+// caller limits to what is left of it), unmasked.
+func (c *Conn) readPayload(p []byte) (n int, err error) {
+	if !c.fs.hdr.Masked {
+		return c.rd.read(p)
+	}
+	n, c.fs.maskPos, err = c.rd.readMasked(p, c.fs.hdr.Mask, c.fs.maskPos)
+	return n, err
 }
 
 // readText reads the rest of the current text message and returns it
@@ -321,13 +325,7 @@ func (c *Conn) readText() (string, error) {
 	for {
 		for c.fs.remaining > 0 {
 			dst := c.text.Next(int(min(c.fs.remaining, 64<<10)))
-			var n int
-			var err error
-			if c.fs.hdr.Masked {
-				n, c.fs.maskPos, err = c.rd.readMasked(dst, c.fs.hdr.Mask, c.fs.maskPos)
-			} else {
-				n, err = c.rd.read(dst)
-			}
+			n, err := c.readPayload(dst)
 			if n > 0 {
 				c.fs.remaining -= int64(n)
 				if cerr := c.text.Commit(n); cerr != nil {
