@@ -17,6 +17,12 @@ import (
 // the buffer and costs a later waiter one extra try, never a lost wakeup:
 // a waiter counts itself before it tries, and an unlock clears the state
 // before it looks at the count.
+//
+// Unlike the channels it replaced, an unlock does not hand the lock to the
+// waiter it wakes: a goroutine that locks again at once can win, as with
+// sync.Mutex outside its starvation mode. TestWriteLockNotStarved measures
+// the longest wait of a control frame behind two busy senders (under a
+// millisecond usually, 12 ms seen with -race).
 type sem struct {
 	held    atomic.Int32
 	waiters atomic.Int32
