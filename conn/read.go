@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -582,9 +583,12 @@ func (c *Conn) takeWhole() *wholeMsg {
 		return nil
 	}
 	w := wholePool.Get().(*wholeMsg)
-	b := append(w.buf[:0], c.rd.peek()[:n]...)
+	src := c.rd.peek()[:n]
+	b := slices.Grow(w.buf[:0], int(n)+len(deflateTail))[:n]
 	if c.fs.hdr.Masked {
-		c.fs.maskPos = Mask(c.fs.hdr.Mask, c.fs.maskPos, b)
+		c.fs.maskPos = maskCopy(c.fs.hdr.Mask, c.fs.maskPos, b, src)
+	} else {
+		copy(b, src)
 	}
 	c.rd.consume(int(n))
 	c.fs.remaining = 0
