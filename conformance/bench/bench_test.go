@@ -10,13 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // TestMain lets the test binary stand in for the bench binary: run
 // re-executes os.Executable() with childEnv set for its server and client
 // processes.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	if proc.IsChild(childEnv) {
 		os.Exit(childMain(os.Args[1:]))
 	}
 	os.Exit(m.Run())

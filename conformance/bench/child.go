@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,11 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // The bench binary re-executes itself with childEnv=1 and a hidden
@@ -32,7 +31,7 @@ const childEnv = "WSIO_BENCH_CHILD"
 
 func childMain(args []string) int {
 	if len(args) == 0 {
-		fmt.Println("ERROR child: no subcommand")
+		proc.EmitError(errors.New("child: no subcommand"))
 		return 2
 	}
 	startProfile(args)
@@ -47,7 +46,7 @@ func childMain(args []string) int {
 		err = fmt.Errorf("unknown child subcommand %q", args[0])
 	}
 	if err != nil {
-		fmt.Printf("ERROR %s\n", oneLine(err.Error()))
+		proc.EmitError(err)
 		return 1
 	}
 	return 0
@@ -59,7 +58,10 @@ func childMain(args []string) int {
 // `go tool pprof`.
 const profileEnv = "WSIO_BENCH_PROFILE"
 
-var profileBase string
+var (
+	profileBase    string
+	stopCPUProfile = func() {}
+)
 
 func startProfile(args []string) {
 	dir := os.Getenv(profileEnv)
@@ -76,25 +78,14 @@ func startProfile(args []string) {
 		}
 	}
 	profileBase = filepath.Join(dir, fmt.Sprintf("%s-%s-%s", lib, args[0], mode))
-	f, err := os.Create(profileBase + "-cpu.pprof")
-	if err == nil {
-		_ = pprof.StartCPUProfile(f)
-	}
+	stopCPUProfile = proc.StartCPUProfile(profileBase + "-cpu.pprof")
 }
 
-func stopProfile() {
-	if profileBase != "" {
-		pprof.StopCPUProfile()
-	}
-}
+func stopProfile() { stopCPUProfile() }
 
 func writeHeapProfile() {
-	if profileBase == "" {
-		return
-	}
-	if f, err := os.Create(profileBase + "-heap.pprof"); err == nil {
-		_ = pprof.WriteHeapProfile(f)
-		f.Close()
+	if profileBase != "" {
+		proc.WriteHeapProfile(profileBase + "-heap.pprof")
 	}
 }
 
@@ -115,49 +106,31 @@ func oneLine(s string) string {
 	return string(b)
 }
 
-// procStats is what a process reports about itself.
-type procStats struct {
-	RSSKiB     int64  `json:"rss_kib"`
-	HWMKiB     int64  `json:"hwm_kib"`
-	HeapInuse  uint64 `json:"heap_inuse"`
-	StackInuse uint64 `json:"stack_inuse"`
-	Goroutines int    `json:"goroutines"`
-}
-
-// settledStats collects garbage and returns freed memory to the OS first,
-// so RSS and heap describe live memory.
-func settledStats() procStats {
-	// Twice: objects in sync.Pool survive one collection (the victim
-	// cache), and pooled buffers and (de)compressors are shared caches, not
-	// memory a connection holds. The same for every library.
-	debug.FreeOSMemory()
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rss, hwm := procStatus()
-	return procStats{RSSKiB: rss, HWMKiB: hwm, HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine()}
-}
-
-func emit(tag string, v any) {
-	b, _ := json.Marshal(v)
-	fmt.Printf("%s %s\n", tag, b)
+// parseChild parses the flags of a child subcommand (fs, to which it
+// adds -lib), finds the library -lib names and raises the open-file limit.
+func parseChild(fs *flag.FlagSet, args []string) (*library, error) {
+	libName := fs.String("lib", "", "library")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	lib := anyLib(*libName)
+	if lib == nil {
+		return nil, fmt.Errorf("unknown library %q", *libName)
+	}
+	proc.RaiseNoFile()
+	return lib, nil
 }
 
 func childServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	libName := fs.String("lib", "", "library")
 	mode := fs.String("mode", "echo", "echo or bulk")
 	file := fs.String("file", "", "bulk: file to stream to the client")
 	size := fs.Int64("size", 0, "bulk: size of the file")
 	verify := fs.Bool("verify", false, "bulk: CRC-32 uploads")
-	if err := fs.Parse(args); err != nil {
+	lib, err := parseChild(fs, args)
+	if err != nil {
 		return err
 	}
-	lib := anyLib(*libName)
-	if lib == nil {
-		return fmt.Errorf("unknown library %q", *libName)
-	}
-	raiseNoFile()
 	st := &serverState{mode: *mode, file: *file, size: *size, verify: *verify}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -178,10 +151,10 @@ func childServe(args []string) error {
 	for sc.Scan() {
 		switch sc.Text() {
 		case "STATS":
-			emit("STATS", settledStats())
+			proc.Emit("STATS", proc.Settled())
 			writeHeapProfile()
 		case "CPU":
-			emit("CPU", cpuReport{CPUNs: cpuTime()})
+			proc.Emit("CPU", cpuReport{CPUNs: proc.CPUTime()})
 		}
 	}
 	exit(0) // stdin closed: the parent is done with us
@@ -203,7 +176,7 @@ func warm() (int64, error) {
 	if !stdinLines.Scan() || stdinLines.Text() != "GO" {
 		return 0, errors.New("no GO from the parent")
 	}
-	return cpuTime(), nil
+	return proc.CPUTime(), nil
 }
 
 type clientResult struct {
@@ -217,7 +190,6 @@ type clientResult struct {
 
 func childClient(args []string) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	libName := fs.String("lib", "", "library")
 	mode := fs.String("mode", "echo", "echo, bulk, idle or handshake")
 	addr := fs.String("addr", "", "server address")
 	conns := fs.Int("conns", 1, "echo/idle: connections; handshake: parallel dialers")
@@ -227,14 +199,10 @@ func childClient(args []string) error {
 	crc := fs.Uint("crc", 0, "bulk: the file's CRC-32 (with -verify)")
 	verify := fs.Bool("verify", false, "bulk: check byte counts and CRC-32 both ways")
 	drop := fs.Bool("drop", false, "handshake: end each connection by closing TCP, without a close handshake")
-	if err := fs.Parse(args); err != nil {
+	lib, err := parseChild(fs, args)
+	if err != nil {
 		return err
 	}
-	lib := anyLib(*libName)
-	if lib == nil {
-		return fmt.Errorf("unknown library %q", *libName)
-	}
-	raiseNoFile()
 	switch *mode {
 	case "echo":
 		return clientEcho(lib, *addr, *conns, int(*size), *dur)
@@ -264,62 +232,114 @@ func clientEcho(lib *library, addr string, nconns, size int, dur time.Duration) 
 	for i := range payload {
 		payload[i] = byte(i)
 	}
-	conns := make([]cliConn, nconns)
+	conns, err := dialEcho(lib, addr, nconns, func(int, int) []byte { return payload })
+	if err != nil {
+		return err
+	}
+	return timedEcho(conns, dur, func(i int, stop *atomic.Bool) (int64, error) {
+		return echoLoop(conns[i], payload, stop)
+	})
+}
+
+// dialEcho dials n connections and warms each up with three round trips,
+// msg(i, j) being connection i's j-th message, checking the echoes'
+// content.
+func dialEcho(lib *library, addr string, n int, msg func(i, j int) []byte) ([]cliConn, error) {
+	conns := make([]cliConn, n)
 	for i := range conns {
 		c, err := dialOne(lib, addr)
 		if err != nil {
-			return fmt.Errorf("dial %d: %w", i, err)
+			return nil, fmt.Errorf("dial %d: %w", i, err)
 		}
 		conns[i] = c
 		bp := msgPool.Get().(*[]byte)
-		for range 3 { // warm up, and check the echo's content once
-			if err := roundTrip(c, payload, bp); err != nil {
-				return fmt.Errorf("warm-up: %w", err)
+		for j := range 3 {
+			p := msg(i, j)
+			if err := roundTrip(c, p, bp); err != nil {
+				return nil, fmt.Errorf("warm-up: %w", err)
 			}
-			if !bytes.Equal(*bp, payload) {
-				return errors.New("warm-up: the echo differs from the message sent")
+			if !bytes.Equal(*bp, p) {
+				return nil, errors.New("warm-up: the echo differs from the message sent")
 			}
 		}
 		msgPool.Put(bp)
 	}
+	return conns, nil
+}
+
+// timed tells the parent the client is set up (see warm), runs work on n
+// goroutines, work(i, stop) looping until stop is set, sets stop after
+// dur, and returns the seconds the run took and this process's CPU time
+// over it, in ns.
+func timed(n int, dur time.Duration, work func(i int, stop *atomic.Bool)) (secs float64, cpuNs int64, err error) {
 	var (
-		stop  atomic.Bool
-		total atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		stop atomic.Bool
+		wg   sync.WaitGroup
 	)
 	cpu0, err := warm()
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	start := time.Now()
-	for _, c := range conns {
-		wg.Go(func() {
-			n, err := echoLoop(c, payload, &stop)
-			total.Add(n)
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		})
+	for i := range n {
+		wg.Go(func() { work(i, &stop) })
 	}
 	time.Sleep(dur)
 	stop.Store(true)
 	wg.Wait()
-	secs := time.Since(start).Seconds()
-	cpu := cpuTime() - cpu0
-	if first != nil {
-		return fmt.Errorf("echo: %w", first)
+	return time.Since(start).Seconds(), proc.CPUTime() - cpu0, nil
+}
+
+// timedEcho is the timed part of an echo client: loop(i, stop) runs round
+// trips on conns[i] until stop is set and returns how many it completed
+// (see timed). Unless one failed, it closes conns and reports the round
+// trips, the seconds and the CPU time in a RESULT line.
+func timedEcho(conns []cliConn, dur time.Duration, loop func(i int, stop *atomic.Bool) (int64, error)) error {
+	var (
+		total atomic.Int64
+		first firstError
+	)
+	secs, cpu, err := timed(len(conns), dur, func(i int, stop *atomic.Bool) {
+		n, err := loop(i, stop)
+		total.Add(n)
+		first.set(err)
+	})
+	if err != nil {
+		return err
+	}
+	if err := first.get(); err != nil {
+		return fmt.Errorf("echo: %w", err)
 	}
 	for _, c := range conns {
 		_ = c.close()
 	}
-	emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
+	proc.Emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
 	return nil
+}
+
+// firstError keeps the first non-nil error set, from any goroutine.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+// set keeps err if it is the first non-nil one.
+func (f *firstError) set(err error) {
+	if err == nil {
+		return
+	}
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+// get returns the first error set, or nil.
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func clientBulk(lib *library, addr, file string, size int64, crc uint32, verify bool) error {
@@ -381,10 +401,10 @@ func clientBulk(lib *library, addr, file string, size int64, crc uint32, verify 
 	if verify && sum != crc {
 		return fmt.Errorf("download: CRC %08x, want %08x", sum, crc)
 	}
-	cpu := cpuTime() - cpu0
+	cpu := proc.CPUTime() - cpu0
 	_ = c.close()
-	_, hwm := procStatus()
-	emit("RESULT", clientResult{
+	_, hwm := proc.RSS()
+	proc.Emit("RESULT", clientResult{
 		CPUNs:   cpu,
 		UpMBps:  float64(size) / up.Seconds() / 1e6,
 		DownMBs: float64(size) / down.Seconds() / 1e6,
@@ -401,8 +421,7 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 	var (
 		next  atomic.Int64
 		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		first firstError
 	)
 	start := time.Now()
 	for range 32 {
@@ -419,11 +438,7 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 					err = roundTrip(c, payload(i), bp)
 				}
 				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("connection %d: %w", i, err)
-					}
-					mu.Unlock()
+					first.set(fmt.Errorf("connection %d: %w", i, err))
 					return
 				}
 				conns[i] = c
@@ -431,10 +446,10 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 		})
 	}
 	wg.Wait()
-	if first != nil {
-		return first
+	if err := first.get(); err != nil {
+		return err
 	}
-	emit("READY", clientResult{Ops: int64(k), Secs: time.Since(start).Seconds()})
+	proc.Emit("READY", clientResult{Ops: int64(k), Secs: time.Since(start).Seconds()})
 	_, _ = io.Copy(io.Discard, os.Stdin) // hold the connections until told to go
 	runtime.KeepAlive(conns)
 	exit(0)
@@ -443,53 +458,37 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 
 func clientHandshake(lib *library, addr string, par int, dur time.Duration, drop bool) error {
 	var (
-		stop  atomic.Bool
 		total atomic.Int64
 		fails atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
+		first firstError
 	)
-	cpu0, err := warm()
+	secs, cpu, err := timed(par, dur, func(_ int, stop *atomic.Bool) {
+		for !stop.Load() {
+			c, err := dialOne(lib, addr)
+			if err == nil {
+				if drop {
+					err = c.drop()
+				} else {
+					err = c.close()
+				}
+				if isClosedErr(err) {
+					err = nil
+				}
+			}
+			if err != nil {
+				fails.Add(1)
+				first.set(err)
+				continue
+			}
+			total.Add(1)
+		}
+	})
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	for range par {
-		wg.Go(func() {
-			for !stop.Load() {
-				c, err := dialOne(lib, addr)
-				if err == nil {
-					if drop {
-						err = c.drop()
-					} else {
-						err = c.close()
-					}
-					if isClosedErr(err) {
-						err = nil
-					}
-				}
-				if err != nil {
-					fails.Add(1)
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					continue
-				}
-				total.Add(1)
-			}
-		})
+	if err := first.get(); err != nil {
+		return fmt.Errorf("%d of %d handshakes failed, first: %w", fails.Load(), fails.Load()+total.Load(), err)
 	}
-	time.Sleep(dur)
-	stop.Store(true)
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	cpu := cpuTime() - cpu0
-	if first != nil {
-		return fmt.Errorf("%d of %d handshakes failed, first: %w", fails.Load(), fails.Load()+total.Load(), first)
-	}
-	emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
+	proc.Emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
 	return nil
 }

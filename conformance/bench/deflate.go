@@ -7,10 +7,8 @@ package main
 // uncompressed wsio baseline (wsio-plain).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -302,72 +299,23 @@ var coderDeflateLib = &library{
 // clientDeflateEcho is clientEcho over text messages cycling through
 // jsonMsgs (each connection from its own offset).
 func clientDeflateEcho(lib *library, addr string, nconns int, dur time.Duration) error {
-	conns := make([]cliConn, nconns)
-	for i := range conns {
-		c, err := dialOne(lib, addr)
-		if err != nil {
-			return fmt.Errorf("dial %d: %w", i, err)
-		}
-		conns[i] = c
-		bp := msgPool.Get().(*[]byte)
-		for j := range 3 { // warm up, and check the echoes' content
-			p := jsonMsgs[(i*37+j)%len(jsonMsgs)]
-			if err := roundTrip(c, p, bp); err != nil {
-				return fmt.Errorf("warm-up: %w", err)
-			}
-			if !bytes.Equal(*bp, p) {
-				return errors.New("warm-up: the echo differs from the message sent")
-			}
-		}
-		msgPool.Put(bp)
-	}
-	var (
-		stop  atomic.Bool
-		total atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	cpu0, err := warm()
+	conns, err := dialEcho(lib, addr, nconns, func(i, j int) []byte { return jsonMsgs[(i*37+j)%len(jsonMsgs)] })
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	for i, c := range conns {
-		wg.Go(func() {
-			bp := msgPool.Get().(*[]byte)
-			defer msgPool.Put(bp)
-			var n int64
-			var err error
-			for j := i*37 + 3; !stop.Load(); j++ {
-				if err = roundTrip(c, jsonMsgs[j%len(jsonMsgs)], bp); err != nil {
-					break
-				}
-				n++
+	return timedEcho(conns, dur, func(i int, stop *atomic.Bool) (int64, error) {
+		c := conns[i]
+		bp := msgPool.Get().(*[]byte)
+		defer msgPool.Put(bp)
+		var n int64
+		for j := i*37 + 3; !stop.Load(); j++ {
+			if err := roundTrip(c, jsonMsgs[j%len(jsonMsgs)], bp); err != nil {
+				return n, err
 			}
-			total.Add(n)
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	time.Sleep(dur)
-	stop.Store(true)
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	cpu := cpuTime() - cpu0
-	if first != nil {
-		return fmt.Errorf("echo: %w", first)
-	}
-	for _, c := range conns {
-		_ = c.close()
-	}
-	emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
-	return nil
+			n++
+		}
+		return n, nil
+	})
 }
 
 // ---- runner ----

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // A library is one WebSocket implementation (or raw TCP) behind the same
@@ -235,7 +237,7 @@ func newDialer() *net.Dialer {
 	return &net.Dialer{
 		Timeout:   10 * time.Second,
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i%numSources))},
-		Control:   bindNoPort,
+		Control:   proc.BindNoPort,
 	}
 }
 

@@ -38,10 +38,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 func main() {
-	if os.Getenv(childEnv) == "1" {
+	if proc.IsChild(childEnv) {
 		os.Exit(childMain(os.Args[1:]))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -254,7 +256,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 	if err != nil {
 		return nil, err
 	}
-	raiseNoFile()
+	proc.RaiseNoFile()
 	r := &runner{ctx: ctx, cfg: cfg, exe: exe, out: stdout, log: stderr, report: newReport(cfg)}
 	defer func() {
 		if r.bulkFile != "" {
@@ -306,7 +308,7 @@ func (r *runner) startServer(lib, mode string, extra ...string) (*child, string,
 	}
 	addr, err := srv.expect("LISTEN", 30*time.Second)
 	if err != nil {
-		srv.kill()
+		srv.Kill()
 		return nil, "", err
 	}
 	return srv, addr, nil
@@ -320,8 +322,8 @@ func (r *runner) startClient(lib, mode, addr string, extra ...string) (*child, e
 // pairResult is what one server + client run measured.
 type pairResult struct {
 	clientResult
-	serverCPUNs int64     // the server's CPU time over the timed part
-	server      procStats // with wantStats: the server's stats afterwards
+	serverCPUNs int64      // the server's CPU time over the timed part
+	server      proc.Stats // with wantStats: the server's stats afterwards
 }
 
 // cpuUs returns the CPU time of both processes per operation, in µs.
@@ -338,12 +340,12 @@ func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.
 	if err != nil {
 		return res, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	cli, err := r.startClient(lib, mode, addr, cliArgs...)
 	if err != nil {
 		return res, err
 	}
-	defer cli.stop()
+	defer cli.Stop()
 	if _, err := cli.expect("WARM", 2*time.Minute); err != nil {
 		return res, err
 	}
@@ -351,8 +353,8 @@ func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.
 	if err != nil {
 		return res, err
 	}
-	if _, err := io.WriteString(cli.stdin, "GO\n"); err != nil {
-		return res, fmt.Errorf("%s: %w", cli.name, err)
+	if err := cli.Send("GO"); err != nil {
+		return res, err
 	}
 	if err := cli.expectJSON("RESULT", timeout, &res.clientResult); err != nil {
 		return res, err
@@ -563,12 +565,12 @@ func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) erro
 // idleMeasure starts a server, reads its stats, has a client in cliMode
 // open k connections (each echoes once), waits wait and reads the server's
 // stats again.
-func (r *runner) idleMeasure(lib, cliMode string, k int, wait time.Duration) (s0, s1 procStats, ready clientResult, err error) {
+func (r *runner) idleMeasure(lib, cliMode string, k int, wait time.Duration) (s0, s1 proc.Stats, ready clientResult, err error) {
 	srv, addr, err := r.startServer(lib, "echo")
 	if err != nil {
 		return s0, s1, ready, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	if s0, err = srv.stats(); err != nil {
 		return s0, s1, ready, err
 	}
@@ -576,7 +578,7 @@ func (r *runner) idleMeasure(lib, cliMode string, k int, wait time.Duration) (s0
 	if err != nil {
 		return s0, s1, ready, err
 	}
-	defer cli.stop()
+	defer cli.Stop()
 	if err = cli.expectJSON("READY", 5*time.Minute, &ready); err != nil {
 		return s0, s1, ready, err
 	}

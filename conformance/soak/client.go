@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // Client source addresses: dials are spread over 127.0.0.10–127.0.0.25.
@@ -39,7 +40,7 @@ func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 	i := srcSeq.Add(1)
 	d := &net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(firstSource+i%numSources))},
-		Control:   bindNoPort,
+		Control:   proc.BindNoPort,
 	}
 	return d.DialContext(ctx, network, addr)
 }
@@ -147,44 +148,44 @@ type msgCounts struct {
 
 // connectedReport is the client's CONNECTED line.
 type connectedReport struct {
-	Baseline    procStats `json:"baseline"` // before the first dial, after GC
-	Stats       procStats `json:"stats"`    // with every connection open, after GC
-	Established int       `json:"established"`
-	Failed      int       `json:"failed"`
-	Secs        float64   `json:"secs"`
-	Errors      []string  `json:"errors,omitempty"`
+	Baseline    proc.Stats `json:"baseline"` // before the first dial, after GC
+	Stats       proc.Stats `json:"stats"`    // with every connection open, after GC
+	Established int        `json:"established"`
+	Failed      int        `json:"failed"`
+	Secs        float64    `json:"secs"`
+	Errors      []string   `json:"errors,omitempty"`
 }
 
 // heldReport is the client's HELD line, at the end of the hold.
 type heldReport struct {
-	Stats          procStats `json:"stats"`
-	Counts         msgCounts `json:"counts"`
-	MsgSecs        float64   `json:"msg_secs"`  // first message sent → last echo checked
-	HoldSecs       float64   `json:"hold_secs"` // GO → the end-of-hold check
-	Classes        []int64   `json:"classes"`   // messages per size class
-	RTTms          []float64 `json:"rtt_ms"`    // echo round trip: p50, p90, p99, max
-	Open           int       `json:"open"`
-	Dropped        int64     `json:"dropped"` // connections that ended during the hold
-	KeepaliveDrops int64     `json:"keepalive_drops"`
-	Poisoned       int       `json:"poisoned"`
-	Unexpected     int64     `json:"unexpected"`
-	PingsIn        int64     `json:"pings_in"`
-	PongsIn        int64     `json:"pongs_in"`
-	Failures       []failure `json:"failures,omitempty"`
-	Errors         []string  `json:"errors,omitempty"`
+	Stats          proc.Stats `json:"stats"`
+	Counts         msgCounts  `json:"counts"`
+	MsgSecs        float64    `json:"msg_secs"`  // first message sent → last echo checked
+	HoldSecs       float64    `json:"hold_secs"` // GO → the end-of-hold check
+	Classes        []int64    `json:"classes"`   // messages per size class
+	RTTms          []float64  `json:"rtt_ms"`    // echo round trip: p50, p90, p99, max
+	Open           int        `json:"open"`
+	Dropped        int64      `json:"dropped"` // connections that ended during the hold
+	KeepaliveDrops int64      `json:"keepalive_drops"`
+	Poisoned       int        `json:"poisoned"`
+	Unexpected     int64      `json:"unexpected"`
+	PingsIn        int64      `json:"pings_in"`
+	PongsIn        int64      `json:"pongs_in"`
+	Failures       []failure  `json:"failures,omitempty"`
+	Errors         []string   `json:"errors,omitempty"`
 }
 
 // closedReport is the client's CLOSED line.
 type closedReport struct {
-	Stats          procStats `json:"stats"` // after the readers ended and the grace period, after GC
-	CloseOK        int       `json:"close_ok"`
-	CloseErrs      int       `json:"close_errs"`
-	ReadersLeft    int       `json:"readers_left"`
-	BadEnds        int       `json:"bad_ends"`        // readers that ended otherwise than with the local 1000
-	PeakGoroutines int64     `json:"peak_goroutines"` // largest sampled over the client's life, no GC
-	PeakHeapInuse  uint64    `json:"peak_heap_inuse"`
-	Secs           float64   `json:"secs"`
-	Errors         []string  `json:"errors,omitempty"`
+	Stats          proc.Stats `json:"stats"` // after the readers ended and the grace period, after GC
+	CloseOK        int        `json:"close_ok"`
+	CloseErrs      int        `json:"close_errs"`
+	ReadersLeft    int        `json:"readers_left"`
+	BadEnds        int        `json:"bad_ends"`        // readers that ended otherwise than with the local 1000
+	PeakGoroutines int64      `json:"peak_goroutines"` // largest sampled over the client's life, no GC
+	PeakHeapInuse  uint64     `json:"peak_heap_inuse"`
+	Secs           float64    `json:"secs"`
+	Errors         []string   `json:"errors,omitempty"`
 }
 
 // soakClient is the client child's state.
@@ -213,7 +214,7 @@ type soakClient struct {
 // run the messages and the hold, report HELD, wait for CLOSE, close every
 // connection with 1000, report CLOSED, exit when stdin closes.
 func clientMain(cfg *config) error {
-	raiseNoFile()
+	proc.RaiseNoFile()
 	s := &soakClient{cfg: cfg, start: time.Now(), cmds: stdinCommands()}
 	s.peak.start(time.Second)
 	defer startCPUProfile(cfg.profileDir, "client")()
@@ -279,7 +280,7 @@ func (s *soakClient) takeErrors() []string {
 // connect opens the connections, -dial-parallel at a time, each with its
 // reader, and reports CONNECTED.
 func (s *soakClient) connect() error {
-	baseline := settledStats()
+	baseline := proc.Settled()
 	cfg := s.cfg
 	opts := &wsio.DialOptions{
 		Options: wsio.Options{
@@ -327,9 +328,9 @@ func (s *soakClient) connect() error {
 	}
 	wg.Wait()
 	secs := time.Since(t0).Seconds()
-	emit("CONNECTED", connectedReport{
+	proc.Emit("CONNECTED", connectedReport{
 		Baseline:    baseline,
-		Stats:       settledStats(),
+		Stats:       proc.Settled(),
 		Established: cfg.conns - int(failed.Load()),
 		Failed:      int(failed.Load()),
 		Secs:        secs,
@@ -393,7 +394,7 @@ func (s *soakClient) messages() {
 		for {
 			select {
 			case <-t.C:
-				emit("PROGRESS", s.snapshot(t0))
+				proc.Emit("PROGRESS", s.snapshot(t0))
 			case <-stopProgress:
 				return
 			}
@@ -405,7 +406,7 @@ func (s *soakClient) messages() {
 	}
 	wg.Wait()
 	msgSecs := time.Since(t0).Seconds()
-	emit("PROGRESS", s.snapshot(t0))
+	proc.Emit("PROGRESS", s.snapshot(t0))
 	// The hold: at least -hold from GO, idle (keepalive only) once the
 	// messages are done.
 	if left := time.Until(t0.Add(cfg.hold)); left > 0 {
@@ -446,12 +447,12 @@ func (s *soakClient) messages() {
 		rep.Classes = append(rep.Classes, s.classes[i].Load())
 	}
 	s.rtt = nil
-	rep.Stats = settledStats()
+	rep.Stats = proc.Settled()
 	s.mu.Lock()
 	rep.Failures = s.failures
 	s.mu.Unlock()
 	rep.Errors = s.takeErrors()
-	emit("HELD", rep)
+	proc.Emit("HELD", rep)
 }
 
 // percentiles returns the given quantiles of the positive values of v.
@@ -661,8 +662,8 @@ wait:
 	secs := time.Since(t0).Seconds()
 	s.conns = nil
 	time.Sleep(time.Second) // let the last goroutines finish
-	emit("CLOSED", closedReport{
-		Stats:          settledStats(),
+	proc.Emit("CLOSED", closedReport{
+		Stats:          proc.Settled(),
 		CloseOK:        int(ok.Load()),
 		CloseErrs:      int(failed.Load()),
 		ReadersLeft:    readersLeft,

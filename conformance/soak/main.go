@@ -58,6 +58,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // main parses the flags and runs the parent or, with -role, a child.
@@ -82,7 +84,7 @@ func runMain(cfg *config) int {
 			run = clientMain
 		}
 		if err := run(cfg); err != nil {
-			emitError(err)
+			proc.EmitError(err)
 			return 1
 		}
 		return 0
@@ -275,10 +277,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// errTimeout marks a wait that ran out of time (as opposed to a child
-// that failed).
-var errTimeout = errors.New("timed out")
-
 // run is the parent: it starts the children, drives the run, and writes
 // the report. It returns the result (the tests read it) and an error when
 // the run could not be completed or did not pass.
@@ -322,18 +320,18 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*result, e
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	addr, err := srv.expect(ctx, "LISTEN", 30*time.Second, nil)
+	defer srv.Stop()
+	addr, err := srv.Expect(ctx, "LISTEN", 30*time.Second, nil)
 	if err != nil {
 		return finish(err)
 	}
 	addr = strings.Trim(addr, `"`)
 	serverStats := func(what string) (serverReport, error) {
 		var r serverReport
-		if err := srv.send("STATS"); err != nil {
+		if err := srv.Send("STATS"); err != nil {
 			return r, err
 		}
-		err := srv.expectJSON(ctx, "STATS", 5*time.Minute, nil, &r)
+		err := srv.ExpectJSON(ctx, "STATS", 5*time.Minute, nil, &r)
 		if err != nil {
 			err = fmt.Errorf("server stats (%s): %w", what, err)
 		}
@@ -348,14 +346,14 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*result, e
 	if err != nil {
 		return finish(err)
 	}
-	defer cli.stop()
+	defer cli.Stop()
 	progress := func(line string) {
 		if rest, ok := strings.CutPrefix(line, "PROGRESS "); ok {
 			logf("messages %s", rest)
 		}
 	}
 	logf("dialing %d connections, %d at a time", cfg.conns, cfg.dialParallel)
-	if err := cli.expectJSON(ctx, "CONNECTED", cfg.timeout, progress, &res.client.connected); err != nil {
+	if err := cli.ExpectJSON(ctx, "CONNECTED", cfg.timeout, progress, &res.client.connected); err != nil {
 		return finish(err)
 	}
 	logf("%d connected, %d failed, in %.1fs", res.client.connected.Established, res.client.connected.Failed, res.client.connected.Secs)
@@ -364,16 +362,16 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*result, e
 	}
 	logf("server: %d open, %d goroutines, heap %s", res.server.connected.Open, res.server.connected.Stats.Goroutines, mib(res.server.connected.Stats.HeapInuse))
 
-	if err := cli.send("GO"); err != nil {
+	if err := cli.Send("GO"); err != nil {
 		return finish(err)
 	}
 	logf("hold started: %d messages, %d workers, hold at least %v", cfg.messages, cfg.workers, cfg.hold)
 	for {
-		err := cli.expectJSON(ctx, "HELD", cfg.sampleEvery, progress, &res.client.held)
+		err := cli.ExpectJSON(ctx, "HELD", cfg.sampleEvery, progress, &res.client.held)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errTimeout) {
+		if !errors.Is(err, proc.ErrTimeout) {
 			return finish(err)
 		}
 		s, err := serverStats("under load")
@@ -392,10 +390,10 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*result, e
 	}
 	logf("server: %d open at the end of the hold", res.server.held.Open)
 
-	if err := cli.send("CLOSE"); err != nil {
+	if err := cli.Send("CLOSE"); err != nil {
 		return finish(err)
 	}
-	if err := cli.expectJSON(ctx, "CLOSED", 10*time.Minute, progress, &res.client.closed); err != nil {
+	if err := cli.ExpectJSON(ctx, "CLOSED", 10*time.Minute, progress, &res.client.closed); err != nil {
 		return finish(err)
 	}
 	logf("client closed %d (%d errors) in %.1fs", res.client.closed.CloseOK, res.client.closed.CloseErrs, res.client.closed.Secs)

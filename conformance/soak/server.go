@@ -14,28 +14,29 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // serverReport is the server child's answer to STATS: its settled process
 // figures and its counters.
 type serverReport struct {
-	Stats          procStats `json:"stats"`           // after GC, see settledStats
-	PeakGoroutines int64     `json:"peak_goroutines"` // largest sampled, no GC
-	PeakHeapInuse  uint64    `json:"peak_heap_inuse"` // largest sampled, no GC (includes garbage)
-	Open           int       `json:"open"`            // wsio.Server.Len()
-	Handlers       int64     `json:"handlers"`        // handler goroutines running
-	Accepted       int64     `json:"accepted"`        // connections upgraded
-	Messages       int64     `json:"messages"`        // binary messages received
-	Echoed         int64     `json:"echoed"`          // binary messages echoed whole
-	EchoedBytes    int64     `json:"echoed_bytes"`
-	Injected       int64     `json:"injected"`     // faults injected (-corrupt-every, -drop-every)
-	CleanCloses    int64     `json:"clean_closes"` // the client closed with 1000
-	KeepaliveErrs  int64     `json:"keepalive_errs"`
-	OtherErrs      int64     `json:"other_errs"`
-	TextMessages   int64     `json:"text_messages"` // unexpected
-	PingsIn        int64     `json:"pings_in"`      // the client's keepalive pings, answered
-	PongsIn        int64     `json:"pongs_in"`      // answers to this side's keepalive pings
-	Errors         []string  `json:"errors,omitempty"`
+	Stats          proc.Stats `json:"stats"`           // after GC, see proc.Settled
+	PeakGoroutines int64      `json:"peak_goroutines"` // largest sampled, no GC
+	PeakHeapInuse  uint64     `json:"peak_heap_inuse"` // largest sampled, no GC (includes garbage)
+	Open           int        `json:"open"`            // wsio.Server.Len()
+	Handlers       int64      `json:"handlers"`        // handler goroutines running
+	Accepted       int64      `json:"accepted"`        // connections upgraded
+	Messages       int64      `json:"messages"`        // binary messages received
+	Echoed         int64      `json:"echoed"`          // binary messages echoed whole
+	EchoedBytes    int64      `json:"echoed_bytes"`
+	Injected       int64      `json:"injected"`     // faults injected (-corrupt-every, -drop-every)
+	CleanCloses    int64      `json:"clean_closes"` // the client closed with 1000
+	KeepaliveErrs  int64      `json:"keepalive_errs"`
+	OtherErrs      int64      `json:"other_errs"`
+	TextMessages   int64      `json:"text_messages"` // unexpected
+	PingsIn        int64      `json:"pings_in"`      // the client's keepalive pings, answered
+	PongsIn        int64      `json:"pongs_in"`      // answers to this side's keepalive pings
+	Errors         []string   `json:"errors,omitempty"`
 }
 
 // soakServer is the server child's state.
@@ -57,7 +58,7 @@ type soakServer struct {
 // with the address, echoes every binary message it gets and answers STATS
 // on stdin until stdin closes.
 func serverMain(cfg *config) error {
-	raiseNoFile()
+	proc.RaiseNoFile()
 	s := &soakServer{cfg: cfg, start: time.Now()}
 	s.srv = wsio.NewServer(wsio.ServerOptions{Options: wsio.Options{
 		KeepaliveInterval: cfg.keepalive,
@@ -78,15 +79,15 @@ func serverMain(cfg *config) error {
 		s.peak.peakDump = filepath.Join(cfg.profileDir, "goroutines-peak.txt")
 	}
 	s.peak.start(time.Second)
-	emit("LISTEN", ln.Addr().String())
+	proc.Emit("LISTEN", ln.Addr().String())
 	stop := startCPUProfile(cfg.profileDir, "server")
 	defer stop()
 	sc := bufio.NewScanner(os.Stdin)
 	for n := 0; sc.Scan(); {
 		if sc.Text() == "STATS" {
-			emit("STATS", s.report())
+			proc.Emit("STATS", s.report())
 			if cfg.profileDir != "" {
-				writeHeapProfile(filepath.Join(cfg.profileDir, fmt.Sprintf("heap-%02d.pprof", n)))
+				proc.WriteHeapProfile(filepath.Join(cfg.profileDir, fmt.Sprintf("heap-%02d.pprof", n)))
 				writeGoroutines(filepath.Join(cfg.profileDir, fmt.Sprintf("goroutines-%02d.txt", n)))
 				n++
 			}
@@ -97,7 +98,7 @@ func serverMain(cfg *config) error {
 
 // report gathers the STATS answer.
 func (s *soakServer) report() serverReport {
-	st := settledStats()
+	st := proc.Settled()
 	s.peak.sample()
 	s.mu.Lock()
 	errs := append([]string(nil), s.errors...)

@@ -9,16 +9,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
 // TestMain lets the test binary stand in for the soak binary: run
 // re-executes os.Executable() with childEnv set for its server and client
 // processes.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	if proc.IsChild(childEnv) {
 		cfg, err := parseConfig(os.Args[1:], os.Stderr)
 		if err != nil {
-			emitError(err)
+			proc.EmitError(err)
 			os.Exit(2)
 		}
 		os.Exit(runMain(cfg))

@@ -4,52 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsio/wsio/conformance/internal/proc"
 )
-
-// procStats is what a child process reports about itself.
-type procStats struct {
-	Goroutines int    `json:"goroutines"`
-	HeapInuse  uint64 `json:"heap_inuse"` // runtime.MemStats.HeapInuse
-	RSSKiB     int64  `json:"rss_kib"`    // VmRSS
-	HWMKiB     int64  `json:"hwm_kib"`    // VmHWM: peak RSS over the process's life
-	CPUNs      int64  `json:"cpu_ns"`     // user + system CPU time over the process's life
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	NoFileSoft uint64 `json:"nofile_soft"`
-	NoFileHard uint64 `json:"nofile_hard"`
-}
-
-// settledStats collects garbage first (twice, so sync.Pool's victim cache
-// is emptied too: pooled buffers are shared caches, not memory a
-// connection holds) and returns freed memory to the OS, so the heap,
-// goroutine and RSS figures describe what is live.
-func settledStats() procStats {
-	debug.FreeOSMemory()
-	debug.FreeOSMemory()
-	return rawStats()
-}
-
-// rawStats reads the figures without collecting garbage first.
-func rawStats() procStats {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rss, hwm := procStatus()
-	soft, hard := noFileLimit()
-	return procStats{
-		Goroutines: runtime.NumGoroutine(),
-		HeapInuse:  ms.HeapInuse,
-		RSSKiB:     rss,
-		HWMKiB:     hwm,
-		CPUNs:      cpuTime(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		NoFileSoft: soft,
-		NoFileHard: hard,
-	}
-}
 
 // peakSampler records the largest goroutine count and HeapInuse seen in
 // samples taken every interval (without a GC: HeapInuse then includes
@@ -93,26 +54,7 @@ func startCPUProfile(dir, role string) (stop func()) {
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, role+"-cpu.pprof"))
-	if err != nil {
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}
-}
-
-// writeHeapProfile writes the heap profile (as of the last GC) to path.
-func writeHeapProfile(path string) {
-	if f, err := os.Create(path); err == nil {
-		_ = pprof.WriteHeapProfile(f)
-		f.Close()
-	}
+	return proc.StartCPUProfile(filepath.Join(dir, role+"-cpu.pprof"))
 }
 
 // goroutineRetention measures, in this process, how many heap bytes each
@@ -124,7 +66,7 @@ func writeHeapProfile(path string) {
 // figure the children share: same binary, same runtime).
 func goroutineRetention() float64 {
 	const n = 10000
-	h0 := settledStats().HeapInuse
+	h0 := proc.Settled().HeapInuse
 	var wg sync.WaitGroup
 	ch := make(chan struct{})
 	for range n {
@@ -132,7 +74,7 @@ func goroutineRetention() float64 {
 	}
 	close(ch)
 	wg.Wait()
-	h1 := settledStats().HeapInuse
+	h1 := proc.Settled().HeapInuse
 	if h1 < h0 {
 		return 0
 	}

@@ -1,4 +1,4 @@
-package main
+package proc
 
 import (
 	"bufio"
@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// raiseNoFile lifts the soft RLIMIT_NOFILE to the hard limit.
-func raiseNoFile() {
+// RaiseNoFile lifts this process's soft RLIMIT_NOFILE to the hard limit.
+func RaiseNoFile() {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
 		rl.Cur = rl.Max
@@ -17,8 +17,8 @@ func raiseNoFile() {
 	}
 }
 
-// noFileLimit returns this process's soft and hard RLIMIT_NOFILE.
-func noFileLimit() (soft, hard uint64) {
+// NoFileLimit returns this process's soft and hard RLIMIT_NOFILE.
+func NoFileLimit() (soft, hard uint64) {
 	var rl syscall.Rlimit
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
 	return rl.Cur, rl.Max
@@ -27,17 +27,18 @@ func noFileLimit() (soft, hard uint64) {
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (Linux ≥ 4.2).
 const ipBindAddressNoPort = 24
 
-// bindNoPort is a net.Dialer Control function: with a bound source
-// address, it lets connect pick the local port, so the 4-tuple rather
-// than the local port alone has to be unique.
-func bindNoPort(network, address string, c syscall.RawConn) error {
+// BindNoPort is a net.Dialer Control function: with a bound source
+// address, it lets connect pick the local port, so ports are shared across
+// destinations and source addresses (the 4-tuple rather than the local
+// port alone has to be unique).
+func BindNoPort(network, address string, c syscall.RawConn) error {
 	return c.Control(func(fd uintptr) {
 		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
 	})
 }
 
-// procStatus returns VmRSS and VmHWM (peak RSS) of this process in KiB.
-func procStatus() (rss, hwm int64) {
+// RSS returns VmRSS and VmHWM (peak RSS) of this process in KiB.
+func RSS() (rss, hwm int64) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, 0
@@ -55,8 +56,8 @@ func procStatus() (rss, hwm int64) {
 	return rss, hwm
 }
 
-// cpuTime is the user + system CPU time this process has used, in ns.
-func cpuTime() int64 {
+// CPUTime returns the user + system CPU time this process has used, in ns.
+func CPUTime() int64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
@@ -65,7 +66,7 @@ func cpuTime() int64 {
 }
 
 // dieWithParent makes the kernel kill the child when the parent dies, so
-// an interrupted run leaves no process holding 18,000 sockets.
+// an interrupted run leaves no process holding thousands of sockets.
 func dieWithParent(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
