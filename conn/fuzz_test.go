@@ -885,3 +885,34 @@ func TestCloseReasonMustBeUTF8(t *testing.T) {
 		t.Fatalf("state %v: a refused Close must leave the connection open", c.State())
 	}
 }
+
+// TestMaskAllLengths compares Mask and maskCopy with the byte loop for
+// every length to 300, every key position and every start alignment, so
+// the 64-byte assembly blocks and the Go loops after them meet at every
+// boundary.
+func TestMaskAllLengths(t *testing.T) {
+	t.Parallel()
+	key := [4]byte{0x11, 0x7e, 0xc3, 0x2d}
+	base := make([]byte, 310)
+	for i := range base {
+		base[i] = byte(i * 7)
+	}
+	for off := range 8 {
+		for n := range 301 {
+			for pos := range 4 {
+				want := bytes.Clone(base[off : off+n])
+				wantPos := naiveMask(key, pos, want)
+				got := bytes.Clone(base)
+				if p := Mask(key, pos, got[off:off+n]); p != wantPos || !bytes.Equal(got[off:off+n], want) ||
+					!bytes.Equal(got[:off], base[:off]) || !bytes.Equal(got[off+n:], base[off+n:]) {
+					t.Fatalf("Mask off %d len %d pos %d: wrong bytes or position %d", off, n, pos, p)
+				}
+				dst := bytes.Repeat([]byte{0xA5}, len(base))
+				if p := maskCopy(key, pos, dst[off:], base[off:off+n]); p != wantPos || !bytes.Equal(dst[off:off+n], want) ||
+					!bytes.Equal(dst[off+n:], bytes.Repeat([]byte{0xA5}, len(base)-off-n)) {
+					t.Fatalf("maskCopy off %d len %d pos %d: wrong bytes or position %d", off, n, pos, p)
+				}
+			}
+		}
+	}
+}
