@@ -277,6 +277,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
+	deferAccept(ln) // a TLS client speaks first too
 	return s.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}))
 }
 
@@ -285,8 +286,11 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 // request head is read and answered by AcceptConn (16 KiB cap, the
 // options' HandshakeTimeout, default 10 s), so a connection costs no more
 // than its goroutine and Conn. Mount the Server on an http.Server instead
-// when other handlers or middleware must see the requests. Serve returns
-// http.ErrServerClosed after Close or Shutdown.
+// when other handlers or middleware must see the requests. On Linux, Serve
+// sets TCP_DEFER_ACCEPT on a *net.TCPListener, so a connection is accepted
+// once its request has started to arrive (a client that connects and stays
+// silent is accepted after a second or more, then meets HandshakeTimeout).
+// Serve returns http.ErrServerClosed after Close or Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -299,6 +303,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
+	deferAccept(ln)
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()

@@ -1104,3 +1104,55 @@ func closeWhileReading(t *testing.T) {
 		t.Fatal("the read did not end after Close")
 	}
 }
+
+// TestServeSilentPeer: Serve defers accepting a connection until its first
+// bytes arrive (TCP_DEFER_ACCEPT on Linux). A peer that connects and sends
+// nothing is still closed, within the deferral plus HandshakeTimeout, and
+// a peer that connects first and sends its request later is upgraded.
+func TestServeSilentPeer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := wsio.NewServer(wsio.ServerOptions{HandshakeTimeout: 200 * time.Millisecond}, func(c *wsio.Conn) {
+		_, _ = c.Next(context.Background())
+	})
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	late, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+
+	time.Sleep(100 * time.Millisecond)
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := late.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = late.SetReadDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(late).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
+		t.Fatalf("late request: %q, %v; want a 101", line, err)
+	}
+
+	_ = silent.SetReadDeadline(time.Now().Add(timeout))
+	n, err := silent.Read(make([]byte, 1))
+	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent peer: read %d, %v; want the server to close it", n, err)
+	}
+	// The deferral is 1 s, which the kernel counts in SYN-ACK retransmits.
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("silent peer closed after %v", d)
+	}
+	t.Logf("silent peer closed after %v", time.Since(start))
+}
