@@ -8,7 +8,8 @@
 // echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and
 // 64 connections. bulk: one connection streams one huge binary message
 // client→server and then server→client; MB/s and the peak RSS of both
-// processes. idle: K connections held open after one small echo each;
+// processes. idle: K connections held open after one small echo each
+// (-idle, by default 10,000 and as many as the open-file limit allows);
 // the server's RSS, Go heap and goroutines per connection. handshake:
 // handshakes (each followed by a close) per second, sequential and in
 // parallel. deflate: permessage-deflate on (wsio, gorilla, coder only):
@@ -68,7 +69,7 @@ type config struct {
 	echoConns []int
 	echoSizes []int
 	bulkSize  int64
-	idleConns int
+	idleConns []int // connection counts; "max" is the open-file limit less idleMargin
 	idleWait  time.Duration
 	dIdle     int           // deflate: connections held open for the memory figures
 	dWait     time.Duration // deflate: pause before the memory reading
@@ -99,7 +100,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	conns := fs.String("conns", "1,64", "echo: connection counts")
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
 	bulk := fs.String("bulk", "1GiB", "bulk: size of the streamed message")
-	fs.IntVar(&cfg.idleConns, "idle", 10000, "idle: connections to hold open")
+	idle := fs.String("idle", "10000,max", "idle: connection counts to hold open, comma-separated; max: as many as the open-file limit allows")
 	fs.DurationVar(&cfg.idleWait, "iwait", time.Second, "idle: wait after the last echo before reading the server's memory")
 	fs.IntVar(&cfg.dIdle, "didle", 2000, "deflate: connections to hold open for the memory figures")
 	fs.DurationVar(&cfg.dWait, "dwait", 3*time.Second, "deflate: wait after the last echo before reading the server's memory")
@@ -180,11 +181,37 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("bad -bulk %q", *bulk)
 	}
 	cfg.bulkSize = n
-	if cfg.rounds < 1 || cfg.idleConns < 1 || cfg.dIdle < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
+	for _, v := range splitList(*idle) {
+		k, err := strconv.Atoi(v)
+		if v == "max" {
+			k, err = maxIdle(), nil
+		}
+		if err != nil || k < 1 {
+			return nil, fmt.Errorf("bad -idle entry %q", v)
+		}
+		cfg.idleConns = append(cfg.idleConns, k)
+	}
+	if cfg.rounds < 1 || len(cfg.idleConns) == 0 || cfg.dIdle < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
 		return nil, errors.New("-rounds, -idle, -didle, -hspar and -libs must be positive / non-empty")
 	}
 	return cfg, nil
 }
+
+// idleMargin is what -idle max leaves of the open-file limit for the
+// process's other descriptors (listener, pipes, epoll, Go runtime).
+const idleMargin = 100
+
+// maxIdle is the most connections one process can hold: the hard
+// RLIMIT_NOFILE (children raise their soft limit to it) less idleMargin,
+// at most idleCap.
+func maxIdle() int {
+	_, hard := proc.NoFileLimit()
+	return int(max(min(hard, idleCap+idleMargin), idleMargin+1) - idleMargin)
+}
+
+// idleCap bounds -idle max where the open-file limit is large, so the
+// load stays bounded.
+const idleCap = 50000
 
 // defaultMD is bench/results.md next to the sources when run from the
 // conformance module (go run ./bench), else results.md here.
@@ -521,7 +548,16 @@ func (r *runner) bulk() error {
 // ---- idle ----
 
 func (r *runner) idle() error {
-	k := r.cfg.idleConns
+	for _, k := range r.cfg.idleConns {
+		if err := r.idleK(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idleK measures every library holding k idle connections.
+func (r *runner) idleK(k int) error {
 	t := r.report.table("idle", fmt.Sprintf("Idle: server cost per connection with %d open connections (lower is better)", k), "", false)
 	t.note = "Each client connection does one 16 B echo, then all stay open and silent; the server's figures are read " +
 		r.cfg.idleWait.String() + " after the last echo, after " +
