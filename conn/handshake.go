@@ -146,6 +146,13 @@ func headEnd(b []byte, from int) int {
 	}
 }
 
+// cutLine cuts s at its first line end (LF, or CRLF): the line without
+// it, and what follows.
+func cutLine(s string) (line, rest string) {
+	line, rest, _ = strings.Cut(s, "\n")
+	return strings.TrimSuffix(line, "\r"), rest
+}
+
 // errIncompleteHead means the bytes so far hold no complete head.
 var errIncompleteHead = errors.New("incomplete HTTP head")
 
@@ -160,21 +167,24 @@ func parseResponseHead(b []byte) (*responseHead, int, error) {
 	if n < 0 {
 		return nil, 0, errIncompleteHead
 	}
-	lines := strings.Split(string(b[:n]), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
-	proto, rest, ok := strings.Cut(lines[0], " ")
+	status, rest := cutLine(string(b[:n]))
+	proto, after, ok := strings.Cut(status, " ")
 	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
-		return nil, 0, fmt.Errorf("malformed status line %q", truncUTF8(lines[0], 64))
+		return nil, 0, fmt.Errorf("malformed status line %q", truncUTF8(status, 64))
 	}
-	codeStr, text, _ := strings.Cut(rest, " ")
+	codeStr, text, _ := strings.Cut(after, " ")
 	code, err := strconv.Atoi(codeStr)
 	if err != nil || len(codeStr) != 3 || code < 100 {
 		return nil, 0, fmt.Errorf("malformed status code %q", truncUTF8(codeStr, 16))
 	}
-	h := make(http.Header, len(lines)-1)
-	for _, l := range lines[1:] {
+	// One array holds every field's first value, as net/textproto does: a
+	// field's slice has capacity 1, so a repeated field's append copies.
+	lines := strings.Count(rest, "\n")
+	h := make(http.Header, lines)
+	firsts := make([]string, lines)
+	for rest != "" {
+		var l string
+		l, rest = cutLine(rest)
 		if l == "" {
 			continue
 		}
@@ -192,7 +202,13 @@ func parseResponseHead(b []byte) (*responseHead, int, error) {
 			}
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
-		h[key] = append(h[key], value)
+		if vv, seen := h[key]; seen || len(firsts) == 0 {
+			h[key] = append(vv, value)
+		} else {
+			firsts[0] = value
+			h[key] = firsts[:1:1]
+			firsts = firsts[1:]
+		}
 	}
 	return &responseHead{proto: proto, status: code, statusText: text, header: h}, n, nil
 }
