@@ -163,6 +163,10 @@ type Conn struct {
 	dlMu          sync.Mutex
 	readDeadline  time.Time
 	writeDeadline time.Time
+	// c.cancelRead and c.cancelWrite as func values, made on first use
+	// (by watchRead under the read lock, watchWrite under the write lock)
+	// so a connection that never reads or writes under a cancelable
+	// context does not carry them.
 	cancelReadFn  func()
 	cancelWriteFn func()
 
@@ -194,8 +198,6 @@ func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *
 	}
 	c.nc, _ = rwc.(net.Conn)
 	c.rd.init(rwc, buffered)
-	c.cancelReadFn = c.cancelRead
-	c.cancelWriteFn = c.cancelWrite
 	c.state.Store(int32(Open))
 	if c.opts.KeepaliveInterval > 0 {
 		c.startKeepalive()
@@ -376,6 +378,9 @@ func (c *Conn) watchRead(ctx context.Context) (stop func()) {
 		s := context.AfterFunc(ctx, func() { c.abort(ctx.Err()) })
 		return func() { s() }
 	}
+	if c.cancelReadFn == nil {
+		c.cancelReadFn = c.cancelRead
+	}
 	c.rwg.Add(1)
 	s := context.AfterFunc(ctx, c.cancelReadFn)
 	return func() {
@@ -398,6 +403,9 @@ func (c *Conn) watchWrite(ctx context.Context) (stop func()) {
 	if c.nc == nil {
 		s := context.AfterFunc(ctx, func() { c.abort(ctx.Err()) })
 		return func() { s() }
+	}
+	if c.cancelWriteFn == nil {
+		c.cancelWriteFn = c.cancelWrite
 	}
 	c.wwg.Add(1)
 	s := context.AfterFunc(ctx, c.cancelWriteFn)
