@@ -176,7 +176,7 @@ type Conn struct {
 	closeSent    bool
 	closeWritten bool          // the close frame went out; guarded by wsem
 	closeErr     *CloseError   // how the connection ended; set once
-	closeRecv    chan struct{} // closed when the peer's close frame arrived
+	closeRecv    chan struct{} // closed when the peer's close frame arrived; made by closeRecvChan, guarded by mu
 	done         chan struct{} // closed when rwc is closed
 	onClose      []func()
 
@@ -193,7 +193,6 @@ func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *
 		rwc:       rwc,
 		client:    client,
 		opts:      o.resolved(),
-		closeRecv: make(chan struct{}),
 		done:      make(chan struct{}),
 	}
 	c.nc, _ = rwc.(net.Conn)
@@ -579,13 +578,39 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, lo
 	return err
 }
 
+// closeRecvChan returns a channel that is closed once the peer's close
+// frame has arrived. It is made on first use: only a closing handshake
+// that waits while another goroutine reads needs it, so an idle
+// connection does not carry one.
+func (c *Conn) closeRecvChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeRecv == nil {
+		c.closeRecv = make(chan struct{})
+		if c.closeRcv.Load() {
+			close(c.closeRecv)
+		}
+	}
+	return c.closeRecv
+}
+
+// noteCloseReceived records that the peer's close frame arrived, once,
+// and wakes a closeRecvChan waiter.
+func (c *Conn) noteCloseReceived() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeRcv.CompareAndSwap(false, true) && c.closeRecv != nil {
+		close(c.closeRecv)
+	}
+}
+
 // awaitPeerClose waits for the peer's close frame until deadline, reading
 // frames itself when no other goroutine is.
 func (c *Conn) awaitPeerClose(deadline time.Time) bool {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	if !c.rsem.tryLock() {
-		switch c.rsem.lockSlow(nil, c.done, c.closeRecv, t.C) {
+		switch c.rsem.lockSlow(nil, c.done, c.closeRecvChan(), t.C) {
 		case gotOther:
 			return true
 		case gotDone:

@@ -805,9 +805,7 @@ func (c *Conn) peerClosed(payload []byte) error {
 		reason = string(payload[2:])
 	}
 	c.setCloseErr(&CloseError{Code: code, Reason: reason, Remote: true})
-	if c.closeRcv.CompareAndSwap(false, true) {
-		close(c.closeRecv)
-	}
+	c.noteCloseReceived()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 	defer cancel()
 	c.mu.Lock()
