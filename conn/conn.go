@@ -190,10 +190,10 @@ type Conn struct {
 // past the handshake.
 func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *Conn {
 	c := &Conn{
-		rwc:       rwc,
-		client:    client,
-		opts:      o.resolved(),
-		done:      make(chan struct{}),
+		rwc:    rwc,
+		client: client,
+		opts:   o.resolved(),
+		done:   make(chan struct{}),
 	}
 	c.nc, _ = rwc.(net.Conn)
 	c.rd.init(rwc, buffered)
