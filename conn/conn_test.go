@@ -282,15 +282,23 @@ func TestPingInsideFragmentedMessage(t *testing.T) {
 	}
 }
 
+// nextErrServer starts a server whose handler waits in Next and reports
+// the error that ends it.
+func nextErrServer(t *testing.T) (url string, errs <-chan error) {
+	t.Helper()
+	ch := make(chan error, 1)
+	url = testServer(t, nil, func(c *Conn) {
+		_, err := c.Next(context.Background())
+		ch <- err
+	})
+	return url, ch
+}
+
 func TestCloseHandshake(t *testing.T) {
 	t.Parallel()
 	t.Run("client closes", func(t *testing.T) {
 		t.Parallel()
-		errs := make(chan error, 1)
-		url := testServer(t, nil, func(c *Conn) {
-			_, err := c.Next(context.Background())
-			errs <- err
-		})
+		url, errs := nextErrServer(t)
 		c := dial(t, url, nil)
 		if err := c.Close(4000, "done here"); err != nil {
 			t.Fatalf("Close: %v", err)
@@ -705,11 +713,7 @@ func TestConnFitsItsSizeClass(t *testing.T) {
 // call reports how the connection ended.
 func TestCloseNow(t *testing.T) {
 	t.Parallel()
-	errs := make(chan error, 1)
-	url := testServer(t, nil, func(c *Conn) {
-		_, err := c.Next(context.Background())
-		errs <- err
-	})
+	url, errs := nextErrServer(t)
 	c := dial(t, url, nil)
 	reading := make(chan error, 1)
 	go func() {
