@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,55 +21,202 @@ import (
 	"github.com/wsio/wsio/limits"
 )
 
-// headReader reads a request head for AcceptConn and records every byte
-// it reads, so the head can be kept as one string instead of the parsed
-// request (about 1.2 KiB for a browser-sized head, against its ~300
-// bytes). They are pooled: an accepted connection keeps none.
-type headReader struct {
-	br  *bufio.Reader
-	lr  io.LimitedReader
-	rec []byte
-}
-
-func (h *headReader) Read(p []byte) (int, error) {
-	n, err := h.lr.Read(p)
-	h.rec = append(h.rec, p[:n]...)
-	return n, err
-}
-
-var headReaders = sync.Pool{New: func() any {
-	h := &headReader{rec: make([]byte, 0, 4096)}
-	h.br = bufio.NewReaderSize(h, 4096)
-	return h
+// headBufs holds the buffers AcceptConn reads request heads into: 4 KiB,
+// which a browser's head fits in; a longer head grows a buffer of its own
+// up to the cap. An accepted connection keeps none.
+var headBufs = sync.Pool{New: func() any {
+	b := make([]byte, 4096)
+	return &b
 }}
 
-// readRequestHead reads and parses a request head from nc, at most max bytes.
-// It returns the head as read, and the bytes read past it.
-func readRequestHead(nc net.Conn, max int64) (r *http.Request, head string, pre []byte, capped bool, err error) {
-	h := headReaders.Get().(*headReader)
-	h.lr = io.LimitedReader{R: nc, N: max}
-	h.rec = h.rec[:0]
-	h.br.Reset(h)
-	r, err = http.ReadRequest(h.br)
-	if err == nil {
-		end := len(h.rec) - h.br.Buffered()
-		head = string(h.rec[:end])
-		if end < len(h.rec) {
-			pre = append([]byte(nil), h.rec[end:]...)
+// errHeadTooLarge means no request head ended within the cap.
+var errHeadTooLarge = errors.New("request head too large")
+
+// readRequestHead reads a request head from nc, at most max bytes, and
+// parses it. It returns the head as read and the bytes read past it. A
+// head that did not end within max bytes gives errHeadTooLarge; a peer
+// that went away or was too slow, the read's error; a malformed head, the
+// parse error. With full false the request may hold only the header
+// fields the handshake reads (see parseUpgradeHead).
+func readRequestHead(nc net.Conn, max int, full bool) (r *http.Request, head string, pre []byte, err error) {
+	bp := headBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	end := -1
+	for end < 0 {
+		if len(buf) >= max {
+			headBufs.Put(bp)
+			return nil, "", nil, errHeadTooLarge
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(2*cap(buf), max)-len(buf))
+		}
+		scanned := len(buf)
+		n, rerr := nc.Read(buf[len(buf):min(cap(buf), max)])
+		buf = buf[:len(buf)+n]
+		if n > 0 {
+			end = headEnd(buf, scanned)
+		}
+		if end < 0 && rerr != nil {
+			headBufs.Put(bp)
+			if rerr == io.EOF && len(buf) > 0 {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return nil, "", nil, rerr
 		}
 	}
-	capped = h.lr.N <= 0
-	h.lr.R = nil
-	if cap(h.rec) > 64<<10 {
-		h.rec = make([]byte, 0, 4096)
+	head = string(buf[:end])
+	if end < len(buf) {
+		pre = append([]byte(nil), buf[end:]...)
 	}
-	headReaders.Put(h)
-	return r, head, pre, capped, err
+	if cap(buf) == cap(*bp) {
+		headBufs.Put(bp)
+	} else {
+		headBufs.Put(&buf) // grown: keep the larger buffer instead
+	}
+	if !full {
+		if r, ok := parseUpgradeHead(head); ok {
+			return r, head, pre, nil
+		}
+	}
+	r, err = parseHead(head)
+	return r, head, pre, err
 }
 
-// parseHead parses a head that readRequestHead accepted, for Conn.Request.
+// parseHead parses a whole request head with net/http.
 func parseHead(head string) (*http.Request, error) {
-	return http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+	br := bufio.NewReaderSize(strings.NewReader(head), max(16, len(head)))
+	r, err := http.ReadRequest(br)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The head is complete (headEnd found its end), so running out
+		// of bytes means net/http saw a malformed line.
+		err = fmt.Errorf("malformed request head (%v)", err)
+	}
+	return r, err
+}
+
+// upgradeFields are the header fields the opening handshake reads, in
+// canonical form.
+var upgradeFields = [...]string{"Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version",
+	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Origin"}
+
+// fieldName returns the canonical form of name if it is one of
+// upgradeFields, Host, Content-Length or Transfer-Encoding, else "".
+func fieldName(name string) string {
+	var c1, c2 string
+	switch len(name) {
+	case 4:
+		c1 = "Host"
+	case 6:
+		c1 = "Origin"
+	case 7:
+		c1 = "Upgrade"
+	case 10:
+		c1 = "Connection"
+	case 14:
+		c1 = "Content-Length"
+	case 17:
+		c1, c2 = "Sec-Websocket-Key", "Transfer-Encoding"
+	case 21:
+		c1 = "Sec-Websocket-Version"
+	case 22:
+		c1 = "Sec-Websocket-Protocol"
+	case 24:
+		c1 = "Sec-Websocket-Extensions"
+	}
+	switch {
+	case c1 != "" && strings.EqualFold(name, c1):
+		return c1
+	case c2 != "" && strings.EqualFold(name, c2):
+		return c2
+	}
+	return ""
+}
+
+// parseUpgradeHead parses the common shape of an upgrade request without
+// net/http: "GET /origin-form-target HTTP/1.1", CRLF line ends, header
+// fields "token: value" with no control characters in the value, exactly
+// one Host, and no Content-Length or Transfer-Encoding. The request's
+// Header holds only upgradeFields. For any head outside that shape it
+// returns false, and the caller parses it with net/http, whose verdict
+// then stands. Whatever it accepts, http.ReadRequest accepts with the same
+// method, URL, Host and upgradeFields values (FuzzParseUpgradeHead).
+func parseUpgradeHead(head string) (*http.Request, bool) {
+	line, rest, ok := cutCRLF(head)
+	if !ok {
+		return nil, false
+	}
+	target, ok := strings.CutPrefix(line, "GET ")
+	if !ok {
+		return nil, false
+	}
+	target, ok = strings.CutSuffix(target, " HTTP/1.1")
+	if !ok || target == "" || target[0] != '/' {
+		return nil, false
+	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c <= ' ' || c >= 0x7f {
+			return nil, false
+		}
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, false
+	}
+	h := make(http.Header, len(upgradeFields))
+	firsts := make([]string, len(upgradeFields)) // each field's first value; see parseResponseHead
+	host, hosts := "", 0
+	for {
+		if line, rest, ok = cutCRLF(rest); !ok {
+			return nil, false
+		}
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !isToken(name) {
+			return nil, false
+		}
+		value = strings.Trim(value, " \t")
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+				return nil, false
+			}
+		}
+		switch key := fieldName(name); key {
+		case "":
+		case "Host":
+			host, hosts = value, hosts+1
+		case "Content-Length", "Transfer-Encoding":
+			return nil, false
+		default:
+			if vv, seen := h[key]; seen {
+				h[key] = append(vv, value)
+			} else {
+				firsts[0] = value
+				h[key] = firsts[:1:1]
+				firsts = firsts[1:]
+			}
+		}
+	}
+	if hosts != 1 {
+		return nil, false
+	}
+	return &http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: host, RequestURI: target, Body: http.NoBody}, true
+}
+
+// cutCRLF cuts s after its first line, which must end in CRLF; ok is
+// false when it does not, or has a CR elsewhere.
+func cutCRLF(s string) (line, rest string, ok bool) {
+	i := strings.IndexByte(s, '\n')
+	if i < 1 || s[i-1] != '\r' {
+		return "", "", false
+	}
+	line = s[:i-1]
+	if strings.IndexByte(line, '\r') >= 0 {
+		return "", "", false
+	}
+	return line, s[i+1:], true
 }
 
 // AcceptConn performs the server side of the opening handshake on a fresh
@@ -89,7 +239,10 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 	}
 	timeout := limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)
 	_ = nc.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
+	stop := func() bool { return false }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
+	}
 	fail := func(reason string, err error) (*Conn, error) {
 		stop()
 		_ = nc.Close()
@@ -108,11 +261,13 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 		state = &cs
 	}
 
-	r, head, pre, capped, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes)
+	// SelectProtocol is handed the request, so it gets the whole of it.
+	full := o.SelectProtocol != nil
+	r, head, pre, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes, full)
 	if err != nil {
 		var ne net.Error
 		switch {
-		case capped:
+		case errors.Is(err, errHeadTooLarge):
 			return refuse(nc, stop, http.StatusRequestHeaderFieldsTooLarge, "the request head is over 16 KiB")
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne):
 			// The peer went away or was too slow: nobody to answer.
@@ -121,8 +276,10 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 			return refuse(nc, stop, http.StatusBadRequest, "malformed request: "+err.Error())
 		}
 	}
-	r.RemoteAddr = nc.RemoteAddr().String()
-	r.TLS = state
+	if full {
+		r.RemoteAddr = nc.RemoteAddr().String()
+		r.TLS = state
+	}
 	if reason := checkHead(r); reason != "" {
 		status := http.StatusBadRequest
 		if r.ProtoMajor != 1 {
