@@ -102,9 +102,8 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 			_ = nc.Close()
 		}
 	}()
-	if d, has := ctx.Deadline(); has {
-		_ = nc.SetDeadline(d)
-	}
+	// ctx carries the handshake timeout, so this one watch bounds every
+	// read and write below: no socket deadline to set and clear.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
 
@@ -175,8 +174,11 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 			return nil, resp, &HandshakeError{Status: head.status, Reason: "permessage-deflate: " + err.Error()}
 		}
 	}
-	stop()
-	_ = nc.SetDeadline(time.Time{})
+	if !stop() {
+		// ctx ended as the handshake finished: the watch has set (or is
+		// setting) a deadline in the past, so the connection is unusable.
+		return nil, resp, dialErr(ctx, "finishing", ctx.Err())
+	}
 	ok = true
 	c := newConn(nc, true, &o.Options, rest)
 	c.protocol = head.header.Get("Sec-Websocket-Protocol")
@@ -227,9 +229,16 @@ func buildRequest(u *url.URL, key, extensions string, o *DialOptions) []byte {
 }
 
 // readHead reads until a whole response head has arrived and returns it
-// with the bytes read past it.
+// with the bytes read past it. It reads into a pooled buffer (headBufs).
 func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
-	buf := make([]byte, 0, 1024)
+	bp := headBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) != cap(*bp) {
+			bp = &buf // grown: keep the larger buffer instead
+		}
+		headBufs.Put(bp)
+	}()
 	for {
 		if len(buf) == cap(buf) {
 			if cap(buf) >= maxBytes+4 {
@@ -248,7 +257,11 @@ func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
 			if hn > maxBytes+4 {
 				return nil, nil, fmt.Errorf("response head larger than %d bytes", maxBytes)
 			}
-			return head, buf[hn:], nil
+			var rest []byte
+			if hn < len(buf) {
+				rest = append([]byte(nil), buf[hn:]...)
+			}
+			return head, rest, nil
 		}
 		if perr != errIncompleteHead {
 			return nil, nil, perr

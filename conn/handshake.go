@@ -201,7 +201,14 @@ func parseResponseHead(b []byte) (*responseHead, int, error) {
 				return nil, 0, fmt.Errorf("control character in header %q", name)
 			}
 		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
+		key := fieldName(name)
+		switch {
+		case key != "":
+		case len(name) == len("Sec-Websocket-Accept") && strings.EqualFold(name, "Sec-Websocket-Accept"):
+			key = "Sec-Websocket-Accept" // as servers spell it, it is not canonical: spare the allocation
+		default:
+			key = textproto.CanonicalMIMEHeaderKey(name)
+		}
 		if vv, seen := h[key]; seen || len(firsts) == 0 {
 			h[key] = append(vv, value)
 		} else {
