@@ -79,6 +79,15 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 // already read past the request head. On failure it closes nc.
 func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, protocol string, offered []string,
 	ext string, deflate *deflateState, pre []byte) (*Conn, error) {
+	if _, err := nc.Write(response(r, o, hdr, protocol, ext)); err != nil {
+		return nil, responseFailed(nc, err)
+	}
+	_ = nc.SetWriteDeadline(time.Time{})
+	return accepted(nc, r, o, protocol, offered, deflate, pre), nil
+}
+
+// response builds the 101 response.
+func response(r *http.Request, o *AcceptOptions, hdr http.Header, protocol, ext string) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = append(b, AcceptKey(r.Header.Get("Sec-Websocket-Key"))...)
@@ -95,19 +104,25 @@ func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, pr
 	}
 	b = appendHeader(b, hdr, responseOwned...)
 	b = appendHeader(b, o.Header, responseOwned...)
-	b = append(b, "\r\n"...)
-	if _, err := nc.Write(b); err != nil {
-		_ = nc.Close()
-		return nil, &HandshakeError{Status: http.StatusSwitchingProtocols, Reason: "writing the response: " + err.Error()}
-	}
-	_ = nc.SetWriteDeadline(time.Time{})
+	return append(b, "\r\n"...)
+}
+
+// responseFailed closes nc after the 101 response could not be written.
+func responseFailed(nc net.Conn, err error) error {
+	_ = nc.Close()
+	return &HandshakeError{Status: http.StatusSwitchingProtocols, Reason: "writing the response: " + err.Error()}
+}
+
+// accepted wraps nc, whose 101 response has been sent.
+func accepted(nc net.Conn, r *http.Request, o *AcceptOptions, protocol string, offered []string,
+	deflate *deflateState, pre []byte) *Conn {
 	c := newConn(nc, false, &o.Options, pre)
 	c.req.Store(r)
 	c.path = r.URL.Path
 	c.protocol = protocol
 	c.protocols = offered
 	c.useDeflate(deflate)
-	return c, nil
+	return c
 }
 
 // negotiate picks the extensions to accept. Offers that are malformed or

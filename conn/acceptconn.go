@@ -38,7 +38,10 @@ var errHeadTooLarge = errors.New("request head too large")
 // that went away or was too slow, the read's error; a malformed head, the
 // parse error. With full false the request may hold only the header
 // fields the handshake reads (see parseUpgradeHead).
-func readRequestHead(nc net.Conn, max int, full bool) (r *http.Request, head string, pre []byte, err error) {
+//
+// While arm is not nil, it reads without waiting (tryRead), and calls arm
+// before the first read that has to wait.
+func readRequestHead(nc net.Conn, max int, full bool, arm func()) (r *http.Request, head string, pre []byte, err error) {
 	bp := headBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	end := -1
@@ -51,7 +54,18 @@ func readRequestHead(nc net.Conn, max int, full bool) (r *http.Request, head str
 			buf = slices.Grow(buf, min(2*cap(buf), max)-len(buf))
 		}
 		scanned := len(buf)
-		n, rerr := nc.Read(buf[len(buf):min(cap(buf), max)])
+		var n int
+		var rerr error
+		ok := false
+		if arm != nil {
+			if n, ok, rerr = tryRead(nc, buf[len(buf):min(cap(buf), max)]); !ok {
+				arm()
+				arm = nil
+			}
+		}
+		if !ok {
+			n, rerr = nc.Read(buf[len(buf):min(cap(buf), max)])
+		}
 		buf = buf[:len(buf)+n]
 		if n > 0 {
 			end = headEnd(buf, scanned)
@@ -237,8 +251,24 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 	if o == nil {
 		o = &AcceptOptions{}
 	}
+	// The handshake runs under a deadline, set only once something would
+	// wait: a request that has already arrived (Serve's listener defers
+	// the accept until it has) is read, and the response written, in one
+	// system call each, with no deadline to set and clear.
 	timeout := limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)
-	_ = nc.SetDeadline(time.Now().Add(timeout))
+	armed := false
+	arm := func() {
+		if !armed {
+			armed = true
+			_ = nc.SetDeadline(time.Now().Add(timeout))
+		}
+	}
+	_, isTLS := nc.(*tls.Conn)
+	if ctx.Done() != nil || isTLS {
+		// A cancelled ctx sets a deadline in the past, which arming later
+		// would undo.
+		arm()
+	}
 	stop := func() bool { return false }
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
@@ -250,6 +280,10 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 			err = ctx.Err()
 		}
 		return nil, &HandshakeError{Status: 0, Reason: reason + ": " + err.Error()}
+	}
+	deny := func(status int, reason string) (*Conn, error) {
+		arm()
+		return refuse(nc, stop, status, reason)
 	}
 
 	var state *tls.ConnectionState
@@ -263,17 +297,17 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 
 	// SelectProtocol is handed the request, so it gets the whole of it.
 	full := o.SelectProtocol != nil
-	r, head, pre, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes, full)
+	r, head, pre, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes, full, arm)
 	if err != nil {
 		var ne net.Error
 		switch {
 		case errors.Is(err, errHeadTooLarge):
-			return refuse(nc, stop, http.StatusRequestHeaderFieldsTooLarge, "the request head is over 16 KiB")
+			return deny(http.StatusRequestHeaderFieldsTooLarge, "the request head is over 16 KiB")
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne):
 			// The peer went away or was too slow: nobody to answer.
 			return fail("reading the request", err)
 		default:
-			return refuse(nc, stop, http.StatusBadRequest, "malformed request: "+err.Error())
+			return deny(http.StatusBadRequest, "malformed request: "+err.Error())
 		}
 	}
 	if full {
@@ -285,10 +319,10 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 		if r.ProtoMajor != 1 {
 			status = http.StatusHTTPVersionNotSupported
 		}
-		return refuse(nc, stop, status, reason)
+		return deny(status, reason)
 	}
 	if he := checkUpgrade(r, o); he != nil {
-		return refuse(nc, stop, he.Status, he.Reason)
+		return deny(he.Status, he.Reason)
 	}
 	offered := headerList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
@@ -297,15 +331,28 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 	if ctx.Err() != nil {
 		return fail("handshake", ctx.Err())
 	}
-	_ = nc.SetReadDeadline(time.Time{})
-	c, err := upgrade(nc, r, o, nil, protocol, offered, ext, deflate, pre)
-	if c != nil {
-		// Keep the head, not the parsed request: Request parses it again
-		// if it is ever asked for.
-		c.req.Store(nil)
-		c.head = head
+	b := response(r, o, nil, protocol, ext)
+	n := 0
+	if !armed {
+		if n, err = tryWrite(nc, b); err != nil {
+			return nil, responseFailed(nc, err)
+		}
 	}
-	return c, err
+	if n < len(b) {
+		arm()
+		if _, err := nc.Write(b[n:]); err != nil {
+			return nil, responseFailed(nc, err)
+		}
+	}
+	if armed {
+		_ = nc.SetDeadline(time.Time{})
+	}
+	c := accepted(nc, r, o, protocol, offered, deflate, pre)
+	// Keep the head, not the parsed request: Request parses it again if
+	// it is ever asked for.
+	c.req.Store(nil)
+	c.head = head
+	return c, nil
 }
 
 // refuse answers a failed handshake with status and reason in a plain-text

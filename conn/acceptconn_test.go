@@ -93,3 +93,85 @@ func TestAcceptConnKeepsHeadNotRequest(t *testing.T) {
 		t.Fatalf("Next = %+v, %v; want the text frame sent behind the head", m, err)
 	}
 }
+
+// TestAcceptConnDeadlines: AcceptConn reads a request that is already
+// there without setting a deadline, but one that arrives in pieces, or
+// never, is still bounded by HandshakeTimeout; and no deadline is left on
+// an accepted connection, however the head came.
+func TestAcceptConnDeadlines(t *testing.T) {
+	t.Parallel()
+	const hsTimeout = 300 * time.Millisecond
+	head := "GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	for _, tc := range []struct {
+		name   string
+		pieces []string // written 100 ms apart, the first at once
+		ok     bool
+	}{
+		{"whole head at once", []string{head}, true},
+		{"head in two pieces", []string{head[:20], head[20:]}, true},
+		{"head in pieces past the timeout", []string{head[:10], head[10:20], head[20:30], head[30:]}, false},
+		{"nothing", nil, false},
+		{"part of a head, then silence", []string{head[:20]}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			cl, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			nc, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.pieces) > 0 {
+				if _, err := cl.Write([]byte(tc.pieces[0])); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond) // so the first piece is there to be tried
+			}
+			go func() {
+				for _, p := range tc.pieces[min(1, len(tc.pieces)):] {
+					time.Sleep(100 * time.Millisecond)
+					if _, err := cl.Write([]byte(p)); err != nil {
+						return
+					}
+				}
+			}()
+			start := time.Now()
+			c, err := AcceptConn(context.Background(), nc, &AcceptOptions{HandshakeTimeout: hsTimeout})
+			took := time.Since(start)
+			if !tc.ok {
+				if err == nil {
+					c.closeTransport()
+					t.Fatal("accepted")
+				}
+				if took < hsTimeout-50*time.Millisecond || took > hsTimeout+2*time.Second {
+					t.Fatalf("failed after %v (%v), want about %v", took, err, hsTimeout)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("AcceptConn: %v", err)
+			}
+			defer c.closeTransport()
+			// A frame that comes after the handshake timeout has passed is
+			// read: no deadline was left behind.
+			time.Sleep(hsTimeout + 100*time.Millisecond)
+			if _, err := cl.Write([]byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if m, err := c.Next(ctx); err != nil || m.Text != "hi" {
+				t.Fatalf("Next after the handshake timeout = %+v, %v", m, err)
+			}
+		})
+	}
+}

@@ -154,7 +154,7 @@ func FuzzParseUpgradeHead(f *testing.F) {
 		}
 		// The head reader over the same bytes, one at a time.
 		nc := &readerConn{r: iotest.OneByteReader(strings.NewReader(s))}
-		r, got, pre, err := readRequestHead(nc, 16<<10, false)
+		r, got, pre, err := readRequestHead(nc, 16<<10, false, nil)
 		switch {
 		case len(head) > 16<<10:
 			if err != errHeadTooLarge {
@@ -189,7 +189,7 @@ func TestReadRequestHeadCap(t *testing.T) {
 		for _, size := range []int{max - 1, max, max + 1, 3 * max} {
 			head := pad(size)
 			nc := &readerConn{r: &chunkReader{b: []byte(head + "\x81\x80abcd"), n: chunk}}
-			r, got, _, err := readRequestHead(nc, max, false)
+			r, got, _, err := readRequestHead(nc, max, false, nil)
 			if size > max {
 				if err != errHeadTooLarge {
 					t.Errorf("reads of %d: a %d-byte head gave %v, want errHeadTooLarge", chunk, size, err)
@@ -215,7 +215,7 @@ func BenchmarkReadRequestHead(b *testing.B) {
 			nc := &readerConn{r: cr}
 			for b.Loop() {
 				cr.b, cr.n = head, len(head)
-				if _, _, _, err := readRequestHead(nc, 16<<10, full); err != nil {
+				if _, _, _, err := readRequestHead(nc, 16<<10, full, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

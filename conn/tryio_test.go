@@ -1,0 +1,85 @@
+//go:build unix
+
+package conn
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestTryIO: tryRead and tryWrite never wait, report what read(2) and
+// write(2) did on a TCP socket, and do nothing on other connections.
+func TestTryIO(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cl, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Close()
+	buf := make([]byte, 64)
+
+	start := time.Now()
+	if n, ok, err := tryRead(sv, buf); ok || n != 0 || err != nil {
+		t.Fatalf("nothing sent: tryRead = %d, %v, %v", n, ok, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("tryRead waited %v", d)
+	}
+	if n, err := tryWrite(cl, []byte("hello")); n != 5 || err != nil {
+		t.Fatalf("tryWrite = %d, %v", n, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, ok, err := tryRead(sv, buf)
+		if ok {
+			if n != 5 || err != nil || string(buf[:n]) != "hello" {
+				t.Fatalf("tryRead = %d %q, %v", n, buf[:n], err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bytes written never showed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = cl.Close()
+	for {
+		n, ok, err := tryRead(sv, buf)
+		if ok {
+			if n != 0 || err != io.EOF {
+				t.Fatalf("after the peer closed: tryRead = %d, %v", n, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the end of the stream never showed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = sv.Close()
+	if n, ok, err := tryRead(sv, buf); ok || n != 0 || err != nil {
+		t.Fatalf("closed: tryRead = %d, %v, %v", n, ok, err)
+	}
+
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if n, ok, err := tryRead(a, buf); ok || n != 0 || err != nil {
+		t.Fatalf("net.Pipe: tryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := tryWrite(a, buf); n != 0 || err != nil {
+		t.Fatalf("net.Pipe: tryWrite = %d, %v", n, err)
+	}
+}

@@ -1,0 +1,73 @@
+//go:build unix
+
+package conn
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// tryRead reads from nc once without waiting, when nc is a TCP socket: ok
+// is true when read(2) had something to report (bytes, the end of the
+// stream as io.EOF, or an error), false when nothing had arrived yet or nc
+// cannot be read that way. The caller then reads nc as usual, under a
+// deadline; tryRead lets a handshake whose bytes are already there skip
+// setting one.
+func tryRead(nc net.Conn, p []byte) (n int, ok bool, err error) {
+	return tryIO(nc, p, false)
+}
+
+// tryWrite writes p to nc once without waiting, when nc is a TCP socket:
+// n bytes went out (0 when the socket could take none, or when nc cannot
+// be written that way); the caller writes the rest as usual.
+func tryWrite(nc net.Conn, p []byte) (n int, err error) {
+	n, _, err = tryIO(nc, p, true)
+	return n, err
+}
+
+func tryIO(nc net.Conn, p []byte, write bool) (int, bool, error) {
+	tc, isTCP := nc.(*net.TCPConn)
+	if !isTCP || len(p) == 0 {
+		return 0, false, nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, false, nil
+	}
+	var n int
+	var serr error
+	f := func(fd uintptr) bool {
+		for {
+			if write {
+				n, serr = syscall.Write(int(fd), p)
+			} else {
+				n, serr = syscall.Read(int(fd), p)
+			}
+			if serr != syscall.EINTR {
+				return true // done either way: never wait here
+			}
+		}
+	}
+	if write {
+		err = rc.Write(f)
+	} else {
+		err = rc.Read(f)
+	}
+	switch {
+	case err != nil, serr == syscall.EAGAIN:
+		// Closed, past a deadline, or nothing to do yet: the usual
+		// path reports or waits.
+		return 0, false, nil
+	case serr != nil:
+		op := "read"
+		if write {
+			op = "write"
+		}
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: os.NewSyscallError(op, serr)}
+	case n == 0 && !write:
+		return 0, true, io.EOF
+	}
+	return n, true, nil
+}
