@@ -90,7 +90,7 @@ func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, pr
 func response(r *http.Request, o *AcceptOptions, hdr http.Header, protocol, ext string) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, AcceptKey(r.Header.Get("Sec-Websocket-Key"))...)
+	b = append(b, AcceptKey(first(r.Header["Sec-Websocket-Key"]))...)
 	b = append(b, "\r\n"...)
 	if protocol != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
@@ -132,7 +132,7 @@ func negotiate(r *http.Request, o *AcceptOptions) (string, *deflateState) {
 	if !o.Compression.enabled() {
 		return "", nil
 	}
-	offers, err := parseExtensions(r.Header.Values("Sec-Websocket-Extensions"))
+	offers, err := parseExtensions(r.Header["Sec-Websocket-Extensions"])
 	if err != nil {
 		return "", nil
 	}
@@ -155,10 +155,10 @@ func checkUpgrade(r *http.Request, o *AcceptOptions) *HandshakeError {
 	case !hasToken(r.Header, "Upgrade", "websocket"):
 		return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
 	}
-	if v := r.Header.Values("Sec-Websocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		return bad(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
 	}
-	if k := r.Header.Values("Sec-Websocket-Key"); len(k) != 1 || !validKey(k[0]) {
+	if k := r.Header["Sec-Websocket-Key"]; len(k) != 1 || !validKey(k[0]) {
 		return bad(http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
 	}
 	if !originAllowed(r, o.OriginPatterns) {
@@ -169,7 +169,7 @@ func checkUpgrade(r *http.Request, o *AcceptOptions) *HandshakeError {
 
 // originAllowed implements the same-origin default and the allow-list.
 func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header.Values("Origin")
+	origin := r.Header["Origin"]
 	if len(origin) == 0 {
 		return true
 	}

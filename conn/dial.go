@@ -306,10 +306,10 @@ func checkResponse(h http.Header, key string, offered []string) string {
 		return `the Upgrade header does not contain "websocket"`
 	case !hasToken(h, "Connection", "upgrade"):
 		return `the Connection header does not contain "Upgrade"`
-	case h.Get("Sec-Websocket-Accept") != AcceptKey(key):
+	case first(h["Sec-Websocket-Accept"]) != AcceptKey(key):
 		return "Sec-WebSocket-Accept does not match the key"
 	}
-	if p := h.Values("Sec-Websocket-Protocol"); len(p) > 0 {
+	if p := h["Sec-Websocket-Protocol"]; len(p) > 0 {
 		if len(p) > 1 || !slices.Contains(offered, p[0]) {
 			return "the server chose a subprotocol that was not offered: " + strings.Join(p, ", ")
 		}

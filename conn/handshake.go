@@ -18,11 +18,26 @@ const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // AcceptKey computes the Sec-WebSocket-Accept value for a client's
 // Sec-WebSocket-Key.
 func AcceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte(keyGUID))
-	var sum [sha1.Size]byte
-	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
+	var in [64]byte
+	var b []byte
+	if len(key)+len(keyGUID) <= len(in) {
+		b = append(in[:0], key...) // the usual 24-byte key: no allocation
+	} else {
+		b = []byte(key)
+	}
+	sum := sha1.Sum(append(b, keyGUID...))
+	var out [28]byte // base64 of 20 bytes
+	base64.StdEncoding.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+// first returns the first of a header's values, or "" (Header.Get for a
+// key already in canonical form).
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // validKey reports whether key is the base64 form of 16 bytes.

@@ -2,6 +2,8 @@ package conn
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -220,5 +222,21 @@ func BenchmarkReadRequestHead(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAcceptKey: RFC 6455's example (1.3), and keys of other lengths
+// against a plain SHA-1 of key + GUID.
+func TestAcceptKey(t *testing.T) {
+	t.Parallel()
+	if got := AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("RFC example: %q", got)
+	}
+	for _, n := range []int{0, 1, 24, 28, 29, 100} {
+		key := strings.Repeat("k", n)
+		sum := sha1.Sum([]byte(key + keyGUID))
+		if want := base64.StdEncoding.EncodeToString(sum[:]); AcceptKey(key) != want {
+			t.Errorf("%d-byte key: %q, want %q", n, AcceptKey(key), want)
+		}
 	}
 }
