@@ -243,6 +243,11 @@ func cutCRLF(s string) (line, rest string, ok bool) {
 // and the error is a *HandshakeError. The accepted connection's Request
 // carries the parsed request, with RemoteAddr and TLS set.
 //
+// A head of the usual shape (GET, origin-form target, HTTP/1.1, CRLF
+// lines, one Host, no body) is parsed by a small parser of its own; any
+// other head goes through http.ReadRequest, so what is accepted or refused
+// is what net/http would accept or refuse.
+//
 // This is the path Server.Serve takes: it skips net/http's per-connection
 // state (its buffered reader and writer, the request context), which makes
 // handshakes cheaper and idle connections smaller. Use Accept when the
