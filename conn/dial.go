@@ -89,8 +89,11 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	ctx, cancel := context.WithTimeout(ctx, limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout))
-	defer cancel()
+	if timeout := limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout); !deadlineWithin(ctx, timeout) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 
 	nc, presp, err := dialNet(ctx, u, addr, o) // direct or through a proxy: proxy.go
 	if err != nil {
@@ -146,7 +149,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		return nil, nil, dialErr(ctx, "reading the response", err)
 	}
 	resp := &http.Response{
-		Status:     strconv.Itoa(head.status) + " " + head.statusText,
+		Status:     statusLine(head.status, head.statusText),
 		StatusCode: head.status,
 		Proto:      head.proto,
 		ProtoMajor: 1,
@@ -187,6 +190,20 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	c.path = u.Path
 	c.useDeflate(deflate)
 	return c, resp, nil
+}
+
+// deadlineWithin reports whether ctx ends within d from now anyway.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
+}
+
+// statusLine is http.Response.Status: "101 Switching Protocols".
+func statusLine(code int, text string) string {
+	if code == http.StatusSwitchingProtocols && text == "Switching Protocols" {
+		return "101 Switching Protocols"
+	}
+	return strconv.Itoa(code) + " " + text
 }
 
 func dialErr(ctx context.Context, what string, err error) error {

@@ -42,6 +42,20 @@ var ErrProxy = errors.New("websocket: proxy failed")
 // refused with an error in a CGI process (REQUEST_METHOD is set). The
 // environment is read at each call.
 func ProxyFromEnvironment(u *url.URL) (*url.URL, error) {
+	// The usual case, no proxy configured for the scheme, without
+	// building httpproxy's configuration.
+	var vars [2]string
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+		vars = [2]string{"http_proxy", "HTTP_PROXY"}
+	case "wss", "https":
+		vars = [2]string{"https_proxy", "HTTPS_PROXY"}
+	default:
+		return nil, nil
+	}
+	if os.Getenv(vars[0]) == "" && os.Getenv(vars[1]) == "" && os.Getenv("all_proxy") == "" && os.Getenv("ALL_PROXY") == "" {
+		return nil, nil
+	}
 	cfg := httpproxy.FromEnvironment()
 	all := os.Getenv("all_proxy")
 	if all == "" {
