@@ -116,20 +116,7 @@ func TestAcceptConnDeadlines(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			cl, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			nc, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
+			cl, nc := tcpPair(t)
 			if len(tc.pieces) > 0 {
 				if _, err := cl.Write([]byte(tc.pieces[0])); err != nil {
 					t.Fatal(err)

@@ -13,21 +13,7 @@ import (
 // write(2) did on a TCP socket, and do nothing on other connections.
 func TestTryIO(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	sv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sv.Close()
+	cl, sv := tcpPair(t)
 	buf := make([]byte, 64)
 
 	start := time.Now()
