@@ -255,7 +255,7 @@ func (r *report) markdown() string {
 		"Library defaults throughout, except read limits raised where a library's default refuses the payloads. " +
 		"Pull-style servers read with one goroutine per connection (the handler's); receivers read binary messages " +
 		"as streams through a 64 KiB buffer (echo: into a pooled buffer, then written back whole).\n\n")
-	for _, name := range withHTTP(r.cfg.libs) {
+	for _, name := range withFloor(withHTTP(r.cfg.libs)) {
 		if l := anyLib(name); l != nil {
 			fmt.Fprintf(&b, "- **%s**: %s\n", name, l.notes)
 		}
