@@ -10,10 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -21,72 +19,23 @@ import (
 	"github.com/wsio/wsio/limits"
 )
 
-// headBufs holds the buffers AcceptConn reads request heads into: 4 KiB,
-// which a browser's head fits in; a longer head grows a buffer of its own
-// up to the cap. An accepted connection keeps none.
-var headBufs = sync.Pool{New: func() any {
-	b := make([]byte, 4096)
-	return &b
-}}
-
-// errHeadTooLarge means no request head ended within the cap.
-var errHeadTooLarge = errors.New("request head too large")
-
 // readRequestHead reads a request head from nc, at most max bytes, and
 // parses it. It returns the head as read and the bytes read past it. A
 // head that did not end within max bytes gives errHeadTooLarge; a peer
 // that went away or was too slow, the read's error; a malformed head, the
 // parse error. With full false the request may hold only the header
-// fields the handshake reads (see parseUpgradeHead).
-//
-// While arm is not nil, it reads without waiting (tryRead), and calls arm
-// before the first read that has to wait.
+// fields the handshake reads (see parseUpgradeHead). arm is as for
+// readHeadBytes.
 func readRequestHead(nc net.Conn, max int, full bool, arm func()) (r *http.Request, head string, pre []byte, err error) {
-	bp := headBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	end := -1
-	for end < 0 {
-		if len(buf) >= max {
-			headBufs.Put(bp)
-			return nil, "", nil, errHeadTooLarge
-		}
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(2*cap(buf), max)-len(buf))
-		}
-		scanned := len(buf)
-		var n int
-		var rerr error
-		ok := false
-		if arm != nil {
-			if n, ok, rerr = tryRead(nc, buf[len(buf):min(cap(buf), max)]); !ok {
-				arm()
-				arm = nil
-			}
-		}
-		if !ok {
-			n, rerr = nc.Read(buf[len(buf):min(cap(buf), max)])
-		}
-		buf = buf[:len(buf)+n]
-		if n > 0 {
-			end = headEnd(buf, scanned)
-		}
-		if end < 0 && rerr != nil {
-			headBufs.Put(bp)
-			if rerr == io.EOF && len(buf) > 0 {
-				rerr = io.ErrUnexpectedEOF
-			}
-			return nil, "", nil, rerr
-		}
+	bp, n, err := readHeadBytes(nc, max, arm)
+	if err != nil {
+		return nil, "", nil, err
 	}
-	head = string(buf[:end])
-	if end < len(buf) {
-		pre = append([]byte(nil), buf[end:]...)
+	head = string((*bp)[:n])
+	if n < len(*bp) {
+		pre = append([]byte(nil), (*bp)[n:]...)
 	}
-	if cap(buf) == cap(*bp) {
-		headBufs.Put(bp)
-	} else {
-		headBufs.Put(&buf) // grown: keep the larger buffer instead
-	}
+	headBufs.Put(bp)
 	if !full {
 		if r, ok := parseUpgradeHead(head); ok {
 			return r, head, pre, nil

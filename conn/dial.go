@@ -245,51 +245,27 @@ func buildRequest(u *url.URL, key, extensions string, o *DialOptions) []byte {
 	return append(b, "\r\n"...)
 }
 
-// readHead reads until a whole response head has arrived and returns it
-// with the bytes read past it. It reads into a pooled buffer (headBufs).
+// readHead reads until a whole response head has arrived, at most
+// maxBytes of it plus its final empty line, and returns it with the bytes
+// read past it.
 func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
-	bp := headBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	defer func() {
-		if cap(buf) != cap(*bp) {
-			bp = &buf // grown: keep the larger buffer instead
-		}
-		headBufs.Put(bp)
-	}()
-	for {
-		if len(buf) == cap(buf) {
-			if cap(buf) >= maxBytes+4 {
-				return nil, nil, fmt.Errorf("response head larger than %d bytes", maxBytes)
-			}
-			buf = slices.Grow(buf, min(cap(buf), maxBytes+4-cap(buf)))
-		}
-		scanned := len(buf)
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if n > 0 && headEnd(buf, scanned) < 0 {
-			continue
-		}
-		head, hn, perr := parseResponseHead(buf)
-		if perr == nil {
-			if hn > maxBytes+4 {
-				return nil, nil, fmt.Errorf("response head larger than %d bytes", maxBytes)
-			}
-			var rest []byte
-			if hn < len(buf) {
-				rest = append([]byte(nil), buf[hn:]...)
-			}
-			return head, rest, nil
-		}
-		if perr != errIncompleteHead {
-			return nil, nil, perr
-		}
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, nil, err
-		}
+	bp, _, err := readHeadBytes(r, maxBytes+4, nil)
+	if err == errHeadTooLarge {
+		err = fmt.Errorf("response head larger than %d bytes", maxBytes)
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer headBufs.Put(bp)
+	head, hn, err := parseResponseHead(*bp)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rest []byte
+	if hn < len(*bp) {
+		rest = append([]byte(nil), (*bp)[hn:]...)
+	}
+	return head, rest, nil
 }
 
 // readBody reads the body of a refusing server's response, up to 64 KiB:

@@ -6,10 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // keyGUID is the constant RFC 6455 appends to the client's key.
@@ -166,6 +169,70 @@ func headEnd(b []byte, from int) int {
 func cutLine(s string) (line, rest string) {
 	line, rest, _ = strings.Cut(s, "\n")
 	return strings.TrimSuffix(line, "\r"), rest
+}
+
+// headBufs holds the buffers handshakes read HTTP heads into: 4 KiB,
+// which a browser's head fits in; a longer head grows the buffer up to
+// the cap. A connection keeps none.
+var headBufs = sync.Pool{New: func() any {
+	b := make([]byte, 4096)
+	return &b
+}}
+
+// errHeadTooLarge means no head ended within the cap.
+var errHeadTooLarge = errors.New("HTTP head too large")
+
+// readHeadBytes reads from r into a buffer from headBufs until it holds a
+// whole HTTP head (see headEnd), reading at most max bytes. It returns the
+// buffer, holding every byte read, and the head's length; the caller puts
+// the buffer back. No head within max bytes is errHeadTooLarge; a read
+// error before the head ended is returned as it is (io.ErrUnexpectedEOF
+// for the end of the stream inside a head).
+//
+// While arm is not nil, each read is first tried without waiting
+// (tryRead), and arm is called before the first read that has to wait.
+func readHeadBytes(r io.Reader, max int, arm func()) (*[]byte, int, error) {
+	bp := headBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	fail := func(err error) (*[]byte, int, error) {
+		*bp = buf[:0]
+		headBufs.Put(bp)
+		return nil, 0, err
+	}
+	for {
+		if len(buf) >= max {
+			return fail(errHeadTooLarge)
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(2*cap(buf), max)-len(buf))
+		}
+		scanned, room := len(buf), buf[len(buf):min(cap(buf), max)]
+		var n int
+		var err error
+		tried := false
+		if arm != nil {
+			if n, tried, err = tryRead(r, room); !tried {
+				arm()
+				arm = nil
+			}
+		}
+		if !tried {
+			n, err = r.Read(room)
+		}
+		buf = buf[:len(buf)+n]
+		if n > 0 {
+			if end := headEnd(buf, scanned); end >= 0 {
+				*bp = buf
+				return bp, end, nil
+			}
+		}
+		if err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return fail(err)
+		}
+	}
 }
 
 // errIncompleteHead means the bytes so far hold no complete head.

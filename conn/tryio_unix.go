@@ -9,14 +9,14 @@ import (
 	"syscall"
 )
 
-// tryRead reads from nc once without waiting, when nc is a TCP socket: ok
+// tryRead reads from r once without waiting, when r is a TCP socket: ok
 // is true when read(2) had something to report (bytes, the end of the
-// stream as io.EOF, or an error), false when nothing had arrived yet or nc
+// stream as io.EOF, or an error), false when nothing had arrived yet or r
 // cannot be read that way. The caller then reads nc as usual, under a
 // deadline; tryRead lets a handshake whose bytes are already there skip
 // setting one.
-func tryRead(nc net.Conn, p []byte) (n int, ok bool, err error) {
-	return tryIO(nc, p, false)
+func tryRead(r io.Reader, p []byte) (n int, ok bool, err error) {
+	return tryIO(r, p, false)
 }
 
 // tryWrite writes p to nc once without waiting, when nc is a TCP socket:
@@ -27,8 +27,8 @@ func tryWrite(nc net.Conn, p []byte) (n int, err error) {
 	return n, err
 }
 
-func tryIO(nc net.Conn, p []byte, write bool) (int, bool, error) {
-	tc, isTCP := nc.(*net.TCPConn)
+func tryIO(rw any, p []byte, write bool) (int, bool, error) {
+	tc, isTCP := rw.(*net.TCPConn)
 	if !isTCP || len(p) == 0 {
 		return 0, false, nil
 	}
@@ -65,7 +65,7 @@ func tryIO(nc net.Conn, p []byte, write bool) (int, bool, error) {
 		if write {
 			op = "write"
 		}
-		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: os.NewSyscallError(op, serr)}
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: os.NewSyscallError(op, serr)}
 	case n == 0 && !write:
 		return 0, true, io.EOF
 	}
