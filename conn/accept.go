@@ -83,7 +83,9 @@ func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, pr
 		return nil, responseFailed(nc, err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
-	return accepted(nc, r, o, protocol, offered, deflate, pre), nil
+	c := accepted(nc, r, o, protocol, offered, deflate, pre)
+	c.req.Store(r)
+	return c, nil
 }
 
 // response builds the 101 response.
@@ -113,11 +115,11 @@ func responseFailed(nc net.Conn, err error) error {
 	return &HandshakeError{Status: http.StatusSwitchingProtocols, Reason: "writing the response: " + err.Error()}
 }
 
-// accepted wraps nc, whose 101 response has been sent.
+// accepted wraps nc, whose 101 response to r has been sent. The caller
+// keeps the request (Accept) or its head (AcceptConn) on the Conn.
 func accepted(nc net.Conn, r *http.Request, o *AcceptOptions, protocol string, offered []string,
 	deflate *deflateState, pre []byte) *Conn {
 	c := newConn(nc, false, &o.Options, pre)
-	c.req.Store(r)
 	c.path = r.URL.Path
 	c.protocol = protocol
 	c.protocols = offered

@@ -302,9 +302,8 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 		_ = nc.SetDeadline(time.Time{})
 	}
 	c := accepted(nc, r, o, protocol, offered, deflate, pre)
-	// Keep the head, not the parsed request: Request parses it again if
-	// it is ever asked for.
-	c.req.Store(nil)
+	// Keep the head, not the parsed request (which may hold only the
+	// handshake's fields): Request parses it if it is ever asked for.
 	c.head = head
 	return c, nil
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,13 +205,12 @@ func statusLine(code int, text string) string {
 	return strconv.Itoa(code) + " " + text
 }
 
+// dialErr wraps an error of the handshake's I/O. The only deadline on the
+// connection is the one the context watch sets when ctx ends, so such an
+// error is reported as ctx's.
 func dialErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("websocket: handshake: %s: %w", what, ctx.Err())
-	}
-	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d.Add(-10*time.Millisecond)) {
-		// The socket deadline (set from ctx) fired a hair before ctx did.
-		return fmt.Errorf("websocket: handshake: %s: %w", what, context.DeadlineExceeded)
+		err = ctx.Err()
 	}
 	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
 }
