@@ -26,7 +26,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
-	closing bool
+	closing bool          // after Close: no new handshakes
+	leaving bool          // after Shutdown: no new connections either
 	idle    chan struct{} // closed when conns becomes empty during Shutdown
 	lns     map[net.Listener]struct{}
 	pending map[net.Conn]struct{} // raw connections still in the handshake
@@ -69,7 +70,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // run tracks c and runs the handler, closing c with 1000 if the handler
 // leaves it open.
 func (s *Server) run(c *Conn) {
-	if !s.track(c) {
+	s.runTracked(c, s.track(c))
+}
+
+// runTracked runs the handler for c, or closes c with 1001 if it was not
+// tracked because Shutdown has begun.
+func (s *Server) runTracked(c *Conn, tracked bool) {
+	if !tracked {
 		_ = c.Close(StatusGoingAway, "server is shutting down")
 		return
 	}
@@ -89,7 +96,14 @@ func (s *Server) run(c *Conn) {
 func (s *Server) track(c *Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	return s.trackLocked(c)
+}
+
+// trackLocked adds c to the open connections unless Shutdown has begun.
+// A handshake that completed after Close is an open connection: its
+// client has its 101, and Close leaves open connections alone.
+func (s *Server) trackLocked(c *Conn) bool {
+	if s.leaving {
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -203,12 +217,21 @@ func (e *BroadcastError) Unwrap() []error {
 // Close stops accepting new connections (upgrades get 503, listeners
 // given to Serve are closed, handshakes in progress are cut off) and
 // leaves the open connections alone, as nodejs-websocket's server.close
-// does.
+// does. A connection whose 101 was already sent is open, even if Serve
+// had not yet handed it to the handler.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
-	lns, pending := s.lns, s.pending
-	s.lns, s.pending = nil, nil
+	lns := s.lns
+	s.lns = nil
+	// Cut the handshakes off with a deadline rather than by closing their
+	// sockets: a handshake whose response is already out then completes,
+	// and serveConn, which takes it out of pending under this lock,
+	// clears the deadline again. (A handshake that arms its own timeout
+	// after this runs on until that timeout.)
+	for nc := range s.pending {
+		_ = nc.SetDeadline(aLongTimeAgo)
+	}
 	s.mu.Unlock()
 	var errs []error
 	for ln := range lns {
@@ -216,11 +239,11 @@ func (s *Server) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	for nc := range pending {
-		_ = nc.Close()
-	}
 	return errors.Join(errs...)
 }
+
+// aLongTimeAgo is a deadline in the past, which makes blocked I/O return.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // Shutdown stops accepting new connections, sends every open connection a
 // close frame with 1001 (going away), and waits until all of them have
@@ -229,6 +252,7 @@ func (s *Server) Close() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	_ = s.Close()
 	s.mu.Lock()
+	s.leaving = true
 	var idle chan struct{}
 	if len(s.conns) > 0 {
 		if s.idle == nil {
@@ -354,9 +378,15 @@ func (s *Server) serveConn(nc net.Conn) {
 	c, err := conn.AcceptConn(context.Background(), nc, &s.opts)
 	s.mu.Lock()
 	delete(s.pending, nc)
-	s.mu.Unlock()
 	if err != nil {
+		s.mu.Unlock()
 		return
 	}
-	s.run(c)
+	if s.closing {
+		// Close may have cut this handshake off just after it finished.
+		_ = nc.SetDeadline(time.Time{})
+	}
+	tracked := s.trackLocked(c)
+	s.mu.Unlock()
+	s.runTracked(c, tracked)
 }

@@ -870,6 +870,61 @@ func TestServerServeClose(t *testing.T) {
 	}
 }
 
+// acceptSignal is a listener that reports each connection it accepts.
+type acceptSignal struct {
+	net.Listener
+	accepted chan struct{}
+}
+
+func (l acceptSignal) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return nc, err
+}
+
+// TestServerCloseCutsHandshakes: Close ends a handshake that is waiting
+// for the rest of its request at once, not after HandshakeTimeout, at
+// whatever point of AcceptConn it finds it.
+func TestServerCloseCutsHandshakes(t *testing.T) {
+	t.Parallel()
+	for _, delay := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := wsio.NewServer(wsio.ServerOptions{HandshakeTimeout: time.Minute}, echo)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig := acceptSignal{ln, make(chan struct{}, 1)}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(sig) }()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			<-sig.accepted
+			time.Sleep(delay)
+			if err := srv.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			_ = nc.SetReadDeadline(time.Now().Add(timeout))
+			n, err := nc.Read(make([]byte, 1))
+			if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read %d, %v; want the server to drop the handshake", n, err)
+			}
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Fatalf("Serve returned %v", err)
+			}
+		})
+	}
+}
+
 func TestHandlerReturnClosesNormally(t *testing.T) {
 	t.Parallel()
 	_, url := newServer(t, wsio.ServerOptions{}, func(c *wsio.Conn) {})

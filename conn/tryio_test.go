@@ -3,8 +3,10 @@
 package conn
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -14,6 +16,7 @@ import (
 func TestTryIO(t *testing.T) {
 	t.Parallel()
 	cl, sv := tcpPair(t)
+	cl2, _ := tcpPair(t)
 	buf := make([]byte, 64)
 
 	start := time.Now()
@@ -54,9 +57,21 @@ func TestTryIO(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	// A deadline in the past and a closed socket are errors, as for
+	// nc.Read and nc.Write, not "nothing yet".
+	_ = cl2.SetDeadline(time.Unix(1, 0))
+	if n, ok, err := tryRead(cl2, buf); !ok || n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("past deadline: tryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := tryWrite(cl2, []byte("x")); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("past deadline: tryWrite = %d, %v", n, err)
+	}
 	_ = sv.Close()
-	if n, ok, err := tryRead(sv, buf); ok || n != 0 || err != nil {
+	if n, ok, err := tryRead(sv, buf); !ok || n != 0 || !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("closed: tryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := tryWrite(sv, buf); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("closed: tryWrite = %d, %v", n, err)
 	}
 
 	a, b := net.Pipe()
