@@ -441,8 +441,28 @@ func TestConcurrentSenders(t *testing.T) {
 		seen[s] = true
 	}
 	wg.Wait()
-	if err := <-pings; err != nil {
-		t.Fatalf("Ping: %v", err)
+	// The pong can come after the last echo (the ping goroutine may run
+	// last): Ping sees it only while something reads, so read on.
+	rctx, stop := context.WithCancel(ctx)
+	reading := make(chan error, 1)
+	go func() {
+		_, err := c.Next(rctx)
+		if err == nil {
+			err = errors.New("a message nobody sent")
+		}
+		reading <- err
+	}()
+	select {
+	case err := <-pings:
+		if err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ping never saw its pong")
+	}
+	stop()
+	if err := <-reading; !errors.Is(err, context.Canceled) {
+		t.Fatalf("reading for the pong: %v", err)
 	}
 }
 
