@@ -79,7 +79,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions) (*Conn, er
 // already read past the request head. On failure it closes nc.
 func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, protocol string, offered []string,
 	ext string, deflate *deflateState, pre []byte) (*Conn, error) {
-	if _, err := nc.Write(response(r, o, hdr, protocol, ext)); err != nil {
+	if _, err := nc.Write(response(make([]byte, 0, 256), r, o, hdr, protocol, ext)); err != nil {
 		return nil, responseFailed(nc, err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
@@ -88,9 +88,8 @@ func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, pr
 	return c, nil
 }
 
-// response builds the 101 response.
-func response(r *http.Request, o *AcceptOptions, hdr http.Header, protocol, ext string) []byte {
-	b := make([]byte, 0, 256)
+// response appends the 101 response to b and returns the result.
+func response(b []byte, r *http.Request, o *AcceptOptions, hdr http.Header, protocol, ext string) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = append(b, AcceptKey(first(r.Header["Sec-Websocket-Key"]))...)
 	b = append(b, "\r\n"...)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -22,14 +23,15 @@ import (
 // readRequestHead reads a request head from nc, at most max bytes, and
 // parses it. It returns the head as read and the bytes read past it. A
 // head that did not end within max bytes gives errHeadTooLarge; a peer
-// that went away or was too slow, the read's error; a malformed head, the
+// that went away or timed out gives the read error; a malformed head, the
 // parse error. With full false the request may hold only the header
-// fields the handshake reads (see parseUpgradeHead). arm is as for
-// readHeadBytes.
-func readRequestHead(nc net.Conn, max int, full bool, arm func()) (r *http.Request, head string, pre []byte, err error) {
+// fields the handshake reads (see parseUpgradeHead), and come from a pool:
+// then q is not nil, r is &q.r, and the caller hands q back with release
+// once it no longer reads r. arm is as for readHeadBytes.
+func readRequestHead(nc net.Conn, max int, full bool, arm func()) (r *http.Request, q *upgradeReq, head string, pre []byte, err error) {
 	bp, n, err := readHeadBytes(nc, max, arm)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, "", nil, err
 	}
 	head = string((*bp)[:n])
 	if n < len(*bp) {
@@ -37,12 +39,37 @@ func readRequestHead(nc net.Conn, max int, full bool, arm func()) (r *http.Reque
 	}
 	headBufs.Put(bp)
 	if !full {
-		if r, ok := parseUpgradeHead(head); ok {
-			return r, head, pre, nil
+		q = upgradeReqs.Get().(*upgradeReq)
+		if parseUpgradeHead(head, q) {
+			return &q.r, q, head, pre, nil
 		}
+		q.release()
 	}
 	r, err = parseHead(head)
-	return r, head, pre, err
+	return r, nil, head, pre, err
+}
+
+// upgradeReq is the request parseUpgradeHead fills in, with its URL and
+// header, in one pooled allocation. AcceptConn hands it to no callback and
+// keeps nothing that points into it (the Conn keeps the head, and copies
+// of what it needs), so it goes back to the pool when the handshake ends.
+type upgradeReq struct {
+	r      http.Request
+	u      url.URL
+	h      http.Header
+	firsts [len(upgradeFields)]string // each field's first value, so a field costs no slice of its own
+}
+
+var upgradeReqs = sync.Pool{New: func() any {
+	return &upgradeReq{h: make(http.Header, len(upgradeFields))}
+}}
+
+// release empties q and puts it back in the pool.
+func (q *upgradeReq) release() {
+	clear(q.h)
+	h := q.h
+	*q = upgradeReq{h: h}
+	upgradeReqs.Put(q)
 }
 
 // parseHead parses a whole request head with net/http.
@@ -103,46 +130,45 @@ func fieldName(name string) string {
 // returns false, and the caller parses it with net/http, whose verdict
 // then stands. Whatever it accepts, http.ReadRequest accepts with the same
 // method, URL, Host and upgradeFields values (FuzzParseUpgradeHead).
-func parseUpgradeHead(head string) (*http.Request, bool) {
+func parseUpgradeHead(head string, q *upgradeReq) bool {
 	line, rest, ok := cutCRLF(head)
 	if !ok {
-		return nil, false
+		return false
 	}
 	target, ok := strings.CutPrefix(line, "GET ")
 	if !ok {
-		return nil, false
+		return false
 	}
 	target, ok = strings.CutSuffix(target, " HTTP/1.1")
 	if !ok || target == "" || target[0] != '/' {
-		return nil, false
+		return false
 	}
 	for i := 0; i < len(target); i++ {
 		if c := target[i]; c <= ' ' || c >= 0x7f {
-			return nil, false
+			return false
 		}
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, false
+	if !parseTarget(target, &q.u) {
+		return false
 	}
-	h := make(http.Header, len(upgradeFields))
-	firsts := make([]string, len(upgradeFields)) // each field's first value; see parseResponseHead
+	h := q.h
+	firsts := q.firsts[:]
 	host, hosts := "", 0
 	for {
 		if line, rest, ok = cutCRLF(rest); !ok {
-			return nil, false
+			return false
 		}
 		if line == "" {
 			break
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || !isToken(name) {
-			return nil, false
+			return false
 		}
 		value = strings.Trim(value, " \t")
 		for i := 0; i < len(value); i++ {
 			if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
-				return nil, false
+				return false
 			}
 		}
 		switch key := fieldName(name); key {
@@ -150,7 +176,7 @@ func parseUpgradeHead(head string) (*http.Request, bool) {
 		case "Host":
 			host, hosts = value, hosts+1
 		case "Content-Length", "Transfer-Encoding":
-			return nil, false
+			return false
 		default:
 			if vv, seen := h[key]; seen {
 				h[key] = append(vv, value)
@@ -162,10 +188,47 @@ func parseUpgradeHead(head string) (*http.Request, bool) {
 		}
 	}
 	if hosts != 1 {
-		return nil, false
+		return false
 	}
-	return &http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: host, RequestURI: target, Body: http.NoBody}, true
+	q.r = http.Request{Method: http.MethodGet, URL: &q.u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: host, RequestURI: target, Body: http.NoBody}
+	return true
+}
+
+// parseTarget parses an origin-form request target (it starts with "/"
+// and holds no space or control character) into u, as url.ParseRequestURI
+// does. A path of only characters that need no escaping is split off
+// without an allocation; anything else goes through url.ParseRequestURI.
+func parseTarget(target string, u *url.URL) bool {
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathChar(path[i]) {
+			pu, err := url.ParseRequestURI(target)
+			if err != nil {
+				return false
+			}
+			*u = *pu
+			return true
+		}
+	}
+	u.Path, u.RawQuery = path, query
+	u.ForceQuery = hasQuery && query == ""
+	return true
+}
+
+// plainPathChar reports whether c stands for itself in a URL path: it is
+// neither escaped nor an escape (RFC 3986's unreserved characters and the
+// sub-delimiters that Go's url package leaves as they are in a path).
+func plainPathChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '/', '$', '&', '+', ',', ':', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 // cutCRLF cuts s after its first line, which must end in CRLF; ok is
@@ -251,7 +314,10 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 
 	// SelectProtocol is handed the request, so it gets the whole of it.
 	full := o.SelectProtocol != nil
-	r, head, pre, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes, full, arm)
+	r, q, head, pre, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes, full, arm)
+	if q != nil {
+		defer q.release()
+	}
 	if err != nil {
 		var ne net.Error
 		switch {
@@ -285,18 +351,19 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 	if ctx.Err() != nil {
 		return fail("handshake", ctx.Err())
 	}
-	b := response(r, o, nil, protocol, ext)
+	bp := headBufs.Get().(*[]byte)
+	b := response((*bp)[:0], r, o, nil, protocol, ext)
 	n := 0
 	if !armed {
-		if n, err = tryWrite(nc, b); err != nil {
-			return nil, responseFailed(nc, err)
-		}
+		n, err = tryWrite(nc, b)
 	}
-	if n < len(b) {
+	if err == nil && n < len(b) {
 		arm()
-		if _, err := nc.Write(b[n:]); err != nil {
-			return nil, responseFailed(nc, err)
-		}
+		_, err = nc.Write(b[n:])
+	}
+	headBufs.Put(bp)
+	if err != nil {
+		return nil, responseFailed(nc, err)
 	}
 	if armed {
 		_ = nc.SetDeadline(time.Time{})

@@ -48,6 +48,13 @@ func TestParseUpgradeHead(t *testing.T) {
 		"repeated key":         {edit("Upgrade\r\n", "Upgrade\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"), true},
 		"trailing white space": {edit("Version: 13", "Version: \t13 \t"), true},
 		"percent-encoded path": {edit("GET /echo", "GET /a%20b"), true},
+		"query":                {edit("GET /echo", "GET /echo?a=1&b=%41#f"), true},
+		"empty query":          {edit("GET /echo", "GET /echo?"), true},
+		"two question marks":   {edit("GET /echo", "GET /echo??"), true},
+		"plain punctuation":    {edit("GET /echo", "GET /a-b.c_d~e/$&+,:;=@"), true},
+		"escaped punctuation":  {edit("GET /echo", "GET /a!b*c(d)e'f[g]"), true},
+		"fragment in path":     {edit("GET /echo", "GET /a#b"), true},
+		"double slash":         {edit("GET /echo", "GET //host/echo"), true},
 		"POST":                 {edit("GET", "POST"), false},
 		"HTTP/1.0":             {edit("HTTP/1.1\r\n", "HTTP/1.0\r\n"), false},
 		"HTTP/2.0":             {edit("HTTP/1.1\r\n", "HTTP/2.0\r\n"), false},
@@ -72,12 +79,14 @@ func TestParseUpgradeHead(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, ok := parseUpgradeHead(tc.head)
+			q := new(upgradeReq)
+			q.h = make(http.Header)
+			ok := parseUpgradeHead(tc.head, q)
 			if ok != tc.fast {
 				t.Fatalf("fast path taken = %v, want %v", ok, tc.fast)
 			}
 			if ok {
-				agreeWithNetHTTP(t, tc.head, r)
+				agreeWithNetHTTP(t, tc.head, &q.r)
 			}
 		})
 	}
@@ -95,7 +104,7 @@ func agreeWithNetHTTP(t *testing.T, head string, r *http.Request) {
 	case r.Method != want.Method, r.Proto != want.Proto, r.ProtoMajor != want.ProtoMajor, r.ProtoMinor != want.ProtoMinor:
 		t.Fatalf("request line: %s %s (%d.%d), net/http: %s %s (%d.%d)", r.Method, r.Proto, r.ProtoMajor, r.ProtoMinor,
 			want.Method, want.Proto, want.ProtoMajor, want.ProtoMinor)
-	case r.URL.String() != want.URL.String(), r.URL.Path != want.URL.Path, r.RequestURI != want.RequestURI:
+	case *r.URL != *want.URL, r.RequestURI != want.RequestURI:
 		t.Fatalf("target %q (path %q), net/http: %q (path %q)", r.URL, r.URL.Path, want.URL, want.URL.Path)
 	case r.Host != want.Host:
 		t.Fatalf("Host %q, net/http: %q", r.Host, want.Host)
@@ -134,6 +143,8 @@ func FuzzParseUpgradeHead(f *testing.F) {
 		strings.ToLower(base),
 		strings.Replace(base, "Upgrade\r\n", "Upgrade\r\nsec-websocket-key: x\r\n", 1),
 		strings.Replace(base, "/echo", "/a/../b%2F?q=%41#frag", 1),
+		strings.Replace(base, "/echo", "//a:b@c/;d=e?f?", 1),
+		strings.Replace(base, "/echo", "/[x]!?", 1),
 		strings.Replace(base, "13", " 13\t", 1),
 		strings.Replace(base, "Host: ", "Host: a b", 1),
 		strings.Replace(base, "Host: ", "Host:\t", 1),
@@ -151,12 +162,15 @@ func FuzzParseUpgradeHead(f *testing.F) {
 			return
 		}
 		head := s[:end]
-		if r, ok := parseUpgradeHead(head); ok {
-			agreeWithNetHTTP(t, head, r)
+		// A pooled request, so one left dirty by an earlier input shows.
+		q := upgradeReqs.Get().(*upgradeReq)
+		if parseUpgradeHead(head, q) {
+			agreeWithNetHTTP(t, head, &q.r)
 		}
+		q.release()
 		// The head reader over the same bytes, one at a time.
 		nc := &readerConn{r: iotest.OneByteReader(strings.NewReader(s))}
-		r, got, pre, err := readRequestHead(nc, 16<<10, false, nil)
+		r, _, got, pre, err := readRequestHead(nc, 16<<10, false, nil)
 		switch {
 		case len(head) > 16<<10:
 			if err != errHeadTooLarge {
@@ -191,7 +205,7 @@ func TestReadRequestHeadCap(t *testing.T) {
 		for _, size := range []int{max - 1, max, max + 1, 3 * max} {
 			head := pad(size)
 			nc := &readerConn{r: &chunkReader{b: []byte(head + "\x81\x80abcd"), n: chunk}}
-			r, got, _, err := readRequestHead(nc, max, false, nil)
+			r, _, got, _, err := readRequestHead(nc, max, false, nil)
 			if size > max {
 				if err != errHeadTooLarge {
 					t.Errorf("reads of %d: a %d-byte head gave %v, want errHeadTooLarge", chunk, size, err)
@@ -217,8 +231,12 @@ func BenchmarkReadRequestHead(b *testing.B) {
 			nc := &readerConn{r: cr}
 			for b.Loop() {
 				cr.b, cr.n = head, len(head)
-				if _, _, _, err := readRequestHead(nc, 16<<10, full, nil); err != nil {
+				_, q, _, _, err := readRequestHead(nc, 16<<10, full, nil)
+				if err != nil {
 					b.Fatal(err)
+				}
+				if q != nil {
+					q.release()
 				}
 			}
 		})
