@@ -91,7 +91,7 @@ func upgrade(nc net.Conn, r *http.Request, o *AcceptOptions, hdr http.Header, pr
 // response appends the 101 response to b and returns the result.
 func response(b []byte, r *http.Request, o *AcceptOptions, hdr http.Header, protocol, ext string) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, AcceptKey(first(r.Header["Sec-Websocket-Key"]))...)
+	b = appendAcceptKey(b, first(r.Header["Sec-Websocket-Key"]))
 	b = append(b, "\r\n"...)
 	if protocol != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)

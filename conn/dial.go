@@ -139,7 +139,10 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	var kb [16]byte
 	_, _ = crand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
-	if _, err := nc.Write(buildRequest(u, key, offer, o)); err != nil {
+	bp := headBufs.Get().(*[]byte)
+	_, err = nc.Write(buildRequest((*bp)[:0], u, key, offer, o))
+	headBufs.Put(bp)
+	if err != nil {
 		return nil, nil, dialErr(ctx, "writing the request", err)
 	}
 
@@ -215,12 +218,12 @@ func dialErr(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
 }
 
-func buildRequest(u *url.URL, key, extensions string, o *DialOptions) []byte {
+// buildRequest appends the opening handshake's request head to b.
+func buildRequest(b []byte, u *url.URL, key, extensions string, o *DialOptions) []byte {
 	host := u.Host
 	if h := o.Header.Get("Host"); h != "" {
 		host = h
 	}
-	b := make([]byte, 0, 256)
 	b = append(b, "GET "...)
 	b = append(b, u.RequestURI()...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
@@ -292,12 +295,13 @@ func readBody(r io.Reader, status int, h http.Header, rest []byte) []byte {
 // checkResponse validates a 101 response (RFC 6455, 4.1) and returns why
 // it is not acceptable, or "".
 func checkResponse(h http.Header, key string, offered []string) string {
+	var accept [28]byte
 	switch {
 	case !hasToken(h, "Upgrade", "websocket"):
 		return `the Upgrade header does not contain "websocket"`
 	case !hasToken(h, "Connection", "upgrade"):
 		return `the Connection header does not contain "Upgrade"`
-	case first(h["Sec-Websocket-Accept"]) != AcceptKey(key):
+	case first(h["Sec-Websocket-Accept"]) != string(appendAcceptKey(accept[:0], key)):
 		return "Sec-WebSocket-Accept does not match the key"
 	}
 	if p := h["Sec-Websocket-Protocol"]; len(p) > 0 {

@@ -21,6 +21,12 @@ const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // AcceptKey computes the Sec-WebSocket-Accept value for a client's
 // Sec-WebSocket-Key.
 func AcceptKey(key string) string {
+	var out [28]byte
+	return string(appendAcceptKey(out[:0], key))
+}
+
+// appendAcceptKey appends AcceptKey(key), 28 bytes, to dst.
+func appendAcceptKey(dst []byte, key string) []byte {
 	var in [64]byte
 	var b []byte
 	if len(key)+len(keyGUID) <= len(in) {
@@ -29,9 +35,10 @@ func AcceptKey(key string) string {
 		b = []byte(key)
 	}
 	sum := sha1.Sum(append(b, keyGUID...))
-	var out [28]byte // base64 of 20 bytes
-	base64.StdEncoding.Encode(out[:], sum[:])
-	return string(out[:])
+	n := len(dst)
+	dst = slices.Grow(dst, 28)[:n+28] // base64 of 20 bytes
+	base64.StdEncoding.Encode(dst[n:], sum[:])
+	return dst
 }
 
 // first returns the first of a header's values, or "" (Header.Get for a
