@@ -91,12 +91,14 @@ func ProxyURL(fixed *url.URL) func(*url.URL) (*url.URL, error) {
 // ProxyFromEnvironment) chooses. A refusing HTTP proxy's response is
 // returned with the error.
 func dialNet(ctx context.Context, u *url.URL, addr string, o *DialOptions) (net.Conn, *http.Response, error) {
-	choose := o.Proxy
-	if choose == nil {
-		choose = ProxyFromEnvironment
+	var pu *url.URL
+	var err error
+	if o.Proxy == nil {
+		pu, err = ProxyFromEnvironment(u) // which neither keeps nor changes u
+	} else {
+		uc := *u // the user's function gets a copy it may change
+		pu, err = o.Proxy(&uc)
 	}
-	uc := *u
-	pu, err := choose(&uc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: choosing the proxy for %s: %w", ErrProxy, addr, err)
 	}
