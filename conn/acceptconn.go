@@ -305,11 +305,10 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 
 	var state *tls.ConnectionState
 	if tc, ok := nc.(*tls.Conn); ok {
-		if err := tc.HandshakeContext(ctx); err != nil {
+		var err error
+		if state, err = tlsHandshake(ctx, tc); err != nil {
 			return fail("TLS handshake", err)
 		}
-		cs := tc.ConnectionState()
-		state = &cs
 	}
 
 	// SelectProtocol is handed the request, so it gets the whole of it.
@@ -373,6 +372,19 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *AcceptOptions) (*Conn, erro
 	// handshake's fields): Request parses it if it is ever asked for.
 	c.head = head
 	return c, nil
+}
+
+// tlsHandshake runs the TLS handshake and returns its result. It is a
+// function of its own so that AcceptConn's stack frame, which every
+// handshake's goroutine starts with, does not hold a ConnectionState.
+//
+//go:noinline
+func tlsHandshake(ctx context.Context, tc *tls.Conn) (*tls.ConnectionState, error) {
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	cs := tc.ConnectionState()
+	return &cs, nil
 }
 
 // refuse answers a failed handshake with status and reason in a plain-text
