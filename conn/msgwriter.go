@@ -262,10 +262,11 @@ func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bo
 	defer stop()
 	var hdr [MaxHeaderSize]byte
 	hn := PutHeader(hdr[:], fin, 0, op, n, nil)
-	if _, err := c.rwc.Write(hdr[:hn]); err != nil {
+	tc := c.nc.(*net.TCPConn)
+	if err := writeHeaderMore(tc, hdr[:hn]); err != nil {
 		return 0, c.writeBroken(err)
 	}
-	sent, err := sendFileTo(c.nc.(*net.TCPConn), f, n)
+	sent, err := sendFileTo(tc, f, n)
 	if err != nil {
 		return sent, c.writeBroken(err)
 	}

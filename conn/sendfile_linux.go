@@ -64,3 +64,36 @@ func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
 	}
 	return sent, opErr
 }
+
+// writeHeaderMore writes a frame header that the caller follows at once
+// with a payload from sendFileTo, flagged MSG_MORE: the kernel holds the
+// few bytes back and sends them in one segment with the payload's first
+// bytes, rather than as a tiny segment of their own for each fragment.
+func writeHeaderMore(tc *net.TCPConn, hdr []byte) error {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var opErr error
+	werr := rc.Write(func(fd uintptr) bool {
+		for len(hdr) > 0 {
+			k, err := syscall.SendmsgN(int(fd), hdr, nil, nil, syscall.MSG_MORE)
+			if k > 0 {
+				hdr = hdr[k:]
+			}
+			switch {
+			case err == syscall.EAGAIN:
+				return false
+			case err == syscall.EINTR:
+			case err != nil:
+				opErr = err
+				return true
+			}
+		}
+		return true
+	})
+	if opErr == nil {
+		opErr = werr
+	}
+	return opErr
+}
