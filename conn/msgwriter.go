@@ -263,7 +263,13 @@ func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bo
 	var hdr [MaxHeaderSize]byte
 	hn := PutHeader(hdr[:], fin, 0, op, n, nil)
 	tc := c.nc.(*net.TCPConn)
-	if err := writeHeaderMore(tc, hdr[:hn]); err != nil {
+	var err error
+	if n > 0 {
+		err = writeHeaderMore(tc, hdr[:hn])
+	} else {
+		_, err = tc.Write(hdr[:hn]) // nothing follows to send it with
+	}
+	if err != nil {
 		return 0, c.writeBroken(err)
 	}
 	sent, err := sendFileTo(tc, f, n)
