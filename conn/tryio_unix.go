@@ -12,9 +12,9 @@ import (
 // tryRead reads from r once without waiting, when r is a TCP socket: ok
 // is true when there was something to report (bytes, the end of the
 // stream as io.EOF, an error, or a socket closed or past its deadline),
-// false when nothing had arrived yet or r cannot be read that way. The caller then reads nc as usual, under a
-// deadline; tryRead lets a handshake whose bytes are already there skip
-// setting one.
+// false when nothing had arrived yet or r cannot be read that way. The
+// caller then reads nc as usual, under a deadline; tryRead lets a
+// handshake whose bytes are already there skip setting one.
 func tryRead(r io.Reader, p []byte) (n int, ok bool, err error) {
 	return tryIO(r, p, false)
 }
