@@ -108,3 +108,36 @@ func TestQuick(t *testing.T) {
 	}
 	t.Logf("tables:\n%s", stdout.String())
 }
+
+func TestRoundRatios(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		samples map[string]map[string][]float64
+		want    string
+	}{
+		{"paired", map[string]map[string][]float64{
+			"a": {"wsio": {8, 9}, "raw": {10, 10}, "gorilla": {1, 1}},
+			"b": {"wsio": {3}, "raw": {2}},
+		}, "a: 0.80 0.90; b: 1.50"},
+		{"a lost round is left out", map[string]map[string][]float64{
+			"a": {"wsio": {8}, "raw": {10, 10}},
+			"b": {"wsio": {1}, "raw": {4}},
+		}, "b: 0.25"},
+		{"zero raw sample", map[string]map[string][]float64{
+			"a": {"wsio": {8, 1}, "raw": {0, 2}},
+		}, "a: – 0.50"},
+		{"no raw column", map[string]map[string][]float64{
+			"a": {"wsio": {8}, "gorilla": {2}},
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tb := &table{rows: []string{"a", "b"}, samples: tt.samples}
+			if got := tb.roundRatios(); got != tt.want {
+				t.Errorf("roundRatios() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

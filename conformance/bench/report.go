@@ -123,6 +123,9 @@ func (t *table) text(libs []string) string {
 		}
 		b.WriteString("\n")
 	}
+	if spread := t.roundRatios(); spread != "" {
+		fmt.Fprintf(&b, "wsio/raw round by round: %s\n", spread)
+	}
 	return b.String()
 }
 
@@ -141,7 +144,36 @@ func (t *table) markdown(libs []string) string {
 	for _, line := range cells {
 		b.WriteString("| " + strings.Join(line, " | ") + " |\n")
 	}
+	if spread := t.roundRatios(); spread != "" {
+		fmt.Fprintf(&b, "\nwsio/raw round by round (the spread behind the median ratio): %s\n", spread)
+	}
 	return b.String()
+}
+
+// roundRatios returns wsio's ratio to raw TCP in each round, row by row
+// ("row: r1 r2 …; …"), or "" when the table has no such pair. Rounds
+// measure every library in turn, so the i-th samples of wsio and raw come
+// from the same round. A row where the two have different numbers of
+// samples (one lost a round to a failure, listed above the tables) is
+// left out, as its samples no longer pair up.
+func (t *table) roundRatios() string {
+	var parts []string
+	for _, row := range t.rows {
+		w, r := t.samples[row]["wsio"], t.samples[row]["raw"]
+		if len(w) == 0 || len(w) != len(r) {
+			continue
+		}
+		rs := make([]string, len(w))
+		for i := range w {
+			if r[i] == 0 {
+				rs[i] = "–"
+				continue
+			}
+			rs[i] = fmtRatio(w[i] / r[i])
+		}
+		parts = append(parts, row+": "+strings.Join(rs, " "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // fmtRatio prints a ratio with two decimals, or three significant digits
