@@ -177,7 +177,7 @@ func TestHandshakeRefusals(t *testing.T) {
 				if strings.Contains(tc.name, "16 KiB") && front != "Serve" {
 					t.Skip("the head's size cap is the http.Server's setting here")
 				}
-				opts := &wsio.AcceptOptions{OriginPatterns: tc.patterns}
+				opts := &wsio.ServerOptions{OriginPatterns: tc.patterns}
 				accepted := make(chan error, 1)
 				var h http.Handler
 				if front == "Accept" {

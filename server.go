@@ -11,8 +11,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/wsio/wsio/conn"
 )
 
 // Server is an http.Handler that upgrades every request it serves and runs
@@ -60,7 +58,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "websocket: server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	c, err := conn.Accept(w, r, &s.opts)
+	c, err := Accept(w, r, &s.opts)
 	if err != nil {
 		return
 	}
@@ -82,7 +80,7 @@ func (s *Server) runTracked(c *Conn, tracked bool) {
 	}
 	c.OnClose(func() { s.untrack(c) })
 	if s.events != nil {
-		conn.Serve(c, *s.events)
+		ServeEvents(c, *s.events)
 		return
 	}
 	defer func() {
@@ -152,7 +150,7 @@ func (s *Server) Len() int {
 // stream gets the message after the stream ends. When some connections
 // were not reached the error is a *BroadcastError naming them.
 func (s *Server) Broadcast(ctx context.Context, kind Kind, data []byte, except ...*Conn) error {
-	p, err := conn.Prepare(kind, data, s.opts.FragmentSize)
+	p, err := Prepare(kind, data, s.opts.FragmentSize)
 	if err != nil {
 		return err
 	}
@@ -241,9 +239,6 @@ func (s *Server) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// aLongTimeAgo is a deadline in the past, which makes blocked I/O return.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // Shutdown stops accepting new connections, sends every open connection a
 // close frame with 1001 (going away), and waits until all of them have
@@ -375,7 +370,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	s.pending[nc] = struct{}{}
 	s.mu.Unlock()
-	c, err := conn.AcceptConn(context.Background(), nc, &s.opts)
+	c, err := AcceptConn(context.Background(), nc, &s.opts)
 	s.mu.Lock()
 	delete(s.pending, nc)
 	if err != nil {

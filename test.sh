@@ -20,7 +20,7 @@ go vet ./...
 # binaries never race for apt.
 if [[ "${WSIO_SKIP_PEERS:-}" != "1" ]]; then
   bash conformance/peers/install.sh
-  bash conn/testdata/proxies.sh
+  bash testdata/proxies.sh
 fi
 
 go test -race -count=1 -timeout 20m ./...

@@ -1,3 +1,14 @@
+// Package conn is the WebSocket wire codec (RFC 6455, section 5): frame
+// headers parsed and encoded, and payload masking. It knows nothing of
+// connections, sockets or messages; the root package wsio builds the
+// connection on it. It is public for programs that frame WebSocket data
+// themselves (a proxy that inspects frames, a test peer that must send
+// frames no conforming library would); most programs need only wsio.
+//
+// ParseHeader checks everything RFC 6455 fixes for a header on its own
+// (reserved opcodes, control-frame rules, minimal length encodings); what
+// depends on the connection (reserved bits an extension may claim, which
+// side masks) is the caller's to check.
 package conn
 
 import (
@@ -55,9 +66,9 @@ func (op Opcode) String() string {
 // Reserved bits of a frame's first byte. RSV1 marks a compressed message
 // once permessage-deflate is negotiated.
 const (
-	rsv1 = 0x40
-	rsv2 = 0x20
-	rsv3 = 0x10
+	Rsv1 = 0x40
+	Rsv2 = 0x20
+	Rsv3 = 0x10
 )
 
 // MaxHeaderSize is the longest a frame header can be: 2 bytes, an 8-byte
@@ -74,11 +85,17 @@ type Header struct {
 	Length int64
 }
 
-// errShortHeader means more bytes are needed before the header is complete.
-var errShortHeader = errors.New("short frame header")
+// ErrShortHeader reports that more bytes are needed before the header is
+// complete; ParseHeader returns it unwrapped.
+var ErrShortHeader = errors.New("websocket: short frame header")
 
-// headerSize returns the size of the header whose first two bytes are b0, b1.
-func headerSize(b1 byte) int {
+// ErrProtocol is the error every malformed header wraps. The root
+// package's wsio.ErrProtocol is the same value.
+var ErrProtocol = errors.New("websocket: protocol violation")
+
+// HeaderSize returns the size of a header whose second byte is b1 (the
+// byte that holds the mask bit and the length form).
+func HeaderSize(b1 byte) int {
 	n := 2
 	switch b1 & 0x7F {
 	case 126:
@@ -93,7 +110,7 @@ func headerSize(b1 byte) int {
 }
 
 // ParseHeader decodes the frame header at the start of b. It returns the
-// header and its size, errShortHeader (wrapped in nothing) when b holds
+// header and its size, ErrShortHeader (unwrapped) when b holds
 // only part of it, or an error wrapping ErrProtocol for a header RFC 6455
 // forbids whatever was negotiated: a reserved opcode, a fragmented or
 // over-long control frame, a length in non-minimal form or with the top
@@ -102,11 +119,11 @@ func headerSize(b1 byte) int {
 func ParseHeader(b []byte) (Header, int, error) {
 	var h Header
 	if len(b) < 2 {
-		return h, 0, errShortHeader
+		return h, 0, ErrShortHeader
 	}
-	n := headerSize(b[1])
+	n := HeaderSize(b[1])
 	if len(b) < n {
-		return h, 0, errShortHeader
+		return h, 0, ErrShortHeader
 	}
 	h.Fin = b[0]&0x80 != 0
 	h.Rsv = b[0] & 0x70
@@ -220,11 +237,12 @@ func Mask(key [4]byte, pos int, b []byte) int {
 	return pos & 3
 }
 
-// maskCopy is copy(dst, src) and Mask on the copy in one pass over the
+// MaskCopy is copy(dst, src) and Mask on the copy in one pass over the
 // bytes (a client frames each payload into its write buffer this way).
-// dst must be at least as long as src. Mask keeps its own loop: in place
-// through maskCopy it measured 1.5x slower (BenchmarkMask).
-func maskCopy(key [4]byte, pos int, dst, src []byte) int {
+// dst must be at least as long as src. Mask keeps a loop of its own
+// because the in-place case is the faster one to write separately
+// (BenchmarkMask compares them).
+func MaskCopy(key [4]byte, pos int, dst, src []byte) int {
 	dst = dst[:len(src)]
 	k32 := binary.LittleEndian.Uint32(key[:])
 	k32 = bits.RotateLeft32(k32, -8*(pos&3))

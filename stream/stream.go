@@ -30,22 +30,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio"
 )
 
 // NetConn returns a net.Conn that reads and writes c's messages as one
 // byte stream, as the package documentation describes. Deadlines need a
 // connection over a net.Conn (as from Dial and Accept); otherwise the
 // Set*Deadline methods return errors.ErrUnsupported.
-func NetConn(c *conn.Conn) net.Conn {
+func NetConn(c *wsio.Conn) net.Conn {
 	return &netConn{c: c}
 }
 
 type netConn struct {
-	c *conn.Conn
+	c *wsio.Conn
 
 	rmu  sync.Mutex
-	cur  conn.Message
+	cur  wsio.Message
 	text string // unread rest of a text message
 	open bool   // cur is a binary message not yet read to its end
 	eof  error  // sticky end-of-stream error
@@ -80,8 +80,8 @@ func (s *netConn) Read(p []byte) (int, error) {
 		}
 		m, err := s.c.Next(context.Background())
 		if err != nil {
-			var ce *conn.CloseError
-			if errors.As(err, &ce) && ce.Remote && (ce.Code == conn.StatusNormalClosure || ce.Code == conn.StatusGoingAway) {
+			var ce *wsio.CloseError
+			if errors.As(err, &ce) && ce.Remote && (ce.Code == wsio.StatusNormalClosure || ce.Code == wsio.StatusGoingAway) {
 				s.eof = io.EOF
 				return 0, io.EOF
 			}
@@ -90,7 +90,7 @@ func (s *netConn) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		if m.Kind == conn.Text {
+		if m.Kind == wsio.Text {
 			s.text = m.Text
 		} else {
 			s.cur, s.open = m, true
@@ -108,7 +108,7 @@ func (s *netConn) Write(p []byte) (int, error) {
 
 // Close runs the closing handshake with 1000.
 func (s *netConn) Close() error {
-	return s.c.Close(conn.StatusNormalClosure, "")
+	return s.c.Close(wsio.StatusNormalClosure, "")
 }
 
 // LocalAddr returns the local address of the underlying connection.

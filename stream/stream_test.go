@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio"
 	"github.com/wsio/wsio/stream"
 )
 
@@ -60,10 +60,10 @@ func TestMain(m *testing.M) {
 // as net.Conns: the server's and the client's.
 func pair(t *testing.T) (srv, cli net.Conn) {
 	t.Helper()
-	conns := make(chan *conn.Conn, 1)
+	conns := make(chan *wsio.Conn, 1)
 	done := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := conn.Accept(w, r, nil)
+		c, err := wsio.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
@@ -72,7 +72,7 @@ func pair(t *testing.T) (srv, cli net.Conn) {
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := conn.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

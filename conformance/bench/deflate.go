@@ -291,7 +291,7 @@ var coderDeflateLib = &library{
 		c.SetReadLimit(-1)
 		return coderTextConn{&coderConn{c: c, client: true}}, nil
 	},
-	notes: "AcceptOptions / DialOptions{CompressionMode: CompressionContextTakeover}; Reader; Write(MessageText)",
+	notes: "ServerOptions / DialOptions{CompressionMode: CompressionContextTakeover}; Reader; Write(MessageText)",
 }
 
 // ---- client ----

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
-	"github.com/wsio/wsio/conn"
 )
 
 func main() {
@@ -63,7 +62,7 @@ func run(ctx context.Context, out io.Writer, target, proxy, msg string) error {
 		if resp != nil {
 			fmt.Fprintf(out, "refused  %s\n", resp.Status)
 		}
-		if errors.Is(err, conn.ErrProxy) {
+		if errors.Is(err, wsio.ErrProxy) {
 			fmt.Fprintln(out, "failed   at the proxy, before reaching the WebSocket server")
 		}
 		return err
@@ -94,7 +93,7 @@ func envProxy(target string) string {
 	if err != nil {
 		return err.Error()
 	}
-	pu, err := conn.ProxyFromEnvironment(u)
+	pu, err := wsio.ProxyFromEnvironment(u)
 	switch {
 	case err != nil:
 		return err.Error()

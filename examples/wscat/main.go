@@ -160,7 +160,7 @@ func listen(cfg *config) error {
 		defer busy.Unlock()
 		// Accept upgrades the request; the connection lives on this
 		// handler's goroutine until the session ends.
-		c, err := wsio.Accept(w, r, &wsio.AcceptOptions{
+		c, err := wsio.Accept(w, r, &wsio.ServerOptions{
 			Options:        cfg.options(),
 			Protocols:      cfg.protocols,
 			OriginPatterns: []string{"*"}, // a debugging tool: any page may connect

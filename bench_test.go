@@ -1,0 +1,257 @@
+package wsio
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsio/wsio/conn"
+)
+
+func sizeLabel(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// sinkRWC discards writes and has nothing to read.
+type sinkRWC struct{}
+
+func (sinkRWC) Read([]byte) (int, error)    { return 0, io.EOF }
+func (sinkRWC) Write(p []byte) (int, error) { return len(p), nil }
+func (sinkRWC) Close() error                { return nil }
+
+func BenchmarkWriteFrame(b *testing.B) {
+	ctx := context.Background()
+	for _, role := range []string{"server", "client"} {
+		for _, size := range []int{16, 1 << 10, 64 << 10} {
+			payload := make([]byte, size)
+			text := strings.Repeat("a", size)
+			c := newConn(sinkRWC{}, role == "client", &Options{}, nil)
+			b.Run(role+"/text/"+sizeLabel(size), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if err := c.SendText(ctx, text); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(role+"/binary/"+sizeLabel(size), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if err := c.SendBinary(ctx, payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			c.closeTransport()
+		}
+	}
+}
+
+// replayRWC serves the same bytes over and over and discards writes.
+type replayRWC struct {
+	data []byte
+	off  int
+}
+
+func (r *replayRWC) Read(p []byte) (int, error) {
+	n := copy(p, r.data[r.off:])
+	r.off += n
+	if r.off == len(r.data) {
+		r.off = 0
+	}
+	return n, nil
+}
+
+func (*replayRWC) Write(p []byte) (int, error) { return len(p), nil }
+func (*replayRWC) Close() error                { return nil }
+
+func BenchmarkReadFrame(b *testing.B) {
+	ctx := context.Background()
+	key := &[4]byte{0x11, 0x22, 0x33, 0x44}
+	for _, size := range []int{16, 1 << 10} {
+		frame := encFrame(true, 0, conn.OpText, []byte(strings.Repeat("t", size)), key)
+		b.Run("text/"+sizeLabel(size), func(b *testing.B) {
+			c := newConn(&replayRWC{data: frame}, false, &Options{}, nil)
+			defer c.closeTransport()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m, err := c.Next(ctx)
+				if err != nil || len(m.Text) != size {
+					b.Fatal(len(m.Text), err)
+				}
+			}
+		})
+	}
+	for _, size := range []int{16, 1 << 10, 64 << 10} {
+		frame := encFrame(true, 0, conn.OpBinary, make([]byte, size), key)
+		b.Run("binary-Read/"+sizeLabel(size), func(b *testing.B) {
+			c := newConn(&replayRWC{data: frame}, false, &Options{}, nil)
+			defer c.closeTransport()
+			buf := make([]byte, 32<<10)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total := 0
+				for {
+					n, err := m.Read(buf)
+					total += n
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if total != size {
+					b.Fatal(total)
+				}
+			}
+		})
+		b.Run("binary-Copy/"+sizeLabel(size), func(b *testing.B) {
+			c := newConn(&replayRWC{data: frame}, false, &Options{}, nil)
+			defer c.closeTransport()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, m); err != nil || n != int64(size) {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
+
+// benchServer is testServer for a testing.TB.
+func benchServer(tb testing.TB, handler func(c *Conn)) string {
+	tb.Helper()
+	var wg sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		handler(c)
+		c.closeTransport()
+	}))
+	tb.Cleanup(func() {
+		srv.Close()
+		wg.Wait()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// BenchmarkEcho measures round trips through a server that echoes each
+// message whole (read into a buffer, SendBinary: no allocation per
+// message on either side) and one that streams it back (BeginBinary and
+// io.Copy: the MessageWriter, and io.Copy's boxing of the Message, are
+// two allocations per message).
+func BenchmarkEcho(b *testing.B) {
+	for _, srv := range []struct {
+		name    string
+		handler func(c *Conn)
+	}{{"send", echoWhole}, {"stream", echo}} {
+		b.Run(srv.name, func(b *testing.B) { benchEcho(b, benchServer(b, srv.handler)) })
+	}
+}
+
+// echoWhole echoes binary messages of up to 64 KiB by reading each into
+// one buffer and sending it with SendBinary.
+func echoWhole(c *Conn) {
+	ctx := context.Background()
+	buf := make([]byte, 64<<10+1) // one more, to meet io.EOF
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			return
+		}
+		n := 0
+		for err == nil && n < len(buf) {
+			var k int
+			k, err = m.Read(buf[n:])
+			n += k
+		}
+		if err != io.EOF || c.SendBinary(ctx, buf[:n]) != nil {
+			return
+		}
+	}
+}
+
+func benchEcho(b *testing.B, url string) {
+	ctx := context.Background()
+	for _, size := range []int{16, 1 << 10, 64 << 10} {
+		b.Run("binary/"+sizeLabel(size), func(b *testing.B) {
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, _, err := Dial(dctx, url, nil)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close(StatusNormalClosure, "")
+			payload := make([]byte, size)
+			buf := make([]byte, 64<<10)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := c.SendBinary(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total := 0
+				for {
+					n, err := m.Read(buf)
+					total += n
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if total != size {
+					b.Fatal(total)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseResponseHead parses a typical 101 answer, as Dial does.
+func BenchmarkParseResponseHead(b *testing.B) {
+	head := []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := parseResponseHead(head); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package conn
-
-// processCPU is not measured off Unix; cpu-ns/op then reads 0.
-func processCPU() int64 { return 0 }

@@ -1,0 +1,313 @@
+package wsio
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsio/wsio/limits"
+)
+
+// DialOptions configure the client side of the opening handshake.
+type DialOptions struct {
+	Options
+
+	// Header holds extra request headers (an Origin, cookies, an
+	// Authorization). A "Host" entry overrides the Host header.
+	Header http.Header
+	// Protocols lists the subprotocols to offer, most preferred first.
+	Protocols []string
+	// TLSConfig configures wss:// connections. Its ServerName defaults to
+	// the URL's host and its NextProtos to http/1.1.
+	TLSConfig *tls.Config
+	// NetDial, if set, opens the TCP connection instead of a net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds the dial and the handshake together.
+	// Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes caps the response head. Default 16 KiB.
+	MaxHeaderBytes int
+	// Proxy returns the proxy to reach a URL through (given a copy of the
+	// URL passed to Dial), or nil to connect directly. A nil Proxy means
+	// ProxyFromEnvironment, as in net/http's DefaultTransport; set
+	// ProxyURL(nil) to connect directly whatever the environment says.
+	// Proxy URL schemes: http and https (a CONNECT tunnel; https speaks TLS
+	// to the proxy, verified with TLSConfig but with the proxy's host name
+	// as ServerName), socks5 and socks5h (both let the proxy resolve the
+	// host name, as in net/http). User info in the proxy URL is sent as
+	// Basic Proxy-Authorization or SOCKS5 username/password. NetDial, if
+	// set, opens the connection to the proxy; HandshakeTimeout and Dial's
+	// ctx bound the proxy exchange too. Proxy failures match ErrProxy.
+	Proxy func(*url.URL) (*url.URL, error)
+}
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
+// https:// are taken as the same). ctx bounds the dial and the handshake
+// only; the connection outlives it.
+//
+// When the server answers with something other than a valid 101, Dial
+// returns a *HandshakeError and the server's *http.Response, whose Body
+// holds up to 64 KiB of what the server sent.
+func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
+	if o == nil {
+		o = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("websocket: dial: %w", err)
+	}
+	secure := false
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+	case "wss", "https":
+		secure = true
+	default:
+		return nil, nil, fmt.Errorf("websocket: dial: unsupported scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, nil, errors.New("websocket: dial: the URL has no host")
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	if timeout := limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout); !deadlineWithin(ctx, timeout) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+
+	nc, presp, err := dialNet(ctx, u, addr, o) // direct or through a proxy: proxy.go
+	if err != nil {
+		return nil, presp, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = nc.Close()
+		}
+	}()
+	// ctx carries the handshake timeout, so this one watch bounds every
+	// read and write below: no socket deadline to set and clear.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	if secure {
+		cfg := &tls.Config{}
+		if o.TLSConfig != nil {
+			cfg = o.TLSConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		if len(cfg.NextProtos) == 0 {
+			cfg.NextProtos = []string{"http/1.1"}
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, nil, fmt.Errorf("websocket: TLS handshake with %s: %w", addr, err)
+		}
+		nc = tc
+	}
+
+	comp := o.Compression
+	if comp == nil {
+		comp = &Compression{}
+	}
+	offer := ""
+	if comp.enabled() {
+		offer = deflateOffer(comp)
+	}
+
+	var kb [16]byte
+	_, _ = crand.Read(kb[:])
+	key := base64.StdEncoding.EncodeToString(kb[:])
+	bp := headBufs.Get().(*[]byte)
+	_, err = nc.Write(buildRequest((*bp)[:0], u, key, offer, o))
+	headBufs.Put(bp)
+	if err != nil {
+		return nil, nil, dialErr(ctx, "writing the request", err)
+	}
+
+	head, rest, err := readHead(nc, limits.Or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	if err != nil {
+		return nil, nil, dialErr(ctx, "reading the response", err)
+	}
+	resp := &http.Response{
+		Status:     statusLine(head.status, head.statusText),
+		StatusCode: head.status,
+		Proto:      head.proto,
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     head.header,
+		Body:       http.NoBody,
+	}
+	if head.status != http.StatusSwitchingProtocols {
+		resp.Body = io.NopCloser(bytes.NewReader(readBody(nc, head.status, head.header, rest)))
+		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server did not switch protocols"}
+	}
+	if reason := checkResponse(head.header, key, o.Protocols); reason != "" {
+		return nil, resp, &HandshakeError{Status: head.status, Reason: reason}
+	}
+	exts, err := parseExtensions(head.header.Values("Sec-Websocket-Extensions"))
+	if err != nil {
+		return nil, resp, &HandshakeError{Status: head.status, Reason: err.Error()}
+	}
+	if len(exts) > 0 && offer == "" {
+		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server chose an extension that was not offered"}
+	}
+	var deflate *deflateState
+	if offer != "" {
+		if deflate, err = clientDeflate(exts, comp); err != nil {
+			return nil, resp, &HandshakeError{Status: head.status, Reason: "permessage-deflate: " + err.Error()}
+		}
+	}
+	if !stop() {
+		// ctx ended as the handshake finished: the watch has set (or is
+		// setting) a deadline in the past, so the connection is unusable.
+		return nil, resp, dialErr(ctx, "finishing", ctx.Err())
+	}
+	ok = true
+	c := newConn(nc, true, &o.Options, rest)
+	c.protocol = head.header.Get("Sec-Websocket-Protocol")
+	c.protocols = o.Protocols
+	c.respHdr = head.header
+	c.path = u.Path
+	c.useDeflate(deflate)
+	return c, resp, nil
+}
+
+// deadlineWithin reports whether ctx ends within d from now anyway.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
+}
+
+// statusLine is http.Response.Status: "101 Switching Protocols".
+func statusLine(code int, text string) string {
+	if code == http.StatusSwitchingProtocols && text == "Switching Protocols" {
+		return "101 Switching Protocols"
+	}
+	return strconv.Itoa(code) + " " + text
+}
+
+// dialErr wraps an error of the handshake's I/O. The only deadline on the
+// connection is the one the context watch sets when ctx ends, so such an
+// error is reported as ctx's.
+func dialErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
+}
+
+// buildRequest appends the opening handshake's request head to b.
+func buildRequest(b []byte, u *url.URL, key, extensions string, o *DialOptions) []byte {
+	host := u.Host
+	if h := o.Header.Get("Host"); h != "" {
+		host = h
+	}
+	b = append(b, "GET "...)
+	b = append(b, u.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
+	b = append(b, key...)
+	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
+	if extensions != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, extensions...)
+		b = append(b, "\r\n"...)
+	}
+	if len(o.Protocols) > 0 {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, strings.Join(o.Protocols, ", ")...)
+		b = append(b, "\r\n"...)
+	}
+	b = appendHeader(b, o.Header, "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
+		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions")
+	return append(b, "\r\n"...)
+}
+
+// readHead reads until a whole response head has arrived, at most
+// maxBytes of it plus its final empty line, and returns it with the bytes
+// read past it.
+func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
+	bp, _, err := readHeadBytes(r, maxBytes+4, nil)
+	if err == errHeadTooLarge {
+		err = fmt.Errorf("response head larger than %d bytes", maxBytes)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer headBufs.Put(bp)
+	head, hn, err := parseResponseHead(*bp)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rest []byte
+	if hn < len(*bp) {
+		rest = append([]byte(nil), (*bp)[hn:]...)
+	}
+	return head, rest, nil
+}
+
+// readBody reads the body of a refusing server's response, up to 64 KiB:
+// by Content-Length, by chunks, or to the end of the connection, as
+// RFC 9112 (6.3) says. The handshake deadline bounds the wait.
+func readBody(r io.Reader, status int, h http.Header, rest []byte) []byte {
+	const maxBody = 64 << 10
+	if status < 200 || status == http.StatusNoContent || status == http.StatusNotModified {
+		return nil
+	}
+	src := io.MultiReader(bytes.NewReader(rest), r)
+	switch {
+	case hasToken(h, "Transfer-Encoding", "chunked"):
+		src = httputil.NewChunkedReader(src)
+	case h.Get("Content-Length") != "":
+		cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+		if err != nil || cl < 0 {
+			return nil
+		}
+		src = io.LimitReader(src, cl)
+	}
+	body, _ := io.ReadAll(io.LimitReader(src, maxBody))
+	return body
+}
+
+// checkResponse validates a 101 response (RFC 6455, 4.1) and returns why
+// it is not acceptable, or "".
+func checkResponse(h http.Header, key string, offered []string) string {
+	var accept [28]byte
+	switch {
+	case !hasToken(h, "Upgrade", "websocket"):
+		return `the Upgrade header does not contain "websocket"`
+	case !hasToken(h, "Connection", "upgrade"):
+		return `the Connection header does not contain "Upgrade"`
+	case first(h["Sec-Websocket-Accept"]) != string(appendAcceptKey(accept[:0], key)):
+		return "Sec-WebSocket-Accept does not match the key"
+	}
+	if p := h["Sec-Websocket-Protocol"]; len(p) > 0 {
+		if len(p) > 1 || !slices.Contains(offered, p[0]) {
+			return "the server chose a subprotocol that was not offered: " + strings.Join(p, ", ")
+		}
+	}
+	return ""
+}

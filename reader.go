@@ -1,0 +1,217 @@
+package wsio
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wsio/wsio/conn"
+)
+
+// reader buffers the incoming stream. Between messages it reads into a
+// small array inside the connection, so an idle connection holds no
+// buffer; a pooled buffer is taken only when more must be held at once
+// (a large control frame, many small reads) and given back at the next
+// message boundary. Payloads are read straight into their destination
+// whenever nothing is buffered.
+//
+// On a socket (see reader_unix.go) a read at a message boundary first
+// waits until data has arrived, then takes a pooled buffer and reads as
+// much as there is in one system call: a small message costs one read,
+// and the connection still holds no buffer while it waits.
+//
+// Every operation either completes or consumes nothing, so a read that
+// fails on a deadline can simply be tried again.
+type reader struct {
+	src    io.Reader
+	buf    []byte // inline[:] or a pooled slice
+	r, w   int    // unread bytes are buf[r:w]
+	pooled bool
+	pool   *[]byte // the pool's handle on buf when pooled and from readPool
+	inline [64]byte
+	raw    *rawSource   // src's descriptor, when it can be waited on; or nil
+	heard  *atomic.Bool // set when bytes arrive (keepalive), or nil
+}
+
+// got notes that bytes arrived.
+func (rd *reader) got() {
+	if rd.heard != nil {
+		rd.heard.Store(true)
+	}
+}
+
+const (
+	pooledReadSize = 16 << 10
+	// directRead is the smallest destination read straight from the
+	// stream when nothing is buffered; smaller reads go through the buffer.
+	directRead = 512
+)
+
+var readPool = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
+
+func (rd *reader) init(src io.Reader, pre []byte) {
+	rd.src = src
+	rd.raw = newRawSource(src)
+	rd.buf = rd.inline[:]
+	if len(pre) > len(rd.inline) {
+		rd.toPooled(len(pre))
+	}
+	rd.w = copy(rd.buf, pre)
+}
+
+func (rd *reader) buffered() int { return rd.w - rd.r }
+
+// peek returns the buffered bytes without consuming them.
+func (rd *reader) peek() []byte { return rd.buf[rd.r:rd.w] }
+
+func (rd *reader) consume(n int) { rd.r += n }
+
+// idle gives a pooled buffer back when nothing is buffered; called at
+// message boundaries.
+func (rd *reader) idle() {
+	if rd.pooled && rd.r == rd.w {
+		rd.release()
+	}
+}
+
+// release drops the pooled buffer, keeping any unread bytes when they fit
+// in the inline array (they always do when called from idle).
+func (rd *reader) release() {
+	if !rd.pooled {
+		return
+	}
+	n := copy(rd.inline[:], rd.buf[rd.r:rd.w])
+	if rd.pool != nil {
+		readPool.Put(rd.pool)
+	}
+	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = rd.inline[:], 0, n, false, nil
+}
+
+// toPooled moves the unread bytes into a pooled buffer of at least n bytes.
+func (rd *reader) toPooled(n int) {
+	var b []byte
+	var bp *[]byte
+	if n <= pooledReadSize {
+		bp = readPool.Get().(*[]byte)
+		b = *bp
+	} else {
+		b = make([]byte, n)
+	}
+	k := copy(b, rd.buf[rd.r:rd.w])
+	if rd.pool != nil {
+		readPool.Put(rd.pool)
+	}
+	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = b, 0, k, true, bp
+}
+
+// ensure makes at least n bytes buffered.
+func (rd *reader) ensure(n int) error {
+	for rd.w-rd.r < n {
+		if len(rd.buf)-rd.r < n {
+			if n > len(rd.buf) {
+				rd.toPooled(n)
+			} else {
+				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+				rd.r = 0
+			}
+		}
+		if err := rd.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill reads once into the free end of the buffer.
+func (rd *reader) fill() error {
+	if rd.r == rd.w {
+		rd.r, rd.w = 0, 0
+		if rd.raw != nil && !rd.pooled {
+			return rd.fillWhenReady()
+		}
+	}
+	for tries := 0; tries < 100; tries++ {
+		n, err := rd.src.Read(rd.buf[rd.w:])
+		rd.w += n
+		if n > 0 {
+			rd.got()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// read reads payload bytes into p (whose length the caller limits to what
+// is left of the frame): buffered bytes first, then straight from the
+// stream for large destinations.
+func (rd *reader) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if rd.r < rd.w {
+		n := copy(p, rd.buf[rd.r:rd.w])
+		rd.r += n
+		return n, nil
+	}
+	if len(p) >= directRead {
+		for tries := 0; tries < 100; tries++ {
+			n, err := rd.src.Read(p)
+			if n > 0 || err != nil {
+				if n > 0 {
+					rd.got()
+					err = nil // the error, if any, comes back on the next read
+				}
+				return n, err
+			}
+		}
+		return 0, io.ErrNoProgress
+	}
+	if !rd.pooled {
+		rd.toPooled(pooledReadSize)
+	}
+	if err := rd.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, rd.buf[rd.r:rd.w])
+	rd.r += n
+	return n, nil
+}
+
+// readMasked is read for a masked payload: it unmasks what it reads with
+// key from position pos and returns the position after it. Buffered bytes
+// are unmasked as they are copied out, in one pass.
+func (rd *reader) readMasked(p []byte, key [4]byte, pos int) (int, int, error) {
+	if len(p) > 0 && rd.r < rd.w {
+		n := min(len(p), rd.w-rd.r)
+		pos = conn.MaskCopy(key, pos, p, rd.buf[rd.r:rd.r+n])
+		rd.r += n
+		return n, pos, nil
+	}
+	n, err := rd.read(p)
+	if n > 0 {
+		pos = conn.Mask(key, pos, p[:n])
+	}
+	return n, pos, err
+}
+
+// fillWhenReady reads into an empty reader from the raw descriptor: it
+// waits for data without a buffer, then reads into a pooled one. Data
+// that fits the inline array goes there, and the pooled buffer goes
+// straight back.
+func (rd *reader) fillWhenReady() error {
+	b, n, err := rd.raw.read()
+	if b == nil {
+		return err
+	}
+	rd.got()
+	if n <= len(rd.inline) {
+		rd.w = copy(rd.inline[:], (*b)[:n])
+		readPool.Put(b)
+	} else {
+		rd.buf, rd.w, rd.pooled, rd.pool = *b, n, true, b
+	}
+	return err
+}

@@ -1,0 +1,19 @@
+//go:build !linux
+
+package wsio
+
+import (
+	"errors"
+	"net"
+
+	"github.com/wsio/wsio/binstream"
+)
+
+func sendFileTo(*net.TCPConn, binstream.File, int64) (int64, error) {
+	return 0, errors.ErrUnsupported
+}
+
+func writeHeaderMore(tc *net.TCPConn, hdr []byte) error {
+	_, err := tc.Write(hdr)
+	return err
+}
