@@ -1,6 +1,7 @@
 package wsio_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wsio/wsio"
 )
@@ -285,4 +288,233 @@ func ExampleNewEventServer() {
 	// Output:
 	// welcome to /lobby
 	// someone said: hello
+}
+
+// Save an uploaded binary message to a file as it arrives: the Message is
+// an io.Reader, so io.Copy streams it frame by frame and never holds it
+// whole, however large it is.
+func ExampleMessage() {
+	srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		ctx := c.Request().Context()
+		m, err := c.Next(ctx)
+		if err != nil || m.Kind != wsio.Binary {
+			return
+		}
+		f, err := os.CreateTemp("", "upload-*")
+		if err != nil {
+			return
+		}
+		defer os.Remove(f.Name())
+		n, err := io.Copy(f, m)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = c.Close(wsio.StatusInternalError, "saving failed")
+			return
+		}
+		_ = c.SendText(ctx, fmt.Sprintf("saved %d bytes", n))
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	ctx := context.Background()
+	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(wsio.StatusNormalClosure, "")
+	if err := c.SendBinary(ctx, bytes.Repeat([]byte{42}, 3<<20)); err != nil {
+		log.Fatal(err)
+	}
+	m, err := c.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.Text)
+	// Output: saved 3145728 bytes
+}
+
+// Cap what a peer may send. A text message is assembled whole, so one
+// larger than BufferCap closes the connection with 1009 (message too big)
+// as soon as its frame header says so; a binary message is streamed and
+// capped only by MaxBinaryMessage. Both sides' errors match
+// ErrMessageTooBig.
+func ExampleOptions() {
+	serverErr := make(chan error, 1)
+	srv := wsio.NewServer(wsio.ServerOptions{
+		Options: wsio.Options{BufferCap: 1 << 10, MaxBinaryMessage: 1 << 20},
+	}, func(c *wsio.Conn) {
+		_, err := c.Next(c.Request().Context())
+		serverErr <- err
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	ctx := context.Background()
+	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.SendText(ctx, strings.Repeat("x", 2<<10)); err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.Next(ctx)
+	var ce *wsio.CloseError
+	if errors.As(err, &ce) {
+		fmt.Println("client: closed by the server:", ce.Code)
+	}
+	fmt.Println("server:", errors.Is(<-serverErr, wsio.ErrMessageTooBig))
+	// Output:
+	// client: closed by the server: 1009 (message too big)
+	// server: true
+}
+
+// Shut a server down gracefully: every open connection gets a close frame
+// with 1001 (going away), and Shutdown returns once they have all closed.
+func ExampleServer_Shutdown() {
+	srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		for {
+			if _, err := c.Next(c.Request().Context()); err != nil {
+				return
+			}
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Serve(ln)
+
+	ctx := context.Background()
+	c, _, err := wsio.Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	next := make(chan error, 1)
+	go func() {
+		_, err := c.Next(ctx) // the client reads, so it answers the close frame
+		next <- err
+	}()
+
+	shutdownCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	fmt.Println("shutdown:", srv.Shutdown(shutdownCtx))
+	var ce *wsio.CloseError
+	if errors.As(<-next, &ce) {
+		fmt.Println("client: closed by the server:", ce.Code, ce.Remote)
+	}
+	// Output:
+	// shutdown: <nil>
+	// client: closed by the server: 1001 (going away) true
+}
+
+// Dial a wss:// URL. TLSConfig verifies the server as net/http's client
+// would; here it trusts the test server's certificate.
+func ExampleDialOptions() {
+	srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		_ = c.SendText(c.Request().Context(), "hello over TLS")
+	})
+	ts := httptest.NewTLSServer(srv)
+	defer ts.Close()
+
+	ctx := context.Background()
+	c, _, err := wsio.Dial(ctx, "wss"+strings.TrimPrefix(ts.URL, "https"), &wsio.DialOptions{
+		TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(wsio.StatusNormalClosure, "")
+	m, err := c.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.Text)
+	// Output: hello over TLS
+}
+
+// Give up waiting for a message without losing the connection: a read
+// canceled by its context returns the context's error, and the next Next
+// resumes where it stopped.
+func ExampleConn_Next_cancel() {
+	srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		ctx := c.Request().Context()
+		m, err := c.Next(ctx) // waits for the client's "now"
+		if err == nil && m.Text == "now" {
+			_ = c.SendText(ctx, "here it is")
+		}
+		_, _ = c.Next(ctx)
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	ctx := context.Background()
+	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(wsio.StatusNormalClosure, "")
+
+	waitCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = c.Next(waitCtx) // nothing comes in time
+	cancel()
+	fmt.Println("first wait:", errors.Is(err, context.DeadlineExceeded))
+
+	if err := c.SendText(ctx, "now"); err != nil {
+		log.Fatal(err)
+	}
+	m, err := c.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("second wait:", m.Text)
+	// Output:
+	// first wait: true
+	// second wait: here it is
+}
+
+// Compress messages with permessage-deflate (RFC 7692). A client offers it
+// by default; a server accepts it only when its Options.Compression is set.
+// WithoutCompression sends one message as it is (data that is already
+// compressed gains nothing).
+func ExampleCompression() {
+	srv := wsio.NewServer(wsio.ServerOptions{
+		Options: wsio.Options{Compression: &wsio.Compression{Level: 6}},
+	}, func(c *wsio.Conn) {
+		ctx := c.Request().Context()
+		for {
+			m, err := c.Next(ctx)
+			if err != nil {
+				return
+			}
+			_ = c.SendText(ctx, fmt.Sprintf("got %d bytes", len(m.Text)))
+		}
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	ctx := context.Background()
+	c, resp, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(wsio.StatusNormalClosure, "")
+	ext := resp.Header.Get("Sec-WebSocket-Extensions")
+	fmt.Println("negotiated:", strings.HasPrefix(ext, "permessage-deflate"))
+
+	for _, sendCtx := range []context.Context{ctx, wsio.WithoutCompression(ctx)} {
+		if err := c.SendText(sendCtx, strings.Repeat("compressible ", 5000)); err != nil {
+			log.Fatal(err)
+		}
+		m, err := c.Next(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(m.Text)
+	}
+	// Output:
+	// negotiated: true
+	// got 65000 bytes
+	// got 65000 bytes
 }
