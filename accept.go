@@ -71,7 +71,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 		pre, _ = brw.Reader.Peek(n)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	_ = nc.SetWriteDeadline(time.Now().Add(limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+	_ = nc.SetWriteDeadline(time.Now().Add(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
 	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, deflate, pre)
 }
 

@@ -85,12 +85,22 @@ type Options struct {
 	Compression *Compression
 }
 
+// or returns v, or def when v is zero: an option left at its zero value
+// takes its default.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
 func (o *Options) resolved() Options {
 	r := *o
-	r.FragmentSize = limits.Or(r.FragmentSize, limits.DefaultFragmentSize)
-	r.BufferCap = limits.Or(r.BufferCap, int64(limits.DefaultBufferCap))
-	r.CloseTimeout = limits.Or(r.CloseTimeout, limits.DefaultCloseTimeout)
-	r.KeepaliveTimeout = limits.Or(r.KeepaliveTimeout, r.KeepaliveInterval)
+	r.FragmentSize = or(r.FragmentSize, limits.DefaultFragmentSize)
+	r.BufferCap = or(r.BufferCap, int64(limits.DefaultBufferCap))
+	r.CloseTimeout = or(r.CloseTimeout, limits.DefaultCloseTimeout)
+	r.KeepaliveTimeout = or(r.KeepaliveTimeout, r.KeepaliveInterval)
 	return r
 }
 

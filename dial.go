@@ -88,7 +88,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	if timeout := limits.Or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout); !deadlineWithin(ctx, timeout) {
+	if timeout := or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout); !deadlineWithin(ctx, timeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -146,7 +146,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		return nil, nil, dialErr(ctx, "writing the request", err)
 	}
 
-	head, rest, err := readHead(nc, limits.Or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	head, rest, err := readHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
 	if err != nil {
 		return nil, nil, dialErr(ctx, "reading the response", err)
 	}

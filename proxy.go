@@ -221,7 +221,7 @@ func dialProxy(ctx context.Context, pu *url.URL, addr string, o *DialOptions) (n
 	if _, err := nc.Write(req); err != nil {
 		return nil, nil, proxyErr(ctx, name, "writing CONNECT", err)
 	}
-	head, rest, err := readHead(nc, limits.Or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	head, rest, err := readHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
 	if err != nil {
 		return nil, nil, proxyErr(ctx, name, "reading the CONNECT response", err)
 	}

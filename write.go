@@ -648,7 +648,7 @@ func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
 	if kind == Text && !textframe.ValidString(unsafe.String(unsafe.SliceData(data), len(data))) {
 		return nil, fmt.Errorf("websocket: Prepare: %w", ErrInvalidUTF8)
 	}
-	m := &Prepared{kind: kind, payload: data, size: limits.Or(fragmentSize, limits.DefaultFragmentSize)}
+	m := &Prepared{kind: kind, payload: data, size: or(fragmentSize, limits.DefaultFragmentSize)}
 	m.frames = m.frame(data, 0)
 	return m, nil
 }

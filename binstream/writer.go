@@ -6,6 +6,10 @@
 // It knows nothing of sockets or frame encoding: it hands each frame's
 // payload to a [Sink], which the connection implements. That keeps the
 // fragmenting rules testable with a fake sink.
+//
+// Programs that use WebSockets import wsio, never this package: a
+// wsio.BinaryWriter from Conn.BeginBinary is a Writer underneath. It is
+// public for code that frames binary streams over a transport of its own.
 package binstream
 
 import (

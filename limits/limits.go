@@ -4,6 +4,10 @@
 // It knows nothing of sockets or messages: the layers above ask a [Budget]
 // before they buffer bytes, and turn [ErrTooBig] into a close with status
 // 1009 (Message Too Big).
+//
+// Programs set these limits through wsio.Options and never need to import
+// this package; it is public for code that builds its own message layer on
+// the same building blocks (textframe, binstream) and wants the same caps.
 package limits
 
 import (
@@ -77,13 +81,3 @@ func (b *Budget) Room() int64 {
 
 // Reset forgets what was taken, keeping the cap.
 func (b *Budget) Reset() { b.Used = 0 }
-
-// Or returns v, or def when v is zero. It reads option structs whose zero
-// value means "use the default".
-func Or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}

@@ -3,7 +3,6 @@ package limits
 import (
 	"errors"
 	"testing"
-	"time"
 )
 
 func TestBudget(t *testing.T) {
@@ -56,18 +55,5 @@ func TestRoom(t *testing.T) {
 	}
 	if got := (&Budget{Cap: -1}).Room(); got != -1 {
 		t.Fatalf("Room without cap = %d, want -1", got)
-	}
-}
-
-func TestOr(t *testing.T) {
-	t.Parallel()
-	if got := Or(0, 5); got != 5 {
-		t.Fatalf("Or(0,5) = %d", got)
-	}
-	if got := Or(3, 5); got != 3 {
-		t.Fatalf("Or(3,5) = %d", got)
-	}
-	if got := Or(time.Duration(0), time.Second); got != time.Second {
-		t.Fatalf("Or(0s,1s) = %v", got)
 	}
 }

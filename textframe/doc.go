@@ -21,4 +21,9 @@
 // Errors that mean the text is not UTF-8 wrap [ErrInvalidUTF8].
 //
 // [ValidString] checks outgoing text with the same fast routine.
+//
+// Programs that use WebSockets import wsio, never this package: wsio's
+// connection uses it for every text message. It is public for code that
+// validates or assembles text from another frame source (a proxy, a
+// WebSocket-over-something transport) and wants the same fail-fast rules.
 package textframe
