@@ -24,8 +24,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
-	closing bool          // after Close: no new handshakes
-	leaving bool          // after Shutdown: no new connections either
+	closing bool          // after Close or Shutdown: no new handshakes or connections
 	idle    chan struct{} // closed when conns becomes empty during Shutdown
 	lns     map[net.Listener]struct{}
 	pending map[net.Conn]struct{} // raw connections still in the handshake
@@ -72,7 +71,7 @@ func (s *Server) run(c *Conn) {
 }
 
 // runTracked runs the handler for c, or closes c with 1001 if it was not
-// tracked because Shutdown has begun.
+// tracked because Close or Shutdown has begun.
 func (s *Server) runTracked(c *Conn, tracked bool) {
 	if !tracked {
 		_ = c.Close(StatusGoingAway, "server is shutting down")
@@ -97,11 +96,11 @@ func (s *Server) track(c *Conn) bool {
 	return s.trackLocked(c)
 }
 
-// trackLocked adds c to the open connections unless Shutdown has begun.
-// A handshake that completed after Close is an open connection: its
-// client has its 101, and Close leaves open connections alone.
+// trackLocked adds c to the open connections unless Close or Shutdown has
+// begun. Those take their snapshot of the open connections under the same
+// lock, so every connection is either in it or refused here.
 func (s *Server) trackLocked(c *Conn) bool {
-	if s.leaving {
+	if s.closing {
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -212,12 +211,26 @@ func (e *BroadcastError) Unwrap() []error {
 	return errs
 }
 
-// Close stops accepting new connections (upgrades get 503, listeners
-// given to Serve are closed, handshakes in progress are cut off) and
-// leaves the open connections alone, as nodejs-websocket's server.close
-// does. A connection whose 101 was already sent is open, even if Serve
-// had not yet handed it to the handler.
+// Close ends the server at once, as http.Server.Close does: it closes the
+// listeners given to Serve, refuses new upgrades with 503, cuts off
+// handshakes in progress, and closes every open connection without the
+// closing handshake (CloseNow: the peers see their connection end with
+// 1006, and this side's reads and writes fail with a *CloseError of code
+// 1006). A handshake that completes after Close gets a close frame with
+// 1001 (going away) instead of the handler. For a graceful end, with a close frame to every connection, use
+// Shutdown. Calling Close again returns nil.
 func (s *Server) Close() error {
+	err := s.stopAccepting()
+	for c := range s.Conns() {
+		_ = c.CloseNow()
+	}
+	return err
+}
+
+// stopAccepting closes the listeners, refuses new upgrades and cuts off
+// handshakes in progress; a connection whose handshake completes from now
+// on is closed with 1001 instead of handed to the handler.
+func (s *Server) stopAccepting() error {
 	s.mu.Lock()
 	s.closing = true
 	lns := s.lns
@@ -225,8 +238,9 @@ func (s *Server) Close() error {
 	// Cut the handshakes off with a deadline rather than by closing their
 	// sockets: a handshake whose response is already out then completes,
 	// and serveConn, which takes it out of pending under this lock,
-	// clears the deadline again. (A handshake that arms its own timeout
-	// after this runs on until that timeout.)
+	// clears the deadline again and hands the connection to trackLocked.
+	// (A handshake that arms its own timeout after this runs on until
+	// that timeout.)
 	for nc := range s.pending {
 		_ = nc.SetDeadline(aLongTimeAgo)
 	}
@@ -245,9 +259,8 @@ func (s *Server) Close() error {
 // closed or ctx ends; then it tears down those left and returns ctx's
 // error. It mirrors http.Server.Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
-	_ = s.Close()
+	_ = s.stopAccepting()
 	s.mu.Lock()
-	s.leaving = true
 	var idle chan struct{}
 	if len(s.conns) > 0 {
 		if s.idle == nil {
@@ -267,7 +280,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for c := range s.Conns() {
-			_ = c.NetConn().Close()
+			_ = c.CloseNow()
 		}
 		return ctx.Err()
 	}
@@ -378,7 +391,8 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	if s.closing {
-		// Close may have cut this handshake off just after it finished.
+		// Close cut this handshake off just after it finished: clear the
+		// deadline so runTracked can still send its close frame.
 		_ = nc.SetDeadline(time.Time{})
 	}
 	tracked := s.trackLocked(c)

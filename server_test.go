@@ -620,7 +620,10 @@ func TestServerBroadcastWaitsForStream(t *testing.T) {
 	}
 }
 
-func TestServerCloseRefusesNewKeepsOpen(t *testing.T) {
+// TestServerCloseEndsEverything: Close refuses new upgrades with 503 and
+// closes the open connections at once, without the closing handshake, as
+// http.Server.Close does.
+func TestServerCloseEndsEverything(t *testing.T) {
 	t.Parallel()
 	srv, url := newServer(t, wsio.ServerOptions{}, echo)
 	c := dial(t, url, nil)
@@ -641,10 +644,9 @@ func TestServerCloseRefusesNewKeepsOpen(t *testing.T) {
 	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("Dial after Close: response %v", resp)
 	}
-	roundTrip(t, c, "after")
-	if n := srv.Len(); n != 1 {
-		t.Fatalf("Len after Close = %d, want 1", n)
-	}
+	_, err = c.Next(testCtx(t))
+	wantClose(t, err, wsio.StatusAbnormalClosure, false)
+	waitUntil(t, "Len() == 0", func() bool { return srv.Len() == 0 })
 }
 
 func TestServerShutdown(t *testing.T) {
@@ -822,7 +824,8 @@ func TestServerServeClose(t *testing.T) {
 	case <-time.After(timeout):
 		t.Fatal("Serve did not return after Close")
 	}
-	roundTrip(t, c, "still open after Close")
+	_, err = c.Next(testCtx(t))
+	wantClose(t, err, wsio.StatusAbnormalClosure, false)
 	if _, _, err := wsio.Dial(testCtx(t), "ws://"+ln.Addr().String(), nil); err == nil {
 		t.Fatal("Dial succeeded after Close closed the listener")
 	}
