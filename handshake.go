@@ -18,14 +18,14 @@ import (
 // keyGUID is the constant RFC 6455 appends to the client's key.
 const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-// AcceptKey computes the Sec-WebSocket-Accept value for a client's
+// acceptKey computes the Sec-WebSocket-Accept value for a client's
 // Sec-WebSocket-Key.
-func AcceptKey(key string) string {
+func acceptKey(key string) string {
 	var out [28]byte
 	return string(appendAcceptKey(out[:0], key))
 }
 
-// appendAcceptKey appends AcceptKey(key), 28 bytes, to dst.
+// appendAcceptKey appends acceptKey(key), 28 bytes, to dst.
 func appendAcceptKey(dst []byte, key string) []byte {
 	var in [64]byte
 	var b []byte

@@ -21,7 +21,7 @@ func (c *cannedConn) Write(p []byte) (int, error) {
 	if s := string(p); strings.HasPrefix(s, "GET ") {
 		i := strings.Index(s, "Sec-WebSocket-Key: ") + len("Sec-WebSocket-Key: ")
 		c.in.Reset("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-			AcceptKey(s[i:i+24]) + "\r\n\r\n")
+			acceptKey(s[i:i+24]) + "\r\n\r\n")
 	}
 	return len(p), nil
 }

@@ -162,7 +162,7 @@ func rawDial(t *testing.T, url string) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key) {
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key) {
 		t.Fatalf("handshake: %v %v", resp.Status, resp.Header)
 	}
 	return &rawPeer{t: t, nc: nc, br: br}

@@ -247,14 +247,14 @@ func BenchmarkReadRequestHead(b *testing.B) {
 // against a plain SHA-1 of key + GUID.
 func TestAcceptKey(t *testing.T) {
 	t.Parallel()
-	if got := AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Fatalf("RFC example: %q", got)
 	}
 	for _, n := range []int{0, 1, 24, 28, 29, 100} {
 		key := strings.Repeat("k", n)
 		sum := sha1.Sum([]byte(key + keyGUID))
-		if want := base64.StdEncoding.EncodeToString(sum[:]); AcceptKey(key) != want {
-			t.Errorf("%d-byte key: %q, want %q", n, AcceptKey(key), want)
+		if want := base64.StdEncoding.EncodeToString(sum[:]); acceptKey(key) != want {
+			t.Errorf("%d-byte key: %q, want %q", n, acceptKey(key), want)
 		}
 	}
 }
