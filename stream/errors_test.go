@@ -292,23 +292,39 @@ func TestCloseUnblocksRead(t *testing.T) {
 	}
 }
 
-// readUntilClosed sends the error of one Read of c; blockedReading finds
-// it by its name.
+// readUntilClosed sends the error of one Read of c; TestCloseUnblocksRead
+// finds it blocked by its name.
 func readUntilClosed(c net.Conn, errc chan<- error) {
 	_, err := c.Read(make([]byte, 8))
 	errc <- err
 }
 
 // blockedReading reports whether readUntilClosed is blocked on the socket.
-func blockedReading() bool {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "stream_test.readUntilClosed") && strings.Contains(g, "[IO wait") {
-			return true
+func blockedReading() bool { return blockedIn("stream_test.readUntilClosed", "[IO wait") }
+
+// blockedIn reports whether a goroutine whose stack mentions fn is in the
+// state named by the start of state ("[select", "[IO wait").
+func blockedIn(fn, state string) bool { return countIn(fn, state) > 0 }
+
+// countIn counts the goroutines whose stack mentions fn and whose header
+// contains state.
+func countIn(fn, state string) int {
+	var buf []byte
+	for n := 1 << 16; ; n *= 2 {
+		buf = make([]byte, n)
+		if k := runtime.Stack(buf, true); k < n {
+			buf = buf[:k]
+			break
 		}
 	}
-	return false
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(g, fn) && strings.Contains(header, state) {
+			count++
+		}
+	}
+	return count
 }
 
 // waitUntil polls cond until it holds or 5 s pass.

@@ -1,7 +1,10 @@
 // Package stream adapts a WebSocket connection to the standard library's
 // stream shapes: a net.Conn (and so an io.ReadWriteCloser), like Node's
 // createWebSocketStream, so TLS, net/http, net/rpc or any byte protocol can
-// run over a WebSocket.
+// run over a WebSocket. A Listener does the same for a server's side: it
+// is a net.Listener whose Accept returns WebSocket connections, so a
+// server written for net.Listener (http.Serve, net/rpc's Server.Accept, a
+// gRPC server) serves WebSocket clients.
 //
 // # How messages map onto the byte stream
 //
@@ -203,7 +206,9 @@ func (s *netConn) opError(op string, err error, open bool) error {
 	default:
 		cause = err
 	}
-	return &net.OpError{Op: op, Net: "websocket", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: cause}
+	// The addresses are the socket's; a connection over another stream
+	// has none to name.
+	return &net.OpError{Op: op, Net: "websocket", Source: s.c.LocalAddr(), Addr: s.c.RemoteAddr(), Err: cause}
 }
 
 // closedHere reports whether err says the connection was closed on
