@@ -34,8 +34,9 @@
 //   - io.EOF is returned bare, as the io.Reader contract asks.
 //   - Every other error from Read, Write and a second Close is a
 //     *net.OpError (Op "read", "write" or "close", Net "websocket",
-//     Source and Addr the local and remote addresses) whose Err is the
-//     cause, so errors.Is and errors.As see through it: a *CloseError,
+//     Source and Addr the socket's local and remote addresses, nil over
+//     a stream that has none) whose Err is the cause, so errors.Is and
+//     errors.As see through it: a *CloseError,
 //     ErrClosed, ErrProtocol and the rest of package conn's sentinels
 //     still match.
 //   - After a local Close (of the net.Conn, or Close or CloseNow of the
@@ -164,20 +165,23 @@ func (s *netConn) Write(p []byte) (int, error) {
 }
 
 // Close runs the closing handshake with 1000. A Read blocked in another
-// goroutine returns at once with an error matching net.ErrClosed (on a
-// connection over a net.Conn, whose read deadline Close moves into the
-// past; the closing handshake then reads the peer's answer under its own
-// deadline), and later Reads and Writes fail the same way. A second Close
-// returns an error matching net.ErrClosed.
+// goroutine returns at once with an error matching net.ErrClosed, and
+// later Reads and Writes fail the same way. A second Close returns an
+// error matching net.ErrClosed.
+//
+// Close releases a blocked Read by moving the read deadline into the
+// past, so it does so only on a connection over a net.Conn (elsewhere the
+// Read returns when the closing handshake ends). The handshake then reads
+// the peer's answer under a deadline of its own. A Read blocked inside a
+// compressed message cannot resume after a deadline, so there the
+// connection ends at once, without the handshake.
 func (s *netConn) Close() error {
 	if s.closed.Swap(true) {
 		return s.opError("close", nil, false)
 	}
 	// A Read blocked on the socket returns a deadline error, which Read
-	// reports as net.ErrClosed because closed is set. Inside a compressed
-	// message a deadline ends the connection without the handshake (the
-	// inflater cannot resume); elsewhere the reader stops between bytes
-	// and the handshake below discards the rest.
+	// reports as net.ErrClosed because closed is set; the handshake
+	// below discards what the reader left unread.
 	_ = s.c.SetReadDeadline(aLongTimeAgo)
 	return s.c.Close(conn.StatusNormalClosure, "")
 }
