@@ -60,10 +60,25 @@ func TestMain(m *testing.M) {
 // as net.Conns: the server's and the client's.
 func pair(t *testing.T) (srv, cli net.Conn) {
 	t.Helper()
+	e := newEnds(t, nil, nil)
+	return e.srv, e.cli
+}
+
+// ends are the two ends of a WebSocket connection over loopback TCP, each
+// as a net.Conn and as the connection under it.
+type ends struct {
+	srv, cli   net.Conn
+	srvC, cliC *wsio.Conn
+}
+
+// newEnds connects a client with options do to a server with options so
+// (either may be nil). Cleanup closes both sockets.
+func newEnds(t *testing.T, so *wsio.ServerOptions, do *wsio.DialOptions) ends {
+	t.Helper()
 	conns := make(chan *wsio.Conn, 1)
 	done := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := wsio.Accept(w, r, nil)
+		c, err := wsio.Accept(w, r, so)
 		if err != nil {
 			return
 		}
@@ -72,7 +87,7 @@ func pair(t *testing.T) (srv, cli net.Conn) {
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), do)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +98,7 @@ func pair(t *testing.T) (srv, cli net.Conn) {
 		close(done)
 		hs.Close()
 	})
-	return stream.NetConn(s), stream.NetConn(c)
+	return ends{srv: stream.NetConn(s), cli: stream.NetConn(c), srvC: s, cliC: c}
 }
 
 func TestBytesBothWays(t *testing.T) {
