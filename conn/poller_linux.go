@@ -98,6 +98,24 @@ func unparkConn(ec *evConn) {
 	}
 }
 
+// parkedEvConn returns the evConn registered for c's descriptor, or nil.
+func parkedEvConn(c *Conn) *evConn {
+	rs := c.rd.raw
+	if rs == nil {
+		return nil
+	}
+	p := &thePoller
+	var ec *evConn
+	_ = rs.rc.Control(func(fd uintptr) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if e := p.conns[int32(fd)]; e != nil && e.c == c {
+			ec = e
+		}
+	})
+	return ec
+}
+
 // loop waits for readiness and wakes the connections, until none is
 // registered.
 func (p *poller) loop() {

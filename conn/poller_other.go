@@ -6,3 +6,5 @@ package conn
 func parkConn(*evConn) bool { return false }
 
 func unparkConn(*evConn) {}
+
+func parkedEvConn(*Conn) *evConn { return nil }
