@@ -146,6 +146,7 @@ type Conn struct {
 	compressed bool        // the current message is compressed
 	binDone    bool        // the current binary message was read to its end
 	rcancel    bool        // the read deadline was forced by a context
+	evParked   bool        // ServeEvents parked c: SetReadDeadline re-arms its timer; guarded by dlMu
 
 	// Writing; frames under wsem, whole data messages under msem.
 	wsem       sem
@@ -318,18 +319,27 @@ func (c *Conn) OnClose(f func()) {
 // SetReadDeadline sets the deadline for reads (Next and binary message
 // reads) when the stream is a net.Conn. A read that passes it fails with
 // an error wrapping os.ErrDeadlineExceeded and leaves the connection
-// usable: the next read resumes where the last one stopped.
+// usable: the next read resumes where the last one stopped. On a
+// connection read by Run or ServeEvents, passing the deadline ends the
+// connection instead (see Events).
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.nc == nil {
 		return errors.ErrUnsupported
 	}
 	c.dlMu.Lock()
-	defer c.dlMu.Unlock()
 	c.readDeadline = t
-	if c.rcancel {
-		return nil
+	var err error
+	if !c.rcancel {
+		err = c.nc.SetReadDeadline(t)
 	}
-	return c.nc.SetReadDeadline(t)
+	parked := c.evParked
+	c.dlMu.Unlock()
+	if parked {
+		// No goroutine is reading to see the new deadline: the parked
+		// connection's timer must.
+		readDeadlineMoved(c)
+	}
+	return err
 }
 
 // SetWriteDeadline sets the deadline for writes when the stream is a
@@ -515,10 +525,17 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if !utf8.ValidString(reason) {
 		return fmt.Errorf("websocket: close reason: %w", ErrInvalidUTF8)
 	}
+	return c.closeHandshake(code, reason, &CloseError{Code: code, Reason: reason})
+}
+
+// closeHandshake runs Close's closing handshake with a valid code and
+// reason; local is recorded as how the connection ended if nothing was
+// recorded before the close frame is claimed.
+func (c *Conn) closeHandshake(code StatusCode, reason string, local *CloseError) error {
 	deadline := time.Now().Add(c.opts.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	err := c.sendClose(ctx, code, reason, true)
+	err := c.sendClose(ctx, code, reason, local)
 	if errors.Is(err, errCloseSent) {
 		// Another goroutine (a Close, or the reader answering the peer)
 		// is running the closing handshake: let it finish.
@@ -551,17 +568,19 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 var errCloseSent = fmt.Errorf("websocket: close frame already sent: %w", ErrClosed)
 
 // sendClose writes a close frame unless one was sent already. When local
-// is set it first records the close as this side's, so a reader that sees
-// the peer's answer does not report it as the peer's own close.
-func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, local bool) error {
+// is not nil it is first recorded as how the connection ended (unless
+// something was recorded before), in the same step that claims the close
+// frame, so a reader that sees the peer's answer does not report it as
+// the peer's own close.
+func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, local *CloseError) error {
 	c.mu.Lock()
 	if c.closeSent || c.State() == Closed {
 		c.mu.Unlock()
 		return errCloseSent
 	}
 	c.closeSent = true
-	if local && c.closeErr == nil {
-		c.closeErr = &CloseError{Code: code, Reason: reason}
+	if local != nil && c.closeErr == nil {
+		c.closeErr = local
 	}
 	c.state.Store(int32(Closing))
 	c.mu.Unlock()

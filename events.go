@@ -3,19 +3,28 @@ package wsio
 import (
 	"context"
 	"errors"
+	"github.com/wsio/wsio/conn"
 	"io"
 	"os"
 	"sync"
 	"time"
-
-	"github.com/wsio/wsio/conn"
 )
 
-// Events are callbacks for Run and Serve, the event-style way to read a
+// Events are callbacks for Run and ServeEvents, the event-style way to read a
 // connection (nodejs-websocket's "connect", "text", "binary" and "close"
 // events). Pings and pongs are observed through Options.OnPing and
 // Options.OnPong. The callbacks of one connection are called one at a
 // time, in order; those of different connections may run in parallel.
+//
+// A read deadline (Conn.SetReadDeadline) that passes while the event loop
+// waits for a message ends the connection: the loop stops reading, runs
+// the closing handshake with code 1001 (going away) and the reason "read
+// deadline exceeded", and calls Close with a *CloseError of code 1001,
+// Remote false, whose Err is the read's error (so it matches
+// os.ErrDeadlineExceeded). Any other read error that leaves the
+// connection open ends it the same way, with the reason "read failed".
+// Setting the deadline in Open and moving it on in Text and Binary makes
+// an idle timeout. The deadline may also be set from another goroutine.
 type Events struct {
 	// Open, if set, is called first, before any message.
 	Open func(c *Conn)
@@ -29,8 +38,11 @@ type Events struct {
 }
 
 // Run reads c until it is closed or ctx ends, calling the callbacks of e
-// for each message on the calling goroutine. It returns nil after a close
-// (Close has then been called), or ctx's error.
+// for each message on the calling goroutine. It returns nil after the
+// connection ended by a close of either side or a broken stream (Close has
+// then been called), or ctx's error. When the read deadline passes (see
+// Events), Run itself closes c with 1001, calls Close, and returns the
+// *CloseError it gave Close, which wraps the read's error.
 func Run(ctx context.Context, c *Conn, e Events) error {
 	if e.Open != nil {
 		e.Open(c)
@@ -41,7 +53,7 @@ func Run(ctx context.Context, c *Conn, e Events) error {
 			if e.Close != nil {
 				e.Close(c, ce)
 			}
-			return nil
+			return err
 		}
 		if err != nil {
 			return err
@@ -49,8 +61,10 @@ func Run(ctx context.Context, c *Conn, e Events) error {
 	}
 }
 
-// dispatch reads one message and calls its callback. It returns how the
-// connection ended, if it did (without calling Close), or ctx's error.
+// dispatch reads one message and calls its callback. When the connection
+// ended it returns how (without calling Close) and, if the loop ended it
+// for a read error, that close as the error too. Otherwise it returns
+// ctx's error, or nothing.
 func (e *Events) dispatch(ctx context.Context, c *Conn) (*CloseError, error) {
 	m, err := c.Next(ctx)
 	if err != nil {
@@ -61,9 +75,9 @@ func (e *Events) dispatch(ctx context.Context, c *Conn) (*CloseError, error) {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		// Next fails with a *CloseError once the connection is unusable;
-		// anything else (a read deadline the user set) is retried.
-		return nil, nil
+		// Anything else (a passed read deadline) left the connection open
+		// but would fail again at once if retried: end the connection.
+		return c.closeForRead(err)
 	}
 	switch m.Kind {
 	case Text:
@@ -78,21 +92,42 @@ func (e *Events) dispatch(ctx context.Context, c *Conn) (*CloseError, error) {
 	return nil, nil
 }
 
+// closeForRead ends c after a read failed with err, which is not a close
+// and left c open: it runs the closing handshake with 1001, recording err
+// as the cause. It returns how c ended and, when that close was this
+// one (not a close another goroutine made meanwhile), the same close as
+// the error.
+func (c *Conn) closeForRead(err error) (*CloseError, error) {
+	reason := "read failed"
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		reason = "read deadline exceeded"
+	}
+	mine := &CloseError{Code: StatusGoingAway, Reason: reason, Err: err}
+	_ = c.closeHandshake(StatusGoingAway, reason, mine)
+	ce := c.closeError() // set: closeHandshake leaves c closed
+	if ce == mine {
+		return ce, ce
+	}
+	return ce, nil
+}
+
 // ServeEvents reads c for you and calls e's callbacks, like Run, but returns at
 // once. A connection over TCP on Linux that has been quiet for 100 ms
 // between messages is parked: it waits in the kernel (epoll) with no
 // goroutine, stack or buffer of its own, and a goroutine is started when
-// bytes arrive. A busy connection keeps its goroutine, so parking costs
-// nothing while messages flow. Elsewhere (TLS, other platforms) Serve runs
-// Run on a goroutine of its own. The callbacks must not call Next, and
-// read deadlines have no use on such a connection.
+// bytes arrive or its read deadline passes. A busy connection keeps its
+// goroutine, so parking costs nothing while messages flow. Elsewhere
+// (TLS, other platforms) ServeEvents runs Run on a goroutine of its own. The
+// callbacks must not call Next. A read deadline ends the connection when
+// it passes, as Events describes, whether the connection is parked or
+// not: it is how to give served connections an idle timeout.
 func ServeEvents(c *Conn, e Events) {
 	ec := &evConn{c: c, e: e, serving: true, fd: -1}
 	c.OnClose(ec.closed)
 	go ec.run(true)
 }
 
-// evConn is a connection served by Serve.
+// evConn is a connection served by ServeEvents.
 type evConn struct {
 	c *Conn
 	e Events
@@ -102,15 +137,20 @@ type evConn struct {
 	ended      bool // c's transport is closed
 	dispatched bool // the Close callback was called (or is being)
 	fd         int  // c's descriptor in the poller, or -1 before parking; guarded by the poller's mutex, not mu
+
+	timer *time.Timer // fires at c's read deadline while parked; made on first use; guarded by mu
 }
 
 // run serves c until it is parked or ends. first marks the goroutine
-// Serve started, which calls Open and then parks at once; a goroutine the
+// ServeEvents started, which calls Open and then parks at once; a goroutine the
 // poller started reads first, since bytes are waiting in the socket.
 func (ec *evConn) run(first bool) {
 	c := ec.c
 	if first && ec.e.Open != nil {
 		ec.e.Open(c)
+	}
+	if !first {
+		c.setEvParked(false) // this goroutine sees deadlines from here on
 	}
 	ctx := context.Background()
 	for {
@@ -127,11 +167,15 @@ func (ec *evConn) run(first bool) {
 	}
 }
 
-// finish calls the Close callback unless it already ran.
+// finish calls the Close callback unless it already ran, and stops the
+// deadline timer.
 func (ec *evConn) finish(ce *CloseError) {
 	ec.mu.Lock()
 	first := !ec.dispatched
 	ec.dispatched = true
+	if ec.timer != nil {
+		ec.timer.Stop()
+	}
 	ec.mu.Unlock()
 	if first {
 		unparkConn(ec)
@@ -142,18 +186,101 @@ func (ec *evConn) finish(ce *CloseError) {
 }
 
 // park hands c to the poller, reporting false when it cannot be parked
-// (then the caller keeps reading on its goroutine).
+// (then the caller keeps reading on its goroutine). A connection whose
+// read deadline has passed is not parked: the caller's next read fails
+// on it and ends the connection.
 func (ec *evConn) park() bool {
 	ec.mu.Lock()
 	defer ec.mu.Unlock()
 	if ec.ended {
 		return false // let the reader see the end and report it
 	}
+	c := ec.c
+	c.dlMu.Lock()
+	dl := c.readDeadline
+	passed := !dl.IsZero() && !time.Now().Before(dl)
+	// From here on SetReadDeadline re-arms the timer, so a deadline set
+	// after armLocked reads it below is not missed.
+	c.evParked = !passed
+	c.dlMu.Unlock()
+	if passed {
+		return false
+	}
 	if !parkConn(ec) {
+		c.setEvParked(false)
 		return false
 	}
 	ec.serving = false
+	ec.armLocked()
 	return true
+}
+
+// setEvParked records whether a parked c needs SetReadDeadline to re-arm
+// its timer.
+func (c *Conn) setEvParked(v bool) {
+	c.dlMu.Lock()
+	c.evParked = v
+	c.dlMu.Unlock()
+}
+
+// armLocked sets the timer of a parked connection to fire at its read
+// deadline, or stops it when there is none. The caller holds ec.mu.
+func (ec *evConn) armLocked() {
+	c := ec.c
+	c.dlMu.Lock()
+	dl := c.readDeadline
+	c.dlMu.Unlock()
+	switch {
+	case dl.IsZero():
+		if ec.timer != nil {
+			ec.timer.Stop()
+		}
+	case ec.timer == nil:
+		ec.timer = time.AfterFunc(time.Until(dl), ec.deadlinePassed)
+	default:
+		ec.timer.Reset(time.Until(dl))
+	}
+}
+
+// readDeadlineMoved is called by SetReadDeadline on a connection ServeEvents
+// has parked, to re-arm its timer.
+func readDeadlineMoved(c *Conn) {
+	if ec := parkedEvConn(c); ec != nil {
+		ec.mu.Lock()
+		// A serving goroutine reads the deadline itself, and arms the
+		// timer again when it parks.
+		if !ec.serving && !ec.dispatched {
+			ec.armLocked()
+		}
+		ec.mu.Unlock()
+	}
+}
+
+// deadlinePassed runs when a parked connection's timer fires: if the read
+// deadline has passed it serves the connection on the timer's goroutine,
+// whose read fails on the deadline and ends the connection.
+func (ec *evConn) deadlinePassed() {
+	ec.mu.Lock()
+	if ec.serving || ec.dispatched {
+		ec.mu.Unlock()
+		return
+	}
+	c := ec.c
+	c.dlMu.Lock()
+	dl := c.readDeadline
+	c.dlMu.Unlock()
+	if dl.IsZero() {
+		ec.mu.Unlock()
+		return
+	}
+	if wait := time.Until(dl); wait > 0 {
+		ec.timer.Reset(wait) // moved later while the timer was firing
+		ec.mu.Unlock()
+		return
+	}
+	ec.serving = true
+	ec.mu.Unlock()
+	ec.run(false)
 }
 
 // wake is called by the poller when a parked connection has bytes to
@@ -188,9 +315,10 @@ func (ec *evConn) closed() {
 // its goroutine before it is parked.
 const parkAfter = 100 * time.Millisecond
 
-// awaitData waits up to d for bytes at a message boundary, reading what
-// arrives into the buffer. It reports whether the caller should go on
-// reading (bytes came, the stream ended or failed) rather than park.
+// awaitData waits up to d, or until c's read deadline if that is sooner,
+// for bytes at a message boundary, reading what arrives into the buffer.
+// It reports whether the caller should go on reading (bytes came, the
+// stream ended or failed) rather than park.
 func (c *Conn) awaitData(d time.Duration) bool {
 	if c.nc == nil || c.rd.raw == nil {
 		return true
@@ -204,7 +332,11 @@ func (c *Conn) awaitData(d time.Duration) bool {
 	}
 	c.dlMu.Lock()
 	c.rcancel = true // a SetReadDeadline meanwhile is only recorded
-	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	wait := time.Now().Add(d)
+	if dl := c.readDeadline; !dl.IsZero() && dl.Before(wait) {
+		wait = dl
+	}
+	_ = c.nc.SetReadDeadline(wait)
 	c.dlMu.Unlock()
 	err := c.rd.fill()
 	c.dlMu.Lock()

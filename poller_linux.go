@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The poller parks connections served by Serve: each waits in one shared
+// The poller parks connections served by ServeEvents: each waits in one shared
 // epoll set, registered one-shot, so a parked connection costs no
 // goroutine. One goroutine waits on the set while any connection is
 // registered, and exits when none is.
@@ -96,6 +96,24 @@ func unparkConn(ec *evConn) {
 			}
 		})
 	}
+}
+
+// parkedEvConn returns the evConn registered for c's descriptor, or nil.
+func parkedEvConn(c *Conn) *evConn {
+	rs := c.rd.raw
+	if rs == nil {
+		return nil
+	}
+	p := &thePoller
+	var ec *evConn
+	_ = rs.rc.Control(func(fd uintptr) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if e := p.conns[int32(fd)]; e != nil && e.c == c {
+			ec = e
+		}
+	})
+	return ec
 }
 
 // loop waits for readiness and wakes the connections, until none is

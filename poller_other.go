@@ -2,7 +2,9 @@
 
 package wsio
 
-// Parking needs epoll; elsewhere Serve keeps a goroutine per connection.
+// Parking needs epoll; elsewhere ServeEvents keeps a goroutine per connection.
 func parkConn(*evConn) bool { return false }
 
 func unparkConn(*evConn) {}
+
+func parkedEvConn(*Conn) *evConn { return nil }

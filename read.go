@@ -817,7 +817,7 @@ func (c *Conn) peerClosed(payload []byte) error {
 		if echo == StatusNoStatus {
 			echo = 0
 		}
-		_ = c.sendClose(ctx, echo, "", false)
+		_ = c.sendClose(ctx, echo, "", nil)
 		if c.client {
 			// The server closes the TCP connection first (RFC 6455, 7.1.1).
 			c.drain(time.Now().Add(c.opts.CloseTimeout))
@@ -838,7 +838,7 @@ func (c *Conn) failProtocol(what string) error {
 func (c *Conn) fail(code StatusCode, reason string, cause error) error {
 	c.setCloseErr(&CloseError{Code: code, Reason: reason, Err: cause})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_ = c.sendClose(ctx, code, reason, false)
+	_ = c.sendClose(ctx, code, reason, nil)
 	cancel()
 	// Close our sending side and read what the peer still sends, so the
 	// close frame is not lost to a reset caused by unread data.

@@ -42,7 +42,9 @@ func NewServer(opts ServerOptions, handler func(*Conn)) *Server {
 // "binary" and "close"), starting with e.Open. Between messages an idle
 // connection holds no goroutine on Linux (see ServeEvents), which makes
 // it the leanest way to hold many mostly idle connections. Connections
-// stay open until either side closes them.
+// stay open until either side closes them or, when the callbacks set one,
+// their read deadline passes (see Events): that is how to give them an
+// idle timeout.
 func NewEventServer(opts ServerOptions, e Events) *Server {
 	return &Server{opts: opts, events: &e, conns: make(map[*Conn]struct{})}
 }
