@@ -320,7 +320,7 @@ func (c *Conn) OnClose(f func()) {
 // reads) when the stream is a net.Conn. A read that passes it fails with
 // an error wrapping os.ErrDeadlineExceeded and leaves the connection
 // usable: the next read resumes where the last one stopped. On a
-// connection read by Run or ServeEvents, passing the deadline ends the
+// connection read by ServeEvents, passing the deadline ends the
 // connection instead (see Events).
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.nc == nil {

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// Events are callbacks for Run and ServeEvents, the event-style way to read a
-// connection (nodejs-websocket's "connect", "text", "binary" and "close"
+// Events are callbacks for ServeEvents and NewEventServer, the event-style
+// way to read a connection (nodejs-websocket's "connect", "text", "binary" and "close"
 // events). Pings and pongs are observed through Options.OnPing and
 // Options.OnPong. The callbacks of one connection are called one at a
 // time, in order; those of different connections may run in parallel.
@@ -37,43 +37,14 @@ type Events struct {
 	Close func(c *Conn, err *CloseError)
 }
 
-// Run reads c until it is closed or ctx ends, calling the callbacks of e
-// for each message on the calling goroutine. It returns nil after the
-// connection ended by a close of either side or a broken stream (Close has
-// then been called), or ctx's error. When the read deadline passes (see
-// Events), Run itself closes c with 1001, calls Close, and returns the
-// *CloseError it gave Close, which wraps the read's error.
-func Run(ctx context.Context, c *Conn, e Events) error {
-	if e.Open != nil {
-		e.Open(c)
-	}
-	for {
-		ce, err := e.dispatch(ctx, c)
-		if ce != nil {
-			if e.Close != nil {
-				e.Close(c, ce)
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
 // dispatch reads one message and calls its callback. When the connection
-// ended it returns how (without calling Close) and, if the loop ended it
-// for a read error, that close as the error too. Otherwise it returns
-// ctx's error, or nothing.
-func (e *Events) dispatch(ctx context.Context, c *Conn) (*CloseError, error) {
-	m, err := c.Next(ctx)
+// has ended it returns how, without calling Close.
+func (e *Events) dispatch(c *Conn) *CloseError {
+	m, err := c.Next(context.Background())
 	if err != nil {
 		var ce *CloseError
 		if errors.As(err, &ce) {
-			return ce, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
+			return ce
 		}
 		// Anything else (a passed read deadline) left the connection open
 		// but would fail again at once if retried: end the connection.
@@ -89,35 +60,31 @@ func (e *Events) dispatch(ctx context.Context, c *Conn) (*CloseError, error) {
 			e.Binary(c, m)
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // closeForRead ends c after a read failed with err, which is not a close
 // and left c open: it runs the closing handshake with 1001, recording err
-// as the cause. It returns how c ended and, when that close was this
-// one (not a close another goroutine made meanwhile), the same close as
-// the error.
-func (c *Conn) closeForRead(err error) (*CloseError, error) {
+// as the cause. It returns how c ended (another goroutine's close, if one
+// came first).
+func (c *Conn) closeForRead(err error) *CloseError {
 	reason := "read failed"
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		reason = "read deadline exceeded"
 	}
 	mine := &CloseError{Code: StatusGoingAway, Reason: reason, Err: err}
 	_ = c.closeHandshake(StatusGoingAway, reason, mine)
-	ce := c.closeError() // set: closeHandshake leaves c closed
-	if ce == mine {
-		return ce, ce
-	}
-	return ce, nil
+	return c.closeError() // set: closeHandshake leaves c closed
 }
 
-// ServeEvents reads c for you and calls e's callbacks, like Run, but returns at
-// once. A connection over TCP on Linux that has been quiet for 100 ms
+// ServeEvents reads c for you and calls e's callbacks, starting with
+// e.Open, and returns at once; the callbacks run on goroutines of the
+// connection's own, until it ends. A connection over TCP on Linux that has been quiet for 100 ms
 // between messages is parked: it waits in the kernel (epoll) with no
 // goroutine, stack or buffer of its own, and a goroutine is started when
 // bytes arrive or its read deadline passes. A busy connection keeps its
 // goroutine, so parking costs nothing while messages flow. Elsewhere
-// (TLS, other platforms) ServeEvents runs Run on a goroutine of its own. The
+// (TLS, other platforms) the connection keeps one goroutine. The
 // callbacks must not call Next. A read deadline ends the connection when
 // it passes, as Events describes, whether the connection is parked or
 // not: it is how to give served connections an idle timeout.
@@ -152,7 +119,6 @@ func (ec *evConn) run(first bool) {
 	if !first {
 		c.setEvParked(false) // this goroutine sees deadlines from here on
 	}
-	ctx := context.Background()
 	for {
 		if first {
 			if idle, err := c.settle(); err == nil && idle && !c.awaitData(parkAfter) && ec.park() {
@@ -160,7 +126,7 @@ func (ec *evConn) run(first bool) {
 			}
 		}
 		first = true
-		if ce, _ := ec.e.dispatch(ctx, c); ce != nil {
+		if ce := ec.e.dispatch(c); ce != nil {
 			ec.finish(ce)
 			return
 		}

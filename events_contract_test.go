@@ -62,31 +62,20 @@ func acceptLoop(t *testing.T, count bool, serve func(c *wsio.Conn)) (string, *at
 	return "ws://" + ln.Addr().String(), reads
 }
 
-// eventServed is a connection source under test: the URL to dial, the
-// read counter (nil when reads are not counted), and Run's result (nil for
-// the served modes).
+// eventServed is a connection source under test: the URL to dial and the
+// read counter (nil when reads are not counted).
 type eventServed struct {
 	url   string
 	reads *atomic.Int64
-	ran   chan error
 }
 
-// eventModes are the ways to read a connection with Events: Run; Serve
+// eventModes are the ways to read a connection with Events: ServeEvents
 // over TCP (parked when idle, on Linux) and over a stream it cannot park
 // (a goroutine per connection, as under TLS); and an event Server.
 var eventModes = []struct {
 	name  string
 	start func(t *testing.T, e wsio.Events) eventServed
 }{
-	{"Run", func(t *testing.T, e wsio.Events) eventServed {
-		ran := make(chan error, 1)
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		url, reads := acceptLoop(t, true, func(c *wsio.Conn) {
-			go func() { ran <- wsio.Run(ctx, c, e) }()
-		})
-		return eventServed{url, reads, ran}
-	}},
 	{"ServeEvents", func(t *testing.T, e wsio.Events) eventServed {
 		url, _ := acceptLoop(t, false, func(c *wsio.Conn) { wsio.ServeEvents(c, e) })
 		return eventServed{url: url}
@@ -105,7 +94,7 @@ var eventModes = []struct {
 // another goroutine while it idles) ends an event connection with the
 // closing handshake, code 1001, instead of being retried: the Close
 // callback runs once with a local 1001 close wrapping
-// os.ErrDeadlineExceeded, the peer sees 1001, Run returns that close, and
+// os.ErrDeadlineExceeded, the peer sees 1001, and
 // no CPU is burnt meanwhile.
 //
 // It is not parallel: the CPU check measures the whole process.
@@ -202,17 +191,6 @@ func TestEventsReadDeadline(t *testing.T) {
 				case <-time.After(timeout):
 					t.Fatal("the peer did not see the close")
 				}
-				if s.ran != nil {
-					select {
-					case err := <-s.ran:
-						var rce *wsio.CloseError
-						if !errors.As(err, &rce) || rce.Code != wsio.StatusGoingAway || rce.Remote || !errors.Is(err, os.ErrDeadlineExceeded) {
-							t.Errorf("Run returned %v; want the local 1001 close wrapping os.ErrDeadlineExceeded", err)
-						}
-					case <-time.After(timeout):
-						t.Fatal("Run did not return after the close")
-					}
-				}
 				select {
 				case ce := <-closed:
 					t.Errorf("a second Close callback: %v", ce)
@@ -300,16 +278,6 @@ func TestEventsIdleTimeout(t *testing.T) {
 				wantClose(t, err, wsio.StatusGoingAway, true)
 			case <-time.After(timeout):
 				t.Fatal("the peer did not see the close")
-			}
-			if s.ran != nil {
-				select {
-				case err := <-s.ran:
-					if !errors.Is(err, os.ErrDeadlineExceeded) {
-						t.Errorf("Run returned %v", err)
-					}
-				case <-time.After(timeout):
-					t.Fatal("Run did not return")
-				}
 			}
 		})
 	}

@@ -221,30 +221,37 @@ func ExampleDial() {
 	// closed by the server: 1001 (going away) "restarting"
 }
 
-// ExampleRun reads a connection with callbacks, the way nodejs-websocket's
-// events work: here a "scream server" answering text in upper case.
-func ExampleRun() {
-	srv := wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
-		_ = wsio.Run(context.Background(), c, wsio.Events{
-			Text: func(c *wsio.Conn, s string) { _ = c.SendText(context.Background(), strings.ToUpper(s)+"!!!") },
-		})
-	})
-	hs := httptest.NewServer(srv)
+// ServeEvents reads a connection with callbacks, the way
+// nodejs-websocket's events work: here a "scream server" answering text in
+// upper case, and a client that prints the answer and closes.
+func ExampleServeEvents() {
+	scream := wsio.Events{
+		Text: func(c *wsio.Conn, s string) { _ = c.SendText(context.Background(), strings.ToUpper(s)+"!!!") },
+	}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := wsio.Accept(w, r, nil); err == nil {
+			wsio.ServeEvents(c, scream) // returns at once; the connection outlives the handler
+		}
+	}))
 	defer hs.Close()
 
 	c, _, err := wsio.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
-	_ = c.SendText(context.Background(), "hi")
-	_ = wsio.Run(context.Background(), c, wsio.Events{
+	closed := make(chan struct{})
+	wsio.ServeEvents(c, wsio.Events{
+		Open: func(c *wsio.Conn) { _ = c.SendText(context.Background(), "hi") },
 		Text: func(c *wsio.Conn, s string) {
 			fmt.Println(s)
 			_ = c.Close(wsio.StatusNormalClosure, "thanks")
 		},
-		Close: func(c *wsio.Conn, e *wsio.CloseError) { fmt.Println("closed:", e.Code) },
+		Close: func(c *wsio.Conn, e *wsio.CloseError) {
+			fmt.Println("closed:", e.Code)
+			close(closed)
+		},
 	})
+	<-closed
 	// Output:
 	// HI!!!
 	// closed: 1000 (normal closure)
