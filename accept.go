@@ -16,13 +16,13 @@ import (
 type ServerOptions struct {
 	Options
 
-	// Protocols lists the subprotocols the server speaks, most preferred
+	// Subprotocols lists the subprotocols the server speaks, most preferred
 	// first; the first one the client also offered is chosen.
-	Protocols []string
-	// SelectProtocol, if set, chooses the subprotocol instead: it gets the
+	Subprotocols []string
+	// SelectSubprotocol, if set, chooses the subprotocol instead: it gets the
 	// client's offers in the client's order and returns one of them, or
 	// "" for none.
-	SelectProtocol func(r *http.Request, offered []string) string
+	SelectSubprotocol func(r *http.Request, offered []string) string
 	// OriginPatterns lists the origins allowed besides the request's own
 	// host, as path.Match patterns on the origin's host ("example.com",
 	// "*.example.com", "localhost:*"); "*" allows every origin. A
@@ -121,7 +121,6 @@ func accepted(nc net.Conn, r *http.Request, o *ServerOptions, protocol string, o
 	c := newConn(nc, false, &o.Options, pre)
 	c.path = r.URL.Path
 	c.protocol = protocol
-	c.protocols = offered
 	c.useDeflate(deflate)
 	return c
 }
@@ -197,14 +196,14 @@ func chooseProtocol(r *http.Request, o *ServerOptions, offered []string) string 
 	if len(offered) == 0 {
 		return ""
 	}
-	if o.SelectProtocol != nil {
-		p := o.SelectProtocol(r, slices.Clone(offered))
+	if o.SelectSubprotocol != nil {
+		p := o.SelectSubprotocol(r, slices.Clone(offered))
 		if slices.Contains(offered, p) {
 			return p
 		}
 		return ""
 	}
-	for _, p := range o.Protocols {
+	for _, p := range o.Subprotocols {
 		if slices.Contains(offered, p) {
 			return p
 		}

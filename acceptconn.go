@@ -311,8 +311,8 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 		}
 	}
 
-	// SelectProtocol is handed the request, so it gets the whole of it.
-	full := o.SelectProtocol != nil
+	// SelectSubprotocol is handed the request, so it gets the whole of it.
+	full := o.SelectSubprotocol != nil
 	r, q, head, pre, err := readRequestHead(nc, limits.DefaultMaxHeaderBytes, full, arm)
 	if q != nil {
 		defer q.release()

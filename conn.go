@@ -122,12 +122,11 @@ type Conn struct {
 	opts   Options
 
 	// Handshake facts.
-	req       atomic.Pointer[http.Request] // parsed from head when first asked for
-	head      string                       // the request head, from AcceptConn
-	path      string
-	protocol  string
-	protocols []string
-	respHdr   http.Header
+	req      atomic.Pointer[http.Request] // parsed from head when first asked for
+	head     string                       // the request head, from AcceptConn
+	path     string
+	protocol string
+	respHdr  http.Header
 
 	// Reading; guarded by rsem.
 	rsem      sem
@@ -221,12 +220,10 @@ func NewConn(rwc io.ReadWriteCloser, client bool, o *Options) *Conn {
 // State returns the connection's ready state.
 func (c *Conn) State() State { return State(c.state.Load()) }
 
-// Protocol returns the subprotocol the handshake chose, or "".
-func (c *Conn) Protocol() string { return c.protocol }
-
-// Protocols returns the subprotocols the client offered, in its order of
-// preference.
-func (c *Conn) Protocols() []string { return c.protocols }
+// Subprotocol returns the subprotocol the handshake chose, or "". (The
+// ones a client offered are in Request().Header, and a server's
+// ServerOptions.SelectSubprotocol is handed them.)
+func (c *Conn) Subprotocol() string { return c.protocol }
 
 // Request returns the server side's handshake request (whose Context,
 // URL, Header and RemoteAddr describe the connection), or nil on a client.
@@ -279,7 +276,7 @@ func (c *Conn) LocalAddr() net.Addr {
 // NetConn returns the underlying stream (a net.Conn or *tls.Conn for
 // connections from Dial and Accept). Reading or writing it directly
 // corrupts the WebSocket stream.
-func (c *Conn) NetConn() io.ReadWriteCloser { return c.rwc }
+func (c *Conn) Transport() io.ReadWriteCloser { return c.rwc }
 
 // Value returns the value last given to SetValue, or nil.
 func (c *Conn) Value() any { return c.value.Load() }

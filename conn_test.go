@@ -367,7 +367,7 @@ func TestCloseHandshake(t *testing.T) {
 	})
 	t.Run("abnormal closure", func(t *testing.T) {
 		t.Parallel()
-		url := testServer(t, nil, func(c *Conn) { _ = c.NetConn().Close() })
+		url := testServer(t, nil, func(c *Conn) { _ = c.Transport().Close() })
 		c := dial(t, url, nil)
 		_, err := c.Next(context.Background())
 		var ce *CloseError
@@ -383,7 +383,7 @@ func TestBinaryCutShort(t *testing.T) {
 		w, _ := c.BeginBinary(context.Background())
 		_, _ = w.Write(make([]byte, 100))
 		_, _ = w.Write(make([]byte, 600<<10)) // one full frame goes out
-		_ = c.NetConn().Close()
+		_ = c.Transport().Close()
 	})
 	c := dial(t, url, nil)
 	m, err := c.Next(context.Background())

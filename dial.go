@@ -28,8 +28,8 @@ type DialOptions struct {
 	// Header holds extra request headers (an Origin, cookies, an
 	// Authorization). A "Host" entry overrides the Host header.
 	Header http.Header
-	// Protocols lists the subprotocols to offer, most preferred first.
-	Protocols []string
+	// Subprotocols lists the subprotocols to offer, most preferred first.
+	Subprotocols []string
 	// TLSConfig configures wss:// connections. Its ServerName defaults to
 	// the URL's host and its NextProtos to http/1.1.
 	TLSConfig *tls.Config
@@ -163,7 +163,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		resp.Body = io.NopCloser(bytes.NewReader(readBody(nc, head.status, head.header, rest)))
 		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server did not switch protocols"}
 	}
-	if reason := checkResponse(head.header, key, o.Protocols); reason != "" {
+	if reason := checkResponse(head.header, key, o.Subprotocols); reason != "" {
 		return nil, resp, &HandshakeError{Status: head.status, Reason: reason}
 	}
 	exts, err := parseExtensions(head.header.Values("Sec-Websocket-Extensions"))
@@ -187,7 +187,6 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	ok = true
 	c := newConn(nc, true, &o.Options, rest)
 	c.protocol = head.header.Get("Sec-Websocket-Protocol")
-	c.protocols = o.Protocols
 	c.respHdr = head.header
 	c.path = u.Path
 	c.useDeflate(deflate)
@@ -236,9 +235,9 @@ func buildRequest(b []byte, u *url.URL, key, extensions string, o *DialOptions) 
 		b = append(b, extensions...)
 		b = append(b, "\r\n"...)
 	}
-	if len(o.Protocols) > 0 {
+	if len(o.Subprotocols) > 0 {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
-		b = append(b, strings.Join(o.Protocols, ", ")...)
+		b = append(b, strings.Join(o.Subprotocols, ", ")...)
 		b = append(b, "\r\n"...)
 	}
 	b = appendHeader(b, o.Header, "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",

@@ -337,7 +337,7 @@ func TestDialRejectsBadResponse(t *testing.T) {
 			addr := fakeServer(t, func(key string) string {
 				return "HTTP/1.1 101 Switching Protocols\r\n" + strings.ReplaceAll(tc.response, "{accept}", acceptFor(key)) + "\r\n"
 			})
-			c, resp, err := wsio.Dial(testCtx(t), "ws://"+addr, &wsio.DialOptions{Protocols: tc.protocols})
+			c, resp, err := wsio.Dial(testCtx(t), "ws://"+addr, &wsio.DialOptions{Subprotocols: tc.protocols})
 			var he *wsio.HandshakeError
 			if c != nil || !errors.As(err, &he) || he.Status != http.StatusSwitchingProtocols {
 				t.Fatalf("Dial = %v, %v, want a *HandshakeError with 101", c, err)
@@ -460,46 +460,43 @@ func TestSubprotocols(t *testing.T) {
 		{"no overlap", []string{"x", "y"}, nil, []string{"a", "b"}, ""},
 		{"server speaks none", nil, nil, []string{"a"}, ""},
 		{"client offers none", []string{"a"}, nil, nil, ""},
-		{"SelectProtocol", nil, last, []string{"x", "y", "z"}, "z"},
-		{"SelectProtocol over Protocols", []string{"x"}, last, []string{"x", "y"}, "y"},
-		{"SelectProtocol picks one not offered", nil, func(*http.Request, []string) string { return "nope" }, []string{"x"}, ""},
-		{"SelectProtocol picks none", []string{"x"}, func(*http.Request, []string) string { return "" }, []string{"x"}, ""},
+		{"SelectSubprotocol", nil, last, []string{"x", "y", "z"}, "z"},
+		{"SelectSubprotocol over Protocols", []string{"x"}, last, []string{"x", "y"}, "y"},
+		{"SelectSubprotocol picks one not offered", nil, func(*http.Request, []string) string { return "nope" }, []string{"x"}, ""},
+		{"SelectSubprotocol picks none", []string{"x"}, func(*http.Request, []string) string { return "" }, []string{"x"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			selected := make(chan []string, 1)
-			opts := wsio.ServerOptions{Protocols: tc.server}
+			opts := wsio.ServerOptions{Subprotocols: tc.server}
 			if tc.selectP != nil {
-				opts.SelectProtocol = func(r *http.Request, offered []string) string {
+				opts.SelectSubprotocol = func(r *http.Request, offered []string) string {
 					if r == nil {
-						t.Error("SelectProtocol got a nil request")
+						t.Error("SelectSubprotocol got a nil request")
 					}
 					selected <- offered
 					return tc.selectP(r, offered)
 				}
 			}
 			_, url := newServer(t, opts, func(c *wsio.Conn) {
-				_ = c.SendText(context.Background(), c.Protocol()+"|"+strings.Join(c.Protocols(), ","))
+				_ = c.SendText(context.Background(), c.Subprotocol())
 				drain(c)
 			})
-			c := dial(t, url, &wsio.DialOptions{Protocols: tc.client})
-			if got := c.Protocol(); got != tc.want {
-				t.Errorf("client Protocol() = %q, want %q", got, tc.want)
+			c := dial(t, url, &wsio.DialOptions{Subprotocols: tc.client})
+			if got := c.Subprotocol(); got != tc.want {
+				t.Errorf("client Subprotocol() = %q, want %q", got, tc.want)
 			}
-			if got := c.Protocols(); !slices.Equal(got, tc.client) {
-				t.Errorf("client Protocols() = %q, want its offers %q", got, tc.client)
-			}
-			if got, want := nextText(t, testCtx(t), c), tc.want+"|"+strings.Join(tc.client, ","); got != want {
-				t.Errorf("server saw protocol|offers %q, want %q", got, want)
+			if got := nextText(t, testCtx(t), c); got != tc.want {
+				t.Errorf("server chose %q, want %q", got, tc.want)
 			}
 			if tc.selectP != nil {
 				select {
 				case offered := <-selected:
 					if !slices.Equal(offered, tc.client) {
-						t.Errorf("SelectProtocol got %q, want the client's order %q", offered, tc.client)
+						t.Errorf("SelectSubprotocol got %q, want the client's order %q", offered, tc.client)
 					}
 				default:
-					t.Error("SelectProtocol was not called")
+					t.Error("SelectSubprotocol was not called")
 				}
 			}
 		})

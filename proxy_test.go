@@ -450,8 +450,8 @@ func TestProxyHTTPConnect(t *testing.T) {
 			Proxy:     ProxyURL(mustURL(t, "http://"+tp)),
 			TLSConfig: wss.clientTLS(),
 		})
-		if _, ok := c.NetConn().(*tls.Conn); !ok {
-			t.Errorf("wss through CONNECT: the stream is %T, want *tls.Conn", c.NetConn())
+		if _, ok := c.Transport().(*tls.Conn); !ok {
+			t.Errorf("wss through CONNECT: the stream is %T, want *tls.Conn", c.Transport())
 		}
 		checkEcho(t, c)
 	})

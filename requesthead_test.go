@@ -121,7 +121,7 @@ func agreeWithNetHTTP(t *testing.T, head string, r *http.Request) {
 			t.Fatalf("checkUpgrade: %v, on net/http's request: %v", a, b)
 		}
 	}
-	o := &ServerOptions{Options: Options{Compression: &Compression{}}, Protocols: []string{"superchat"}}
+	o := &ServerOptions{Options: Options{Compression: &Compression{}}, Subprotocols: []string{"superchat"}}
 	if a, b := headerList(r.Header, "Sec-Websocket-Protocol"), headerList(want.Header, "Sec-Websocket-Protocol"); !slices.Equal(a, b) ||
 		chooseProtocol(r, o, a) != chooseProtocol(want, o, b) {
 		t.Fatalf("subprotocols: %q, net/http: %q", a, b)
@@ -220,7 +220,7 @@ func TestReadRequestHeadCap(t *testing.T) {
 }
 
 // BenchmarkReadRequestHead reads and parses a browser's upgrade request:
-// the fast path, and net/http's parse (which SelectProtocol gets).
+// the fast path, and net/http's parse (which SelectSubprotocol gets).
 func BenchmarkReadRequestHead(b *testing.B) {
 	head := []byte(upgradeHeads["chromium"])
 	for _, full := range []bool{false, true} {

@@ -290,7 +290,7 @@ func TestServerConnsAndLen(t *testing.T) {
 	}
 
 	// A peer that vanishes without a close frame is dropped too.
-	_ = clients[2].NetConn().Close()
+	_ = clients[2].Transport().Close()
 	waitUntil(t, "Len() == 2 after a client vanished", func() bool { return srv.Len() == 2 })
 }
 

@@ -93,8 +93,8 @@ func newEnds(t *testing.T, so *wsio.ServerOptions, do *wsio.DialOptions) ends {
 	}
 	s := <-conns
 	t.Cleanup(func() {
-		_ = c.NetConn().Close()
-		_ = s.NetConn().Close()
+		_ = c.Transport().Close()
+		_ = s.Transport().Close()
 		close(done)
 		hs.Close()
 	})

@@ -191,7 +191,7 @@ func wsioTextLib(name string, comp *wsio.Compression, notes string) *library {
 				return nil, err
 			}
 			if err := extOK(resp.Header, comp != nil); err != nil {
-				c.NetConn().Close()
+				c.Transport().Close()
 				return nil, err
 			}
 			return &wsioTextConn{wsioConn: &wsioConn{c: c, client: true}}, nil

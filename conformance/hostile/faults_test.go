@@ -415,7 +415,7 @@ func closeRaces(t *testing.T, closers int) {
 			case <-done:
 			case <-time.After(15 * time.Second):
 				hung.Add(1)
-				_ = c.NetConn().Close()
+				_ = c.Transport().Close()
 				<-done
 			}
 		})

@@ -545,7 +545,7 @@ func dialClient(t *testing.T, url string, o *wsio.DialOptions) *wsio.Conn {
 	if err != nil {
 		t.Fatalf("wsio.Dial: %v", err)
 	}
-	t.Cleanup(func() { _ = c.NetConn().Close() })
+	t.Cleanup(func() { _ = c.Transport().Close() })
 	return c
 }
 

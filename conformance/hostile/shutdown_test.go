@@ -138,7 +138,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer dcancel()
 	if c, _, err := wsio.Dial(dctx, s.url, nil); err == nil {
-		_ = c.NetConn().Close()
+		_ = c.Transport().Close()
 		t.Error("a new client connected after Shutdown")
 	}
 }

@@ -86,10 +86,10 @@ func runChromium(t *testing.T, deflate bool) {
 	if deflate {
 		opts.Compression = &wsio.Compression{}
 	}
-	ws := wsio.NewServer(wsio.ServerOptions{Options: opts, Protocols: []string{"wsio.v2"}}, func(c *wsio.Conn) {
+	ws := wsio.NewServer(wsio.ServerOptions{Options: opts, Subprotocols: []string{"wsio.v2"}}, func(c *wsio.Conn) {
 		log.mu.Lock()
 		log.conns++
-		log.protocol = c.Protocol()
+		log.protocol = c.Subprotocol()
 		log.mu.Unlock()
 		// The browser answers pings by itself; the pong is seen by the
 		// Next loop below.

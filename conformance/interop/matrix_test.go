@@ -163,7 +163,7 @@ func open(t *testing.T, p *peer, role role, s setup) *env {
 		}
 		conns := make(chan *wsio.Conn, 1)
 		done := make(chan struct{})
-		srv := wsio.NewServer(wsio.ServerOptions{Options: opts, Protocols: s.serverProtocols}, func(c *wsio.Conn) {
+		srv := wsio.NewServer(wsio.ServerOptions{Options: opts, Subprotocols: s.serverProtocols}, func(c *wsio.Conn) {
 			select {
 			case conns <- c:
 			default:
@@ -222,7 +222,7 @@ func open(t *testing.T, p *peer, role role, s setup) *env {
 	t.Cleanup(func() {
 		close(in.stop)
 		if c.State() != wsio.Closed {
-			_ = c.NetConn().Close()
+			_ = c.Transport().Close()
 		}
 	})
 	return e
@@ -233,7 +233,7 @@ func (e *env) dial(opts wsio.Options, protocols []string) *wsio.Conn {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
 	defer cancel()
-	c, _, err := wsio.Dial(ctx, e.url, &wsio.DialOptions{Options: opts, Protocols: protocols})
+	c, _, err := wsio.Dial(ctx, e.url, &wsio.DialOptions{Options: opts, Subprotocols: protocols})
 	if err != nil {
 		e.t.Fatalf("dialing %s at %s: %v; stderr:\n%s", e.p.name, e.url, err, e.peer.stderr.String())
 	}
@@ -577,7 +577,7 @@ var scenarios = []scenario{
 			clientProtocols: []string{"x-unknown", "chat", "wsio.v2"},
 		},
 		run: func(e *env) {
-			got := e.c.Protocol()
+			got := e.c.Subprotocol()
 			e.cmd("info")
 			r := e.expectReply()
 			e.t.Logf("%s (%s) agreed on %q", r.Lib, e.role.name, got)
@@ -593,7 +593,7 @@ var scenarios = []scenario{
 			if !e.role.wsioServer {
 				// No protocol in common: the server picks none.
 				c2 := e.dial(wsio.Options{}, []string{"nope"})
-				if p := c2.Protocol(); p != "" {
+				if p := c2.Subprotocol(); p != "" {
 					e.t.Errorf("offering only %q: got %q", "nope", p)
 				}
 				if ev := e.peer.wait("open", 10*time.Second); ev.Protocol != "" {

@@ -114,9 +114,9 @@ func (cfg *config) options() wsio.Options {
 // connect dials the URL and runs one session.
 func connect(cfg *config) error {
 	opts := &wsio.DialOptions{
-		Options:   cfg.options(),
-		Header:    cfg.header,
-		Protocols: cfg.protocols,
+		Options:      cfg.options(),
+		Header:       cfg.header,
+		Subprotocols: cfg.protocols,
 	}
 	if cfg.insecure {
 		opts.TLSConfig = &tls.Config{InsecureSkipVerify: true}
@@ -162,7 +162,7 @@ func listen(cfg *config) error {
 		// handler's goroutine until the session ends.
 		c, err := wsio.Accept(w, r, &wsio.ServerOptions{
 			Options:        cfg.options(),
-			Protocols:      cfg.protocols,
+			Subprotocols:   cfg.protocols,
 			OriginPatterns: []string{"*"}, // a debugging tool: any page may connect
 		})
 		if err != nil {
@@ -195,7 +195,7 @@ func listen(cfg *config) error {
 }
 
 func describeProtocol(c *wsio.Conn) string {
-	if p := c.Protocol(); p != "" {
+	if p := c.Subprotocol(); p != "" {
 		return " (protocol " + p + ")"
 	}
 	return ""
