@@ -71,7 +71,9 @@ type ServerOptions = conn.AcceptOptions
 // DialOptions configure the client side of the handshake.
 type DialOptions = conn.DialOptions
 
-// BinaryWriter is the stream BeginBinary returns.
+// BinaryWriter is the stream BeginBinary returns. The ctx given to
+// BeginBinary governs its every write; see [conn.MessageWriter] for what
+// a ctx that ends before the message does leaves behind.
 type BinaryWriter = conn.MessageWriter
 
 // Compression configures permessage-deflate (RFC 7692).
@@ -104,7 +106,8 @@ func ProxyFromEnvironment(u *url.URL) (*url.URL, error) { return conn.ProxyFromE
 func ProxyURL(proxy *url.URL) func(*url.URL) (*url.URL, error) { return conn.ProxyURL(proxy) }
 
 // Dial opens a client connection to a ws:// or wss:// URL. ctx bounds the
-// dial and the handshake. On a refused handshake it returns the server's
+// dial and the handshake; if it is already done, Dial returns ctx.Err()
+// without dialing. On a refused handshake it returns the server's
 // response with a *HandshakeError. o may be nil.
 func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, *http.Response, error) {
 	return conn.Dial(ctx, url, o)
