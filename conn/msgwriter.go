@@ -45,8 +45,7 @@ type MessageWriter struct {
 	bw   binstream.Writer
 	sink streamSink
 
-	fw     *flate.Writer // nil when the message is not compressed
-	keep   bool          // the connection keeps fw after the message
+	fw     *flate.Writer // nil when the message is not compressed, or after Close
 	hold   [4]byte       // compressed bytes held back: the flush marker to strip
 	held   int
 	err    error // the error that ended the message early
@@ -67,8 +66,8 @@ func (w *MessageWriter) init(c *Conn, ctx context.Context, op Opcode, compress b
 // the connection keeps it after the message (see deflateState.plan).
 func (w *MessageWriter) start(c *Conn, ctx context.Context, op Opcode, compress, keep bool) {
 	w.c = c
-	w.sink = streamSink{c: c, ctx: ctx, op: op}
-	w.fw, w.keep, w.held, w.err, w.closed = nil, keep, 0, nil, false
+	w.sink = streamSink{c: c, ctx: ctx, op: op, keep: keep}
+	w.fw, w.held, w.err, w.closed = nil, 0, nil, false
 	if compress {
 		d := c.deflate
 		w.sink.rsv = rsv1
@@ -161,16 +160,10 @@ func (w *MessageWriter) Close() error {
 	if w.fw != nil {
 		fw := w.fw
 		w.fw = nil
+		w.sink.fw = fw // the sink disposes of it as the message ends (Done)
 		if err == nil {
 			err = fw.Flush()
 		}
-		d := w.c.deflate
-		if err == nil && w.keep && w.c.State() != Closed && d.keepCompressor(fw) {
-			w.c.armCompressorRelease()
-		} else {
-			putCompressor(d.level, d.outBits, fw)
-		}
-		d.sink.w = nil
 		// A flush ends with the marker 00 00 FF FF, which RFC 7692 has the
 		// sender remove; anything else held back is data.
 		if err == nil && string(w.hold[:w.held]) != "\x00\x00\xff\xff" {
@@ -221,10 +214,16 @@ type streamSink struct {
 	op   Opcode // OpText or OpBinary
 	rsv  byte   // reserved bits of the first frame
 	sent bool   // the first frame went out
+	fin  bool   // the final frame went out
 	// hist is what the message added to the compression history before
 	// its first frame went out; it joins the connection's history then,
 	// so a message that never goes out leaves that history as it was.
 	hist []byte
+	// fw is the message's compressor once Close has flushed it: Done
+	// keeps it for the next message (keep, see deflateState.plan) only
+	// when the final frame went out, since it remembers the whole message.
+	fw   *flate.Writer
+	keep bool
 }
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
@@ -236,6 +235,7 @@ func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
 		return s.failed(err)
 	}
 	s.wentOut()
+	s.fin = fin
 	return nil
 }
 
@@ -275,7 +275,21 @@ func (s *streamSink) failed(err error) error {
 	return err
 }
 
-func (s *streamSink) Done() { s.c.endMessage() }
+// Done ends the message: it keeps or returns the compressor, then frees
+// the data-message slot that guards it.
+func (s *streamSink) Done() {
+	if fw := s.fw; fw != nil {
+		s.fw = nil
+		c, d := s.c, s.c.deflate
+		if s.fin && s.keep && c.State() != Closed && d.keepCompressor(fw) {
+			c.armCompressorRelease()
+		} else {
+			putCompressor(d.level, d.outBits, fw)
+		}
+		d.sink.w = nil
+	}
+	s.c.endMessage()
+}
 
 type noCompressionKey struct{}
 
@@ -347,6 +361,7 @@ func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bo
 		return sent, s.failed(err)
 	}
 	s.wentOut()
+	s.fin = fin
 	return sent, nil
 }
 

@@ -133,13 +133,13 @@ func (c *Conn) sendWhole(ctx context.Context, op Opcode, p []byte, keep, busy bo
 			o, rsv = op, rsv1
 		}
 		if err := c.writeFrame(ctx, fin, rsv, o, z[:n]); err != nil {
+			// A compressor kept after compressing p remembers it, which
+			// the peer never got whole, so it goes. The history takes p
+			// only below, once its first frame is out.
+			d.dropCompressor()
 			if !first {
 				return c.messageBroken(err)
 			}
-			// Nothing of the message went out: the compression context
-			// must not remember it. A compressor kept after compressing
-			// it has, so it goes; the history is appended only below.
-			d.dropCompressor()
 			return err
 		}
 		if first && d.outTakeover {
@@ -229,9 +229,15 @@ func (c *Conn) waitMessage(ctx context.Context) error {
 	return c.lockErr(c.msem.lock(ctx, c.done))
 }
 
+// endMessage frees the data-message slot. A connection that closed
+// meanwhile could not release its kept compressor (closeTransport found
+// the slot taken), so it is released now.
 func (c *Conn) endMessage() {
 	c.streamOpen.Store(false)
 	c.msem.unlock()
+	if c.deflate != nil && c.State() == Closed {
+		c.releaseCompressor()
+	}
 }
 
 // Ping sends a ping with payload (at most 125 bytes) and waits for a pong
