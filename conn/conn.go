@@ -345,9 +345,11 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline sets the deadline for writes when the stream is a
-// net.Conn. A write that passes it before any byte of its frame went out
-// fails with an error wrapping os.ErrDeadlineExceeded and leaves the
-// connection usable; one that passes it mid-frame breaks the connection.
+// net.Conn. A write that passes it before any byte of its message went
+// out fails with an error wrapping os.ErrDeadlineExceeded and leaves the
+// connection usable; one that passes it after part of its message went
+// out (mid-frame, or between two frames of the message) breaks the
+// connection, as a context's end does (see Conn).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.nc == nil {
 		return errors.ErrUnsupported

@@ -25,9 +25,11 @@ import (
 // BeginBinary is open. A concurrent send waits for the message before it.
 //
 // If ctx is already done, SendText returns ctx.Err() and sends nothing.
-// If ctx ends while the message is being written, the connection is
-// closed (1006) and the error matches both ctx.Err() and ErrClosed (see
-// Conn).
+// If ctx ends before any of the message went out (while the call waits
+// for its turn or for the peer), the error matches ctx.Err() and the
+// connection is unaffected; if it ends after part of the message went
+// out, the connection is closed (1006) and the error matches both
+// ctx.Err() and ErrClosed (see Conn).
 func (c *Conn) SendText(ctx context.Context, s string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -51,9 +53,11 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 // BeginBinary is open. Control frames may go between its fragments.
 //
 // If ctx is already done, SendBinary returns ctx.Err() and sends nothing.
-// If ctx ends while the message is being written, the connection is
-// closed (1006) and the error matches both ctx.Err() and ErrClosed (see
-// Conn).
+// If ctx ends before any of the message went out (while the call waits
+// for its turn or for the peer), the error matches ctx.Err() and the
+// connection is unaffected; if it ends after part of the message went
+// out, the connection is closed (1006) and the error matches both
+// ctx.Err() and ErrClosed (see Conn).
 func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
@@ -247,10 +251,10 @@ func (c *Conn) endMessage() {
 // allows it), so give pings distinct payloads when sending many.
 //
 // If ctx is already done, Ping returns ctx.Err() and sends nothing. If
-// ctx ends while the ping frame is being written, the connection is
+// ctx ends after part of the ping frame went out, the connection is
 // closed (1006) and the error matches both ctx.Err() and ErrClosed; if it
-// ends while Ping waits for the pong, Ping returns ctx.Err() and the
-// connection is unaffected.
+// ends at any other time (before the frame, or while Ping waits for the
+// pong), the error matches ctx.Err() and the connection is unaffected.
 func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -317,9 +321,9 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op Opco
 // writeFailed turns the result of writing one frame into the error to
 // return: nil; a deadline or cancellation that struck before any byte
 // went out, after which the stream is intact and the call may be retried;
-// or a broken connection. A deadline error while ctx is done is ctx's
-// doing (watchWrite forced it), so the error then wraps ctx.Err(), not
-// the deadline.
+// or a broken connection. A deadline error while ctx is done is taken
+// as ctx's doing (watchWrite forces one when ctx ends), so the error then
+// wraps ctx.Err(), not the deadline.
 func (c *Conn) writeFailed(ctx context.Context, n int, err error) error {
 	if err == nil {
 		return nil
@@ -757,8 +761,10 @@ func (m *Prepared) deflatedFrames(level int) []byte {
 // takeover, and clients, compress and frame it themselves.
 //
 // If ctx is already done, SendPrepared returns ctx.Err() and sends
-// nothing. If ctx ends while the message is being written, the connection
-// is closed (1006) and the error matches both ctx.Err() and ErrClosed.
+// nothing. If ctx ends before any of the message went out, the error
+// matches ctx.Err() and the connection is unaffected; if it ends after
+// part of the message went out, the connection is closed (1006) and the
+// error matches both ctx.Err() and ErrClosed (see Conn).
 func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	if err := c.waitMessage(ctx); err != nil {
 		return err
