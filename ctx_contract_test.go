@@ -421,10 +421,12 @@ func TestCtxEndsMidFrame(t *testing.T) {
 	}
 }
 
-// TestCtxEndsBetweenFrames: a ctx that ends after a message's first frame
-// went out, before the next, closes the connection (the message cannot be
-// finished, and nothing else may follow its first frame), with an error
-// matching ctx's error and ErrClosed; the peer sees the message cut short.
+// TestCtxEndsBetweenFrames: a ctx that ends (or a write deadline that
+// passes) after a message's first frame went out, before the next, closes
+// the connection (the message cannot be finished, and nothing else may
+// follow its first frame), with an error matching ctx's error (or
+// os.ErrDeadlineExceeded) and ErrClosed; the peer sees the message cut
+// short.
 func TestCtxEndsBetweenFrames(t *testing.T) {
 	t.Parallel()
 	random := make([]byte, 256<<10) // incompressible: many frames compressed too
@@ -438,13 +440,21 @@ func TestCtxEndsBetweenFrames(t *testing.T) {
 		{"deflate whole", &wsio.Compression{}, random[:32<<10]},
 		{"deflate streamed", &wsio.Compression{}, random},
 	}
+	ends := append(endingCtxs[:len(endingCtxs):len(endingCtxs)], struct {
+		name string
+		want error
+		make func(t *testing.T) (ctx context.Context, end func())
+	}{"write deadline", os.ErrDeadlineExceeded, nil}) // the connection's own deadline, not a ctx
 	for _, tc := range cases {
-		for _, end := range endingCtxs {
+		for _, end := range ends {
 			t.Run(tc.name+"/"+end.name, func(t *testing.T) {
 				t.Parallel()
 				url, msgs, _ := recordingServer(t, wsio.ServerOptions{Options: wsio.Options{Compression: tc.comp}})
 				c, hc := dialHooked(t, url, wsio.Options{FragmentSize: 1024})
-				ctx, endCtx := end.make(t)
+				ctx, endCtx := context.Background(), func() { _ = c.SetWriteDeadline(time.Now().Add(-time.Second)) }
+				if end.make != nil {
+					ctx, endCtx = end.make(t)
+				}
 				var once sync.Once
 				hook := func(int) { once.Do(endCtx) } // after the first frame's write
 				hc.after.Store(&hook)
