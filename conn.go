@@ -115,6 +115,19 @@ func (o *Options) resolved() Options {
 // from any number of goroutines. Frames of one message are never
 // interleaved with another message's, but control frames may go between
 // the fragments of an open binary stream.
+//
+// Contexts: a call whose ctx is already done returns ctx.Err() itself and
+// does nothing: it writes no byte, reads none, takes no lock, and leaves
+// the connection open and usable. A ctx that ends while a call waits (for
+// its turn, for the peer to take bytes, for a message) makes it return an
+// error matching ctx.Err() with errors.Is, and the connection stays
+// usable, as long as nothing of a message was half written or half read.
+// A ctx that ends after a message started going out (in the middle of a
+// frame, or between two frames of the message) breaks the connection, as
+// the peer cannot be handed half a message: it is closed at once (1006,
+// without a close frame) and the error is a *CloseError that matches both
+// ctx.Err() and ErrClosed. On the reading side the same holds for a
+// compressed message, whose decompression cannot resume (see Next).
 type Conn struct {
 	rwc    io.ReadWriteCloser
 	nc     net.Conn // rwc as a net.Conn, or nil: deadlines are used only then
@@ -146,6 +159,7 @@ type Conn struct {
 	binDone    bool        // the current binary message was read to its end
 	rcancel    bool        // the read deadline was forced by a context
 	evParked   bool        // ServeEvents parked c: SetReadDeadline re-arms its timer; guarded by dlMu
+	rcut       bool        // that deadline cut a compressed message: Next ends the connection
 
 	// Writing; frames under wsem, whole data messages under msem.
 	wsem       sem
@@ -340,9 +354,11 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline sets the deadline for writes when the stream is a
-// net.Conn. A write that passes it before any byte of its frame went out
-// fails with an error wrapping os.ErrDeadlineExceeded and leaves the
-// connection usable; one that passes it mid-frame breaks the connection.
+// net.Conn. A write that passes it before any byte of its message went
+// out fails with an error wrapping os.ErrDeadlineExceeded and leaves the
+// connection usable; one that passes it after part of its message went
+// out (mid-frame, or between two frames of the message) breaks the
+// connection, as a context's end does (see Conn).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.nc == nil {
 		return errors.ErrUnsupported

@@ -56,12 +56,17 @@ type DialOptions struct {
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
 // https:// are taken as the same). ctx bounds the dial and the handshake
-// only; the connection outlives it.
+// only; the connection outlives it. If ctx is already done, Dial returns
+// ctx.Err() without dialing; if it ends during the dial or the handshake,
+// the error matches ctx.Err().
 //
 // When the server answers with something other than a valid 101, Dial
 // returns a *HandshakeError and the server's *http.Response, whose Body
 // holds up to 64 KiB of what the server sent.
 func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	if o == nil {
 		o = &DialOptions{}
 	}

@@ -74,8 +74,13 @@
 //
 // A closed connection reports a *CloseError (code, reason, who closed),
 // which matches ErrClosed with errors.Is; faults wrap ErrProtocol,
-// ErrInvalidUTF8 or ErrMessageTooBig. Canceling a read's context leaves
-// the connection usable.
+// ErrInvalidUTF8 or ErrMessageTooBig.
+//
+// A call whose context is already done returns ctx.Err() and does
+// nothing. Canceling a read's context leaves the connection usable
+// (except inside a compressed message); a context that ends while a
+// message is half written closes the connection, with an error matching
+// both the context's error and ErrClosed.
 //
 // # Layers
 //

@@ -3,11 +3,12 @@ package wsio
 import (
 	"context"
 	"errors"
-	"github.com/wsio/wsio/conn"
 	"io"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/wsio/wsio/conn"
 )
 
 // Events are callbacks for ServeEvents and NewEventServer, the event-style

@@ -219,7 +219,9 @@ func TestEventsReadDeadline(t *testing.T) {
 // once the connection stays quiet past the deadline it is closed with 1001.
 func TestEventsIdleTimeout(t *testing.T) {
 	t.Parallel()
-	const idle = 300 * time.Millisecond // longer than Serve waits before parking
+	// Long enough that a loaded machine (-race, two cores) still delivers
+	// each message in time, and longer than ServeEvents waits before parking.
+	const idle = 600 * time.Millisecond
 	for _, m := range eventModes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
@@ -246,7 +248,7 @@ func TestEventsIdleTimeout(t *testing.T) {
 			// Three messages, each well within the deadline of the one
 			// before but after the connection had time to park.
 			for i := range 3 {
-				time.Sleep(idle * 2 / 3)
+				time.Sleep(idle / 3)
 				roundTrip(t, c, fmt.Sprint("keep alive ", i))
 			}
 			// The closing handshake needs the peer to read.

@@ -19,6 +19,26 @@ import (
 // compressed as they are written and the fragment size applies to the
 // compressed frames. Close sends the final frame.
 //
+// The ctx given to BeginBinary governs every call. Once it is done,
+// Write, ReadFrom and Close write nothing more and return an error
+// matching ctx.Err(), and the message is over. What that leaves depends
+// on whether any frame of it had gone out, since RFC 6455 lets nothing
+// but the rest of a begun message (and control frames) follow it:
+//
+//   - No frame had gone out (a stream shorter than a fragment is sent
+//     whole by Close): the peer has seen nothing of the message. The
+//     error is ctx.Err() itself, Close frees the connection for the next
+//     message, and the connection stays open and usable, its compression
+//     context as it was before the message.
+//   - A frame had gone out: the message cannot be finished, so the
+//     connection is closed at once (1006) and the error is a *CloseError
+//     that matches both ctx.Err() and ErrClosed.
+//
+// A ctx that ends in the middle of a frame's bytes breaks the connection
+// the same way. Any other failure to write a frame after the first one
+// also closes the connection. Close must still be called after an error:
+// it returns the error and frees the connection's message slot.
+//
 // A MessageWriter is for one goroutine at a time; the connection under it
 // is safe for concurrent use.
 type MessageWriter struct {
@@ -26,11 +46,11 @@ type MessageWriter struct {
 	bw   binstream.Writer
 	sink streamSink
 
-	fw   *flate.Writer // nil when the message is not compressed
-	keep bool          // the connection keeps fw after the message
-	hold [4]byte       // compressed bytes held back: the flush marker to strip
-	held int
-	err  error
+	fw     *flate.Writer // nil when the message is not compressed, or after Close
+	hold   [4]byte       // compressed bytes held back: the flush marker to strip
+	held   int
+	err    error // the error that ended the message early
+	closed bool  // Close was called
 }
 
 // init starts a message of kind op, compressed or not. The caller holds
@@ -47,8 +67,8 @@ func (w *MessageWriter) init(c *Conn, ctx context.Context, op conn.Opcode, compr
 // the connection keeps it after the message (see deflateState.plan).
 func (w *MessageWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compress, keep bool) {
 	w.c = c
-	w.sink = streamSink{c: c, ctx: ctx, op: op}
-	w.fw, w.keep, w.held, w.err = nil, keep, 0, nil
+	w.sink = streamSink{c: c, ctx: ctx, op: op, keep: keep}
+	w.fw, w.held, w.err, w.closed = nil, 0, nil, false
 	if compress {
 		d := c.deflate
 		w.sink.rsv = conn.Rsv1
@@ -65,16 +85,30 @@ func (w *MessageWriter) start(c *Conn, ctx context.Context, op conn.Opcode, comp
 	w.bw.Reset(&w.sink, c.opts.FragmentSize)
 }
 
-// Write sends p as the next bytes of the message.
+// check returns the error that stops the message before anything more
+// is written: the one that ended it already, or, while it is open, its
+// ctx's (which ends it).
+func (w *MessageWriter) check() error {
+	if w.err == nil && !w.closed {
+		if err := w.sink.ctx.Err(); err != nil {
+			w.err = w.sink.failed(err)
+		}
+	}
+	return w.err
+}
+
+// Write sends p as the next bytes of the message. If the stream's ctx is
+// done it writes nothing and returns an error matching ctx.Err() (see
+// MessageWriter).
 func (w *MessageWriter) Write(p []byte) (int, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
 	if w.fw == nil {
 		return w.bw.Write(p)
 	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	if d := w.c.deflate; d.outTakeover {
-		d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
+	if w.c.deflate.outTakeover {
+		w.sink.remember(p)
 	}
 	n, err := w.fw.Write(p)
 	if err != nil {
@@ -84,8 +118,12 @@ func (w *MessageWriter) Write(p []byte) (int, error) {
 }
 
 // ReadFrom sends everything r yields until io.EOF; it does not end the
-// message.
+// message. If the stream's ctx is done it reads and writes nothing and
+// returns an error matching ctx.Err() (see MessageWriter).
 func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
 	if w.fw == nil {
 		return w.bw.ReadFrom(r)
 	}
@@ -110,33 +148,34 @@ func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// Close sends the final frame and ends the message. Calling it again
-// returns nil, or the error that ended the message.
+// Close sends the final frame and ends the message. If the stream's ctx
+// is done it sends nothing and returns an error matching ctx.Err() (see
+// MessageWriter). Calling it again returns nil, or the error that ended
+// the message.
 func (w *MessageWriter) Close() error {
+	if w.closed {
+		return w.bw.Close()
+	}
+	err := w.check()
+	w.closed = true
 	if w.fw != nil {
 		fw := w.fw
 		w.fw = nil
-		err := w.err
+		w.sink.fw = fw // the sink disposes of it as the message ends (Done)
 		if err == nil {
 			err = fw.Flush()
 		}
-		d := w.c.deflate
-		if err == nil && w.keep && w.c.State() != Closed && d.keepCompressor(fw) {
-			w.c.armCompressorRelease()
-		} else {
-			putCompressor(d.level, d.outBits, fw)
-		}
-		d.sink.w = nil
 		// A flush ends with the marker 00 00 FF FF, which RFC 7692 has the
 		// sender remove; anything else held back is data.
 		if err == nil && string(w.hold[:w.held]) != "\x00\x00\xff\xff" {
 			_, err = w.bw.Write(w.hold[:w.held])
 		}
 		w.held = 0
-		if err != nil {
-			w.bw.Abort(err)
-			return err
-		}
+	}
+	if err != nil {
+		w.err = err
+		w.bw.Abort(err)
+		return err
 	}
 	return w.bw.Close()
 }
@@ -171,20 +210,87 @@ func (s *compressedSink) Write(b []byte) (int, error) {
 
 // streamSink writes a message's frames to the connection.
 type streamSink struct {
-	c   *Conn
-	ctx context.Context
-	op  conn.Opcode // OpText or OpBinary
-	rsv byte        // reserved bits of the first frame
+	c    *Conn
+	ctx  context.Context
+	op   conn.Opcode // OpText or OpBinary
+	rsv  byte        // reserved bits of the first frame
+	sent bool        // the first frame went out
+	fin  bool        // the final frame went out
+	// hist is what the message added to the compression history before
+	// its first frame went out; it joins the connection's history then,
+	// so a message that never goes out leaves that history as it was.
+	hist []byte
+	// fw is the message's compressor once Close has flushed it: Done
+	// keeps it for the next message (keep, see deflateState.plan) only
+	// when the final frame went out, since it remembers the whole message.
+	fw   *flate.Writer
+	keep bool
 }
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
+	op, rsv := conn.OpContinuation, byte(0)
 	if first {
-		return s.c.writeFrame(s.ctx, fin, s.rsv, s.op, p)
+		op, rsv = s.op, s.rsv
 	}
-	return s.c.writeFrame(s.ctx, fin, 0, conn.OpContinuation, p)
+	if err := s.c.writeFrame(s.ctx, fin, rsv, op, p); err != nil {
+		return s.failed(err)
+	}
+	s.wentOut()
+	s.fin = fin
+	return nil
 }
 
-func (s *streamSink) Done() { s.c.endMessage() }
+// wentOut notes that a frame of the message was written.
+func (s *streamSink) wentOut() {
+	if s.sent {
+		return
+	}
+	s.sent = true
+	if s.hist != nil {
+		d := s.c.deflate
+		d.outHist = appendHistory(d.outHist, s.hist, sendHistory(d.outBits))
+		s.hist = nil
+	}
+}
+
+// remember adds p, about to be compressed, to the send history: the
+// connection's once the first frame went out, the message's own before.
+func (s *streamSink) remember(p []byte) {
+	d := s.c.deflate
+	if s.sent {
+		d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
+	} else {
+		s.hist = appendHistory(s.hist, p, sendHistory(d.outBits))
+	}
+}
+
+// failed is the error that ends the message when a frame could not be
+// written (err). Before the message's first frame went out that is err
+// itself, which leaves the connection usable unless err broke it; after
+// it, the message cannot be finished, so the connection is closed (see
+// messageBroken).
+func (s *streamSink) failed(err error) error {
+	if s.sent {
+		return s.c.messageBroken(err)
+	}
+	return err
+}
+
+// Done ends the message: it keeps or returns the compressor, then frees
+// the data-message slot that guards it.
+func (s *streamSink) Done() {
+	if fw := s.fw; fw != nil {
+		s.fw = nil
+		c, d := s.c, s.c.deflate
+		if s.fin && s.keep && c.State() != Closed && d.keepCompressor(fw) {
+			c.armCompressorRelease()
+		} else {
+			putCompressor(d.level, d.outBits, fw)
+		}
+		d.sink.w = nil
+	}
+	s.c.endMessage()
+}
 
 type noCompressionKey struct{}
 
@@ -247,11 +353,22 @@ func (s *streamSink) FileFrames() bool {
 // WriteFrameFromFile writes one frame's header, then lets the kernel send
 // its payload from f. A payload cut short breaks the connection.
 func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bool) (int64, error) {
-	c := s.c
 	op := conn.OpContinuation
 	if first {
 		op = s.op
 	}
+	sent, err := s.writeFileFrame(f, n, op, fin)
+	if err != nil {
+		return sent, s.failed(err)
+	}
+	s.wentOut()
+	s.fin = fin
+	return sent, nil
+}
+
+// writeFileFrame is WriteFrameFromFile's frame under the write lock.
+func (s *streamSink) writeFileFrame(f binstream.File, n int64, op conn.Opcode, fin bool) (int64, error) {
+	c := s.c
 	if err := c.lockWrite(s.ctx); err != nil {
 		return 0, err
 	}
@@ -260,22 +377,24 @@ func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bo
 		return 0, err
 	}
 	stop := c.watchWrite(s.ctx)
-	defer stop()
 	var hdr [conn.MaxHeaderSize]byte
 	hn := conn.PutHeader(hdr[:], fin, 0, op, n, nil)
 	tc := c.nc.(*net.TCPConn)
+	var k int
 	var err error
 	if n > 0 {
-		err = writeHeaderMore(tc, hdr[:hn])
+		k, err = writeHeaderMore(tc, hdr[:hn])
 	} else {
-		_, err = tc.Write(hdr[:hn]) // nothing follows to send it with
+		k, err = tc.Write(hdr[:hn]) // nothing follows to send it with
 	}
-	if err != nil {
-		return 0, c.writeBroken(err)
+	var sent int64
+	if err == nil {
+		sent, err = sendFileTo(tc, f, n)
 	}
-	sent, err := sendFileTo(tc, f, n)
+	stop()
 	if err != nil {
-		return sent, c.writeBroken(err)
+		// Once the header went out, any failure leaves a broken frame.
+		return sent, c.writeFailed(s.ctx, k, err)
 	}
 	sendfileFrames.Add(1)
 	return sent, nil

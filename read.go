@@ -119,10 +119,14 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // ErrMessageTooBig. Every error after the connection ended matches
 // ErrClosed.
 //
-// Canceling ctx, or passing the read deadline, makes Next return the
-// context's error (or one wrapping os.ErrDeadlineExceeded) and leaves the
+// If ctx is already done, Next returns ctx.Err() and reads nothing. If
+// ctx ends (or the read deadline passes) while Next waits, it returns an
+// error matching ctx.Err() (or os.ErrDeadlineExceeded) and leaves the
 // connection usable when the stream supports deadlines: a later Next
-// resumes where this one stopped.
+// resumes where this one stopped. The exception is a compressed message
+// that was being read (or discarded) when ctx ended: its decompression
+// cannot resume, so the connection is closed (1006) and the error
+// matches both ctx.Err() and ErrClosed.
 //
 // Only one goroutine may read at a time; a concurrent Next waits.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
@@ -133,7 +137,14 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	stop := c.watchRead(ctx)
 	m, err := c.next()
 	stop()
-	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+	if c.rcut {
+		// ctx forced the deadline that cut a compressed message (see
+		// inflateFailed), so ctx is done.
+		c.rcut = false
+		c.abort(fmt.Errorf("read canceled inside a compressed message: %w", ctx.Err()))
+		return Message{}, c.closeError()
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("websocket: read canceled: %w", ctx.Err())
 	}
 	return m, err
@@ -708,10 +719,19 @@ func (c *Conn) releaseInflater() {
 // inflateFailed turns an inflater error into the error to return. An
 // error from the connection is passed on; corrupt data fails the
 // connection with 1007. An inflater cannot resume after a deadline error,
-// so inside a compressed message a deadline ends the connection.
+// so inside a compressed message a deadline ends the connection. When
+// the deadline was forced by Next's ctx, Next ends it, so that the error
+// wraps ctx's (only Next knows ctx); the reader returns at once meanwhile.
 func (c *Conn) inflateFailed(err error) error {
 	if se := c.src.err; se != nil {
 		if errors.Is(se, os.ErrDeadlineExceeded) && c.State() != Closed {
+			c.dlMu.Lock()
+			byCtx := c.rcancel
+			c.dlMu.Unlock()
+			if byCtx {
+				c.rcut = true
+				return se
+			}
 			c.abort(fmt.Errorf("read deadline inside a compressed message: %w", se))
 			return c.closeError()
 		}

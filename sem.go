@@ -55,8 +55,12 @@ func (s *sem) wakeChan() chan struct{} {
 }
 
 // lock takes the lock, or returns ctx's error, or errDone when done is
-// closed first.
+// closed first. A ctx that is already done returns ctx.Err() without
+// taking the lock, even when it is free.
 func (s *sem) lock(ctx context.Context, done <-chan struct{}) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if s.tryLock() {
 		return nil
 	}

@@ -69,17 +69,19 @@ func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
 // with a payload from sendFileTo, flagged MSG_MORE: the kernel holds the
 // few bytes back and sends them in one segment with the payload's first
 // bytes, rather than as a tiny segment of their own for each fragment.
-func writeHeaderMore(tc *net.TCPConn, hdr []byte) error {
+// It returns how many bytes of hdr went out.
+func writeHeaderMore(tc *net.TCPConn, hdr []byte) (int, error) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var opErr error
+	n := 0
 	werr := rc.Write(func(fd uintptr) bool {
-		for len(hdr) > 0 {
-			k, err := syscall.SendmsgN(int(fd), hdr, nil, nil, syscall.MSG_MORE)
+		for n < len(hdr) {
+			k, err := syscall.SendmsgN(int(fd), hdr[n:], nil, nil, syscall.MSG_MORE)
 			if k > 0 {
-				hdr = hdr[k:]
+				n += k
 			}
 			switch {
 			case err == syscall.EAGAIN:
@@ -95,5 +97,5 @@ func writeHeaderMore(tc *net.TCPConn, hdr []byte) error {
 	if opErr == nil {
 		opErr = werr
 	}
-	return opErr
+	return n, opErr
 }

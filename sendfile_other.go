@@ -13,7 +13,6 @@ func sendFileTo(*net.TCPConn, binstream.File, int64) (int64, error) {
 	return 0, errors.ErrUnsupported
 }
 
-func writeHeaderMore(tc *net.TCPConn, hdr []byte) error {
-	_, err := tc.Write(hdr)
-	return err
+func writeHeaderMore(tc *net.TCPConn, hdr []byte) (int, error) {
+	return tc.Write(hdr)
 }

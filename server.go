@@ -150,7 +150,14 @@ func (s *Server) Len() int {
 // itself (bound the wait with ctx). A connection with an open binary
 // stream gets the message after the stream ends. When some connections
 // were not reached the error is a *BroadcastError naming them.
+//
+// If ctx is already done, Broadcast returns ctx.Err() and sends nothing
+// to anyone. If ctx ends while a connection's copy is partly written, that
+// connection is closed (see Conn.SendPrepared).
 func (s *Server) Broadcast(ctx context.Context, kind Kind, data []byte, except ...*Conn) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p, err := Prepare(kind, data, s.opts.FragmentSize)
 	if err != nil {
 		return err

@@ -24,7 +24,17 @@ import (
 // SendText sends s as one text message. It fails with ErrInvalidUTF8 if s
 // is not valid UTF-8, and with ErrStreamOpen while a binary stream from
 // BeginBinary is open. A concurrent send waits for the message before it.
+//
+// If ctx is already done, SendText returns ctx.Err() and sends nothing.
+// If ctx ends before any of the message went out (while the call waits
+// for its turn or for the peer), the error matches ctx.Err() and the
+// connection is unaffected; if it ends after part of the message went
+// out, the connection is closed (1006) and the error matches both
+// ctx.Err() and ErrClosed (see Conn).
 func (c *Conn) SendText(ctx context.Context, s string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !textframe.ValidString(s) {
 		return fmt.Errorf("websocket: SendText: %w", ErrInvalidUTF8)
 	}
@@ -42,6 +52,13 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 // SendBinary sends p as one binary message, cut into frames of the
 // fragment size. It fails with ErrStreamOpen while a binary stream from
 // BeginBinary is open. Control frames may go between its fragments.
+//
+// If ctx is already done, SendBinary returns ctx.Err() and sends nothing.
+// If ctx ends before any of the message went out (while the call waits
+// for its turn or for the peer), the error matches ctx.Err() and the
+// connection is unaffected; if it ends after part of the message went
+// out, the connection is closed (1006) and the error matches both
+// ctx.Err() and ErrClosed (see Conn).
 func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
@@ -111,9 +128,6 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 	if err != nil {
 		return err
 	}
-	if d.outTakeover {
-		d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
-	}
 	z := bytes.TrimSuffix(bp.Bytes(), []byte{0, 0, 0xff, 0xff})
 	first := true
 	for {
@@ -124,7 +138,17 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 			o, rsv = op, conn.Rsv1
 		}
 		if err := c.writeFrame(ctx, fin, rsv, o, z[:n]); err != nil {
+			// A compressor kept after compressing p remembers it, which
+			// the peer never got whole, so it goes. The history takes p
+			// only below, once its first frame is out.
+			d.dropCompressor()
+			if !first {
+				return c.messageBroken(err)
+			}
 			return err
+		}
+		if first && d.outTakeover {
+			d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
 		}
 		if fin {
 			return nil
@@ -168,8 +192,13 @@ var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // its own. Writes are cut into frames of exactly the fragment size; Close
 // sends the last frame and ends the message. Until then, other data
 // messages on this connection fail with ErrStreamOpen (ping, pong and
-// close frames may still go between the fragments). ctx governs every
-// write of the stream; under WithoutCompression(ctx) it is not compressed.
+// close frames may still go between the fragments). Under
+// WithoutCompression(ctx) the stream is not compressed.
+//
+// If ctx is already done, BeginBinary returns a nil stream and ctx.Err(),
+// and the connection is left as it was. Otherwise ctx governs every write
+// of the stream, Close included; MessageWriter says what happens when it
+// ends before the message does.
 func (c *Conn) BeginBinary(ctx context.Context) (*MessageWriter, error) {
 	if err := c.beginMessage(ctx, true); err != nil {
 		return nil, err
@@ -179,10 +208,14 @@ func (c *Conn) BeginBinary(ctx context.Context) (*MessageWriter, error) {
 	return w, nil
 }
 
-// beginMessage takes the data-message slot. A stream that is open fails
-// the call at once, so a goroutine that forgot to Close its stream gets an
-// error rather than a deadlock.
+// beginMessage takes the data-message slot. A done ctx fails the call
+// first, with ctx.Err(). A stream that is open fails it at once, so a
+// goroutine that forgot to Close its stream gets an error rather than a
+// deadlock.
 func (c *Conn) beginMessage(ctx context.Context, stream bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if c.streamOpen.Load() {
 		return ErrStreamOpen
 	}
@@ -201,9 +234,15 @@ func (c *Conn) waitMessage(ctx context.Context) error {
 	return c.lockErr(c.msem.lock(ctx, c.done))
 }
 
+// endMessage frees the data-message slot. A connection that closed
+// meanwhile could not release its kept compressor (closeTransport found
+// the slot taken), so it is released now.
 func (c *Conn) endMessage() {
 	c.streamOpen.Store(false)
 	c.msem.unlock()
+	if c.deflate != nil && c.State() == Closed {
+		c.releaseCompressor()
+	}
 }
 
 // Ping sends a ping with payload (at most 125 bytes) and waits for a pong
@@ -211,7 +250,16 @@ func (c *Conn) endMessage() {
 // seen by whichever goroutine is reading, so something must be calling
 // Next. A peer may answer only the latest of several pings (RFC 6455
 // allows it), so give pings distinct payloads when sending many.
+//
+// If ctx is already done, Ping returns ctx.Err() and sends nothing. If
+// ctx ends after part of the ping frame went out, the connection is
+// closed (1006) and the error matches both ctx.Err() and ErrClosed; if it
+// ends at any other time (before the frame, or while Ping waits for the
+// pong), the error matches ctx.Err() and the connection is unaffected.
 func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if len(payload) > limits.MaxControlPayload {
 		return fmt.Errorf("websocket: ping payload of %d bytes exceeds 125", len(payload))
 	}
@@ -274,18 +322,37 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn
 // writeFailed turns the result of writing one frame into the error to
 // return: nil; a deadline or cancellation that struck before any byte
 // went out, after which the stream is intact and the call may be retried;
-// or a broken connection.
+// or a broken connection. A deadline error while ctx is done is taken
+// as ctx's doing (watchWrite forces one when ctx ends), so the error then
+// wraps ctx.Err(), not the deadline.
 func (c *Conn) writeFailed(ctx context.Context, n int, err error) error {
 	if err == nil {
 		return nil
 	}
-	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
+	if n == 0 && timeout && c.State() != Closed {
 		if ctx.Err() != nil {
 			return fmt.Errorf("websocket: write canceled: %w", ctx.Err())
 		}
 		return err
 	}
+	if timeout && ctx.Err() != nil {
+		err = fmt.Errorf("canceled mid-frame: %w", ctx.Err())
+	}
 	return c.writeBroken(err)
+}
+
+// messageBroken ends the connection after a data message was cut short:
+// its first frame went out, a later one could not (err), and RFC 6455
+// (5.4) lets nothing but the rest of that message, and control frames,
+// follow. The error returned is a *CloseError (1006) whose cause wraps
+// err, unless the connection had already ended otherwise.
+func (c *Conn) messageBroken(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	c.abort(fmt.Errorf("message cut short: %w", err))
+	return c.closeError()
 }
 
 // writable reports why no frame may be written now, if so: a broken
@@ -693,6 +760,12 @@ func (m *Prepared) deflatedFrames(level int) []byte {
 // SendPrepared sends a prepared message, waiting for an open binary stream
 // to end first instead of failing. Connections that compress with context
 // takeover, and clients, compress and frame it themselves.
+//
+// If ctx is already done, SendPrepared returns ctx.Err() and sends
+// nothing. If ctx ends before any of the message went out, the error
+// matches ctx.Err() and the connection is unaffected; if it ends after
+// part of the message went out, the connection is closed (1006) and the
+// error matches both ctx.Err() and ErrClosed (see Conn).
 func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	if err := c.waitMessage(ctx); err != nil {
 		return err
@@ -736,6 +809,9 @@ func (c *Conn) sendFragmented(ctx context.Context, p []byte) error {
 		n := min(len(p), c.opts.FragmentSize)
 		fin := n == len(p)
 		if err := c.writeFrame(ctx, fin, 0, op, p[:n]); err != nil {
+			if op == conn.OpContinuation {
+				return c.messageBroken(err)
+			}
 			return err
 		}
 		if fin {

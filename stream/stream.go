@@ -22,8 +22,10 @@
 // Deadlines behave like net.Conn deadlines: a Read or Write that passes
 // its deadline fails with an error wrapping os.ErrDeadlineExceeded and the
 // connection stays usable. A Read resumes exactly where it stopped; a
-// Write that timed out mid-frame, however, breaks the connection (the
-// frame cannot be finished), as a timed-out TLS write breaks TLS.
+// Write that timed out after part of its message went out (mid-frame, or
+// between the frames of a Write larger than the fragment size), however,
+// breaks the connection (the message cannot be finished), as a timed-out
+// TLS write breaks TLS.
 //
 // # Errors
 //
