@@ -25,11 +25,9 @@ func main() {
 			return
 		}
 		defer f.Close()
-		n, err := io.Copy(f, m) // m is an io.Reader over the message's frames
-		if err != nil {
-			return
+		if n, err := io.Copy(f, m); err == nil { // m is an io.Reader over the message's frames
+			c.SendText(ctx, fmt.Sprintf("saved %d bytes to %s", n, f.Name()))
 		}
-		c.SendText(ctx, fmt.Sprintf("saved %d bytes to %s", n, f.Name()))
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
