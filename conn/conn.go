@@ -291,7 +291,16 @@ func (c *Conn) SetValue(v any) { c.value.Store(v) }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns how the connection ended (a *CloseError), or nil while it is
-// open.
+// open. It is the same error that Close, and reads and writes after the
+// end, report.
+//
+// A close frame the peer sent for a reason of its own is how the
+// connection ended even when this side's Close sent its frame first: the
+// peer's frame is merely an answer only when its code is this side's, 1000
+// or absent (see CloseError). So while the closing handshake of a Close is
+// under way (State reports Closing), Err reports this side's close, and
+// may change to the peer's once its frame arrives; from the time Done is
+// closed, Err no longer changes.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -501,11 +510,23 @@ func (c *Conn) CloseNow() error {
 // Close runs the closing handshake: it sends a close frame with code and
 // reason, waits up to CloseTimeout for the peer's close frame (reading and
 // discarding data meanwhile, unless another goroutine is reading), then
-// closes the stream. It returns nil when the peer answered. When the
-// connection was already closed or closing it waits for that to finish
-// and returns the *CloseError describing how it ended (which matches
-// ErrClosed).
-// A reason longer than 123 bytes is cut at a UTF-8 boundary.
+// closes the stream. A reason longer than 123 bytes is cut at a UTF-8
+// boundary.
+//
+// It returns nil when the peer answered: its close frame carried this
+// side's code, 1000 or no code. A close frame with any other code is the
+// peer's own close (it closed for a reason of its own, for example 1009
+// for a message of ours it would not take, before or while ours was on
+// the way): Close then returns it as a *CloseError with Remote set and the
+// peer's Code and Reason, and Err and later calls report the same. When
+// the peer did not answer in time, Close returns an error saying so.
+//
+// When the connection was already closed or closing (by another Close,
+// the peer's close frame, or a failure), Close
+// sends nothing more, waits for that to finish, and returns the
+// *CloseError describing how it ended (which matches ErrClosed). In
+// particular, after a binary stream or a send failed with the peer's
+// *CloseError, Close returns that same error.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if code != StatusNoStatus && !code.validWire() {
 		return errors.New("websocket: close code " + code.String() + " may not be sent")
@@ -540,6 +561,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	c.closeTransport()
 	if !clean {
 		return errors.New("websocket: the peer did not answer the close frame in time")
+	}
+	if ce := c.closeError(); ce.Remote {
+		return ce // the peer closed for a reason of its own
 	}
 	return nil
 }
