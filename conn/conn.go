@@ -83,9 +83,13 @@ type Options struct {
 	KeepaliveTimeout time.Duration
 	// OnPing, if set, is called with each ping's payload, after the pong
 	// was queued, on the reading goroutine. It must not keep the slice.
+	// A send that looks at the socket (see Conn) stops at a ping when
+	// OnPing is set, leaving it to the reader, so a close frame behind
+	// the ping is then seen only by a reader.
 	OnPing func(payload []byte)
 	// OnPong, if set, is called with each pong's payload on the reading
-	// goroutine. It must not keep the slice.
+	// goroutine. It must not keep the slice. As with OnPing, a send that
+	// looks at the socket leaves pongs to the reader when OnPong is set.
 	OnPong func(payload []byte)
 	// Compression configures permessage-deflate. A client offers it with
 	// the defaults when this is nil; a server accepts it only when this is
@@ -113,6 +117,25 @@ func (o *Options) resolved() Options {
 // from any number of goroutines. Frames of one message are never
 // interleaved with another message's, but control frames may go between
 // the fragments of an open binary stream.
+//
+// A peer's close frame reaches a sender too. Once it has been seen, the
+// closing handshake runs and every later send (a SendText, SendBinary, or
+// the next frame of a binary stream: a Write or ReadFrom that fills a
+// fragment, or its Close) fails with the peer's *CloseError, which Close
+// and Err then report as well. A goroutine reading the connection sees the
+// close frame as it arrives. Without one, on a plain TCP or Unix socket, a
+// send looks at what has arrived, without waiting, and handles the control
+// frames waiting there at a message boundary as a read would (pings are
+// answered, pongs observed, a close frame ends the connection); a data
+// message waiting there, and anything behind it, is left for Next. It
+// looks before every frame of 128 KiB or more (each full fragment of a
+// binary stream, with the default FragmentSize); before smaller frames
+// only on a connection that Next (or Serve) has never read, at most about
+// once a millisecond; and when a write fails, so that a peer that closed
+// and then reset the connection is reported by its close frame rather
+// than as 1006. Over TLS or any other stream a sender cannot look: there
+// a reader is needed to learn of the peer's close, and without one a send
+// fails only when the peer stops taking bytes (then typically with 1006).
 type Conn struct {
 	rwc    io.ReadWriteCloser
 	nc     net.Conn // rwc as a net.Conn, or nil: deadlines are used only then
@@ -140,16 +163,18 @@ type Conn struct {
 	rwg       sync.WaitGroup // a read deadline callback in flight
 	// The small fields last, together, so the struct has no padding
 	// between them (Conn stays in the 896-byte allocation class).
-	msgOp      Opcode // data message in progress (text or binary), or 0
-	compressed bool   // the current message is compressed
-	binDone    bool   // the current binary message was read to its end
-	rcancel    bool   // the read deadline was forced by a context
+	msgOp      Opcode      // data message in progress (text or binary), or 0
+	compressed bool        // the current message is compressed
+	binDone    bool        // the current binary message was read to its end
+	rcancel    bool        // the read deadline was forced by a context
+	readSeen   atomic.Bool // a read (Next, Serve) has taken the read lock: the connection has a reader
 
 	// Writing; frames under wsem, whole data messages under msem.
 	wsem       sem
 	msem       sem
 	streamOpen atomic.Bool
-	werr       error // fatal write error; guarded by wsem
+	pollMark   uint32 // look clock's tick of the last look at the socket (peerCheck); guarded by msem
+	werr       error  // fatal write error; guarded by wsem
 	wwg        sync.WaitGroup
 	wcancel    bool
 

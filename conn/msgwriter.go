@@ -18,6 +18,21 @@ import (
 // compressed as they are written and the fragment size applies to the
 // compressed frames. Close sends the final frame.
 //
+// When the peer closes the connection while the message is being written
+// (for example with 1009, because the message is over its limit), the
+// stream fails with the peer's *CloseError: the next frame it would send
+// (from a Write or ReadFrom that fills a fragment, or from Close) is not
+// sent, that call returns the error, every later call returns it too, and
+// so does the connection's Close. This holds with no goroutine reading, on
+// a plain TCP or Unix socket: the stream looks at what has arrived before
+// each fragment of 128 KiB or more (every full fragment, with the default
+// fragment size of 512 KiB), and on a connection that has never been read
+// before smaller ones too, at most about once a millisecond (see Conn).
+// So a sender that never reads learns of the close within a fragment or
+// so of its arrival, not after sending the rest of the message into the
+// void. Over TLS, a goroutine must read the connection (Next) for the
+// stream to learn of it.
+//
 // A MessageWriter is for one goroutine at a time; the connection under it
 // is safe for concurrent use.
 type MessageWriter struct {
@@ -178,9 +193,9 @@ type streamSink struct {
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
 	if first {
-		return s.c.writeFrame(s.ctx, fin, s.rsv, s.op, p)
+		return s.c.writeData(s.ctx, fin, s.rsv, s.op, p)
 	}
-	return s.c.writeFrame(s.ctx, fin, 0, OpContinuation, p)
+	return s.c.writeData(s.ctx, fin, 0, OpContinuation, p)
 }
 
 func (s *streamSink) Done() { s.c.endMessage() }
@@ -251,6 +266,7 @@ func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bo
 	if first {
 		op = s.op
 	}
+	c.peerCheck(int(min(n, pollFrame)))
 	if err := c.lockWrite(s.ctx); err != nil {
 		return 0, err
 	}

@@ -139,6 +139,9 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
+	if !c.readSeen.Load() {
+		c.readSeen.Store(true)
+	}
 	return c.lockErr(c.rsem.lock(ctx, c.done))
 }
 

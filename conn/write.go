@@ -23,6 +23,8 @@ import (
 // SendText sends s as one text message. It fails with ErrInvalidUTF8 if s
 // is not valid UTF-8, and with ErrStreamOpen while a binary stream from
 // BeginBinary is open. A concurrent send waits for the message before it.
+// After the peer's close frame has been seen (see Conn for when a send
+// sees it without a reader), it fails with the peer's *CloseError.
 func (c *Conn) SendText(ctx context.Context, s string) error {
 	if !textframe.ValidString(s) {
 		return fmt.Errorf("websocket: SendText: %w", ErrInvalidUTF8)
@@ -35,12 +37,15 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 		return c.sendCompressed(ctx, OpText, p)
 	}
 	defer c.endMessage()
-	return c.writeFrame(ctx, true, 0, OpText, p)
+	return c.writeData(ctx, true, 0, OpText, p)
 }
 
 // SendBinary sends p as one binary message, cut into frames of the
 // fragment size. It fails with ErrStreamOpen while a binary stream from
-// BeginBinary is open. Control frames may go between its fragments.
+// BeginBinary is open. Control frames may go between its fragments. Once
+// the peer's close frame has been seen (by a reader, or by SendBinary
+// itself looking at the socket before a large frame: see Conn), the next
+// frame fails with the peer's *CloseError.
 func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
@@ -122,7 +127,7 @@ func (c *Conn) sendWhole(ctx context.Context, op Opcode, p []byte, keep, busy bo
 		if first {
 			o, rsv = op, rsv1
 		}
-		if err := c.writeFrame(ctx, fin, rsv, o, z[:n]); err != nil {
+		if err := c.writeData(ctx, fin, rsv, o, z[:n]); err != nil {
 			return err
 		}
 		if fin {
@@ -169,6 +174,8 @@ var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // messages on this connection fail with ErrStreamOpen (ping, pong and
 // close frames may still go between the fragments). ctx governs every
 // write of the stream; under WithoutCompression(ctx) it is not compressed.
+// A peer that closes meanwhile (say with 1009, for a message over its
+// limit) fails the stream: see MessageWriter.
 func (c *Conn) BeginBinary(ctx context.Context) (*MessageWriter, error) {
 	if err := c.beginMessage(ctx, true); err != nil {
 		return nil, err
@@ -227,6 +234,15 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	case <-c.done:
 		return c.closeError()
 	}
+}
+
+// writeData sends one frame of a data message; the caller holds the
+// data-message slot. When no goroutine is reading, the socket is looked at
+// first (peerCheck), so that a close frame the peer sent fails the frame
+// with the peer's *CloseError rather than going unnoticed.
+func (c *Conn) writeData(ctx context.Context, fin bool, rsv byte, op Opcode, p []byte) error {
+	c.peerCheck(len(p))
+	return c.writeFrame(ctx, fin, rsv, op, p)
 }
 
 // writeFrame sends one frame under the write lock.
@@ -306,9 +322,13 @@ func (c *Conn) writable() error {
 }
 
 // writeBroken records a write that failed part way through a frame: the
-// stream is corrupt, so the connection is torn down.
+// stream is corrupt, so the connection is torn down. A peer that closed
+// and then gave up on us (the write failed with a reset or a broken pipe)
+// may have left its close frame in our receive buffer: it is read first
+// (pollPeer), and is then how the connection ended. The caller holds wsem.
 func (c *Conn) writeBroken(err error) error {
 	if c.State() != Closed {
+		c.pollPeer(true)
 		c.abort(fmt.Errorf("websocket: write failed: %w", err))
 	}
 	c.werr = c.closeError() // a *CloseError: it matches ErrClosed and unwraps to the cause
@@ -709,11 +729,12 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	} else if c.client {
 		defer c.endMessage()
 		if m.kind == Text {
-			return c.writeFrame(ctx, true, 0, OpText, m.payload)
+			return c.writeData(ctx, true, 0, OpText, m.payload)
 		}
 		return c.sendFragmented(ctx, m.payload)
 	}
 	defer c.endMessage()
+	c.peerCheck(len(frames))
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -734,7 +755,7 @@ func (c *Conn) sendFragmented(ctx context.Context, p []byte) error {
 	for {
 		n := min(len(p), c.opts.FragmentSize)
 		fin := n == len(p)
-		if err := c.writeFrame(ctx, fin, 0, op, p[:n]); err != nil {
+		if err := c.writeData(ctx, fin, 0, op, p[:n]); err != nil {
 			return err
 		}
 		if fin {
