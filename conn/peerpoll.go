@@ -98,7 +98,9 @@ func (c *Conn) pollPeer(broken bool) {
 		return
 	}
 	defer c.unlockRead()
-	for c.msgOp == 0 && (c.State() == Open || broken && c.State() != Closed) {
+	// A look handles at most maxPendingPongs frames, so a peer that keeps
+	// sending pings cannot hold a sender in it; the next look goes on.
+	for i := 0; i < maxPendingPongs && c.msgOp == 0 && (c.State() == Open || broken && c.State() != Closed); i++ {
 		var b [peekMax]byte
 		k := copy(b[:], c.rd.peek())
 		if k < len(b) {
