@@ -120,7 +120,8 @@ func TestSenderLooksAtSocket(t *testing.T) {
 		t.Helper()
 		h, p, err := peerFrame(br)
 		if err != nil || h.Op != op || string(p) != payload {
-			t.Fatalf("the peer read %v %q (%v), want %v %q", h.Op, p, err, op, payload)
+			t.Fatalf("the peer read %v of %d bytes %.16q (%v), want %v of %d bytes %.16q",
+				h.Op, len(p), p, err, op, len(payload), payload)
 		}
 	}
 
