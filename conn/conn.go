@@ -316,8 +316,9 @@ func (c *Conn) SetValue(v any) { c.value.Store(v) }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns how the connection ended (a *CloseError), or nil while it is
-// open. It is the same error that Close, and reads and writes after the
-// end, report.
+// open. Reads and sends after the end fail with it (a binary message's
+// Read wraps it), and Close returns it unless the peer merely answered
+// this side's close (see Close).
 //
 // A close frame the peer sent for a reason of its own is how the
 // connection ended even when this side's Close sent its frame first: the
@@ -547,11 +548,10 @@ func (c *Conn) CloseNow() error {
 // the peer did not answer in time, Close returns an error saying so.
 //
 // When the connection was already closed or closing (by another Close,
-// the peer's close frame, or a failure), Close
-// sends nothing more, waits for that to finish, and returns the
-// *CloseError describing how it ended (which matches ErrClosed). In
-// particular, after a binary stream or a send failed with the peer's
-// *CloseError, Close returns that same error.
+// the peer's close frame, or a failure), Close sends nothing more, waits
+// for that to finish, and returns the *CloseError describing how it ended
+// (which matches ErrClosed). In particular, after a binary stream or a
+// send failed with the peer's *CloseError, Close returns that same error.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if code != StatusNoStatus && !code.validWire() {
 		return errors.New("websocket: close code " + code.String() + " may not be sent")
@@ -587,7 +587,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if !clean {
 		return errors.New("websocket: the peer did not answer the close frame in time")
 	}
-	if ce := c.closeError(); ce.Remote {
+	if ce := c.closeError(); ce != nil && ce.Remote {
 		return ce // the peer closed for a reason of its own
 	}
 	return nil
