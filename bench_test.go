@@ -255,3 +255,87 @@ func BenchmarkParseResponseHead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStream measures the bulk path: one binary message of 8 MiB
+// per op, written with BeginBinary and io.Copy (512 KiB frames) by a
+// sender that never reads, to a peer that reads and discards it. The
+// client->server direction masks every byte; server->client writes each
+// frame from the caller's buffer. Besides ns/op it reports cpu-ns/op, the
+// process's CPU time (both ends run in it) per message.
+func BenchmarkStream(b *testing.B) {
+	const size = 8 << 20
+	for _, dir := range []string{"client-to-server", "server-to-client"} {
+		b.Run(dir, func(b *testing.B) {
+			up := dir == "client-to-server"
+			ctx := context.Background()
+			serverConn := make(chan *Conn, 1)
+			url := benchServer(b, func(c *Conn) {
+				if up {
+					for {
+						m, err := c.Next(ctx)
+						if err != nil {
+							return
+						}
+						if _, err := io.Copy(io.Discard, m); err != nil {
+							return
+						}
+					}
+				}
+				serverConn <- c
+				<-c.Done()
+			})
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, _, err := Dial(dctx, url, nil)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.closeTransport()
+			sender, receiver := c, (*Conn)(nil)
+			if !up {
+				sender, receiver = <-serverConn, c
+				defer sender.closeTransport()
+			}
+			done := make(chan error, 1)
+			if receiver != nil {
+				go func() {
+					for {
+						m, err := receiver.Next(ctx)
+						if err != nil {
+							done <- err
+							return
+						}
+						if _, err := io.Copy(io.Discard, m); err != nil {
+							done <- err
+							return
+						}
+					}
+				}()
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				w, err := sender.BeginBinary(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(w, io.LimitReader(zeroReader{}, size)); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// zeroReader yields zero bytes without end.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

@@ -75,9 +75,13 @@ type Options struct {
 	KeepaliveTimeout time.Duration
 	// OnPing, if set, is called with each ping's payload, after the pong
 	// was queued, on the reading goroutine. It must not keep the slice.
+	// A send that looks at the socket (see Conn) stops at a ping when
+	// OnPing is set, leaving it to the reader, so a close frame behind
+	// the ping is then seen only by a reader.
 	OnPing func(payload []byte)
 	// OnPong, if set, is called with each pong's payload on the reading
-	// goroutine. It must not keep the slice.
+	// goroutine. It must not keep the slice. As with OnPing, a send that
+	// looks at the socket leaves pongs to the reader when OnPong is set.
 	OnPong func(payload []byte)
 	// Compression configures permessage-deflate. A client offers it with
 	// the defaults when this is nil; a server accepts it only when this is
@@ -128,6 +132,25 @@ func (o *Options) resolved() Options {
 // without a close frame) and the error is a *CloseError that matches both
 // ctx.Err() and ErrClosed. On the reading side the same holds for a
 // compressed message, whose decompression cannot resume (see Next).
+//
+// A peer's close frame reaches a sender too. Once it has been seen, the
+// closing handshake runs and every later send (a SendText, SendBinary, or
+// the next frame of a binary stream: a Write or ReadFrom that fills a
+// fragment, or its Close) fails with the peer's *CloseError, which Close
+// and Err then report as well. A goroutine reading the connection sees the
+// close frame as it arrives. Without one, on a plain TCP or Unix socket, a
+// send looks at what has arrived, without waiting, and handles the control
+// frames waiting there at a message boundary as a read would (pings are
+// answered, pongs observed, a close frame ends the connection); a data
+// message waiting there, and anything behind it, is left for Next. It
+// looks before every frame of 128 KiB or more (each full fragment of a
+// binary stream, with the default FragmentSize); before smaller frames
+// only on a connection that Next (or Serve) has never read, at most about
+// once a millisecond; and when a write fails, so that a peer that closed
+// and then reset the connection is reported by its close frame rather
+// than as 1006. Over TLS or any other stream a sender cannot look: there
+// a reader is needed to learn of the peer's close, and without one a send
+// fails only when the peer stops taking bytes (then typically with 1006).
 type Conn struct {
 	rwc    io.ReadWriteCloser
 	nc     net.Conn // rwc as a net.Conn, or nil: deadlines are used only then
@@ -160,12 +183,14 @@ type Conn struct {
 	rcancel    bool        // the read deadline was forced by a context
 	evParked   bool        // ServeEvents parked c: SetReadDeadline re-arms its timer; guarded by dlMu
 	rcut       bool        // that deadline cut a compressed message: Next ends the connection
+	readSeen   atomic.Bool // a read (Next, ServeEvents) has taken the read lock: the connection has a reader
 
 	// Writing; frames under wsem, whole data messages under msem.
 	wsem       sem
 	msem       sem
 	streamOpen atomic.Bool
-	werr       error // fatal write error; guarded by wsem
+	pollMark   uint32 // look clock's tick of the last look at the socket (peerCheck); guarded by msem
+	werr       error  // fatal write error; guarded by wsem
 	wwg        sync.WaitGroup
 	wcancel    bool
 
@@ -305,7 +330,17 @@ func (c *Conn) SetValue(v any) { c.value.Store(v) }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns how the connection ended (a *CloseError), or nil while it is
-// open.
+// open. Reads and sends after the end fail with it (a binary message's
+// Read wraps it), and Close returns it unless the peer merely answered
+// this side's close (see Close).
+//
+// A close frame the peer sent for a reason of its own is how the
+// connection ended even when this side's Close sent its frame first: the
+// peer's frame is merely an answer only when its code is this side's, 1000
+// or absent (see CloseError). So while the closing handshake of a Close is
+// under way (State reports Closing), Err reports this side's close, and
+// may change to the peer's once its frame arrives; from the time Done is
+// closed, Err no longer changes.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -526,11 +561,22 @@ func (c *Conn) CloseNow() error {
 // Close runs the closing handshake: it sends a close frame with code and
 // reason, waits up to CloseTimeout for the peer's close frame (reading and
 // discarding data meanwhile, unless another goroutine is reading), then
-// closes the stream. It returns nil when the peer answered. When the
-// connection was already closed or closing it waits for that to finish
-// and returns the *CloseError describing how it ended (which matches
-// ErrClosed).
-// A reason longer than 123 bytes is cut at a UTF-8 boundary.
+// closes the stream. A reason longer than 123 bytes is cut at a UTF-8
+// boundary.
+//
+// It returns nil when the peer answered: its close frame carried this
+// side's code, 1000 or no code. A close frame with any other code is the
+// peer's own close (it closed for a reason of its own, for example 1009
+// for a message of ours it would not take, before or while ours was on
+// the way): Close then returns it as a *CloseError with Remote set and the
+// peer's Code and Reason, and Err and later calls report the same. When
+// the peer did not answer in time, Close returns an error saying so.
+//
+// When the connection was already closed or closing (by another Close,
+// the peer's close frame, or a failure), Close sends nothing more, waits
+// for that to finish, and returns the *CloseError describing how it ended
+// (which matches ErrClosed). In particular, after a binary stream or a
+// send failed with the peer's *CloseError, Close returns that same error.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if code != StatusNoStatus && !code.validWire() {
 		return errors.New("websocket: close code " + code.String() + " may not be sent")
@@ -572,6 +618,9 @@ func (c *Conn) closeHandshake(code StatusCode, reason string, local *CloseError)
 	c.closeTransport()
 	if !clean {
 		return errors.New("websocket: the peer did not answer the close frame in time")
+	}
+	if ce := c.closeError(); ce != nil && ce.Remote {
+		return ce // the peer closed for a reason of its own
 	}
 	return nil
 }

@@ -66,14 +66,20 @@ var (
 	// ErrClosed reports use of a connection after it was closed, by either
 	// side. Every *CloseError matches it.
 	ErrClosed = errors.New("websocket: connection closed")
-	// ErrProtocol reports a peer that broke RFC 6455; the connection was
-	// closed with status 1002.
+	// ErrProtocol reports a broken RFC 6455 rule: this side found the
+	// peer's violation and closed the connection with status 1002, or the
+	// peer closed it with 1002 (a *CloseError with that code matches
+	// ErrProtocol, whichever side sent it).
 	ErrProtocol = conn.ErrProtocol
 	// ErrInvalidUTF8 reports text that is not UTF-8: received (the
-	// connection was closed with 1007) or given to a send method.
+	// connection was closed with 1007), reported by the peer's close with
+	// 1007 (a *CloseError with that code matches it, whichever side sent
+	// it), or given to a send method.
 	ErrInvalidUTF8 = errors.New("websocket: invalid UTF-8")
 	// ErrMessageTooBig reports a message over the buffer cap or the binary
-	// message limit; the connection was closed with 1009.
+	// message limit: this side received one and closed the connection with
+	// 1009, or the peer closed it with 1009 because this side sent one (a
+	// *CloseError with that code matches it, whichever side sent it).
 	ErrMessageTooBig = errors.New("websocket: message too big")
 	// ErrStreamOpen reports an attempt to start a data message while a
 	// binary stream from BeginBinary is still open on the connection.
@@ -89,8 +95,29 @@ var (
 
 // CloseError is how a closed connection reports itself: the status code and
 // reason of the close, who sent them, and the cause when the connection was
-// closed for a fault. It matches ErrClosed with errors.Is and unwraps to
-// the cause (for example ErrProtocol or io.ErrUnexpectedEOF).
+// closed for a fault. Reads, writes and Close after the end, and Err,
+// return it.
+//
+// Which close it describes: the first close frame of the closing
+// handshake, with one exception. When this side's Close sent the first
+// frame and the peer's close frame is not merely an answer to it, the
+// peer's frame is how the connection ended and the CloseError is the
+// peer's (Remote set, the peer's Code and Reason). A peer's frame is an
+// answer when its code is this side's code, 1000 (normal closure) or
+// absent (StatusNoStatus); any other code is the peer's own reason to
+// close, sent before ours reached it. So the code and reason a peer closes
+// with always reach the program, in whichever order the two close frames
+// cross. A close this side made for the peer's fault (the connection
+// failed with 1002, 1007 or 1009) stays this side's whatever the peer
+// answers. A connection that ended without a close frame reports
+// StatusAbnormalClosure (1006) with the cause in Err.
+//
+// A CloseError matches ErrClosed with errors.Is, and unwraps to the cause
+// (for example ErrProtocol or io.ErrUnexpectedEOF). By its code it also
+// matches the sentinel of the fault the code names, whichever side sent
+// it: 1002 matches ErrProtocol, 1007 ErrInvalidUTF8 and 1009
+// ErrMessageTooBig. So one errors.Is check works on both ends: the side
+// that found a message too big and the side whose message it was.
 type CloseError struct {
 	// Code is the status code. StatusNoStatus means the close frame had
 	// none; StatusAbnormalClosure means there was no close frame at all.
@@ -122,5 +149,19 @@ func (e *CloseError) Error() string {
 // Unwrap returns the cause, if any.
 func (e *CloseError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrClosed, so any close matches it.
-func (e *CloseError) Is(target error) bool { return target == ErrClosed }
+// Is reports whether target is ErrClosed, which every close matches, or
+// the sentinel e's code names: ErrProtocol for 1002, ErrInvalidUTF8 for
+// 1007, ErrMessageTooBig for 1009.
+func (e *CloseError) Is(target error) bool {
+	switch target {
+	case ErrClosed:
+		return true
+	case ErrProtocol:
+		return e.Code == StatusProtocolError
+	case ErrInvalidUTF8:
+		return e.Code == StatusInvalidPayload
+	case ErrMessageTooBig:
+		return e.Code == StatusMessageTooBig
+	}
+	return false
+}

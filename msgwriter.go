@@ -39,6 +39,21 @@ import (
 // also closes the connection. Close must still be called after an error:
 // it returns the error and frees the connection's message slot.
 //
+// When the peer closes the connection while the message is being written
+// (for example with 1009, because the message is over its limit), the
+// stream fails with the peer's *CloseError: the next frame it would send
+// (from a Write or ReadFrom that fills a fragment, or from Close) is not
+// sent, that call returns the error, every later call returns it too, and
+// so does the connection's Close. This holds with no goroutine reading, on
+// a plain TCP or Unix socket: the stream looks at what has arrived before
+// each fragment of 128 KiB or more (every full fragment, with the default
+// fragment size of 512 KiB), and on a connection that has never been read
+// before smaller ones too, at most about once a millisecond (see Conn).
+// So a sender that never reads learns of the close within a fragment or
+// so of its arrival, not after sending the rest of the message into the
+// void. Over TLS, a goroutine must read the connection (Next) for the
+// stream to learn of it.
+//
 // A MessageWriter is for one goroutine at a time; the connection under it
 // is safe for concurrent use.
 type MessageWriter struct {
@@ -232,7 +247,7 @@ func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
 	if first {
 		op, rsv = s.op, s.rsv
 	}
-	if err := s.c.writeFrame(s.ctx, fin, rsv, op, p); err != nil {
+	if err := s.c.writeData(s.ctx, fin, rsv, op, p); err != nil {
 		return s.failed(err)
 	}
 	s.wentOut()
@@ -357,6 +372,7 @@ func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bo
 	if first {
 		op = s.op
 	}
+	s.c.peerCheck(int(min(n, pollFrame)))
 	sent, err := s.writeFileFrame(f, n, op, fin)
 	if err != nil {
 		return sent, s.failed(err)

@@ -151,6 +151,9 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
+	if !c.readSeen.Load() {
+		c.readSeen.Store(true)
+	}
 	return c.lockErr(c.rsem.lock(ctx, c.done))
 }
 
@@ -811,22 +814,14 @@ func (c *Conn) control(op conn.Opcode, payload []byte) error {
 // peerClosed handles the peer's close frame: it validates it, answers it
 // unless this side already sent one, and ends the connection.
 func (c *Conn) peerClosed(payload []byte) error {
-	code, reason := StatusNoStatus, ""
-	switch {
-	case len(payload) == 1:
-		return c.failProtocol("close frame with a 1-byte payload")
-	case len(payload) >= 2:
-		code = StatusCode(binary.BigEndian.Uint16(payload))
-		if !code.validWire() {
-			return c.failProtocol(fmt.Sprintf("invalid close code %d", code))
-		}
-		if !utf8.Valid(payload[2:]) {
-			return c.fail(StatusInvalidPayload, "invalid UTF-8 in close reason", fmt.Errorf("%w in close reason", ErrInvalidUTF8))
-		}
-		reason = string(payload[2:])
+	code, reason, bad, why := decodeClose(payload)
+	switch bad {
+	case StatusProtocolError:
+		return c.failProtocol(why)
+	case StatusInvalidPayload:
+		return c.fail(StatusInvalidPayload, why, fmt.Errorf("%w in close reason", ErrInvalidUTF8))
 	}
-	c.setCloseErr(&CloseError{Code: code, Reason: reason, Remote: true})
-	c.noteCloseReceived()
+	c.recordPeerClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 	defer cancel()
 	c.mu.Lock()
@@ -845,6 +840,47 @@ func (c *Conn) peerClosed(payload []byte) error {
 		c.closeTransport()
 	}
 	return c.closeError()
+}
+
+// decodeClose reads a close frame's payload: its code (StatusNoStatus
+// when it has none) and reason. A payload RFC 6455 forbids is reported as
+// bad, the code to fail the connection with, and why.
+func decodeClose(payload []byte) (code StatusCode, reason string, bad StatusCode, why string) {
+	switch {
+	case len(payload) == 1:
+		return 0, "", StatusProtocolError, "close frame with a 1-byte payload"
+	case len(payload) >= 2:
+		code = StatusCode(binary.BigEndian.Uint16(payload))
+		if !code.validWire() {
+			return 0, "", StatusProtocolError, fmt.Sprintf("invalid close code %d", code)
+		}
+		if !utf8.Valid(payload[2:]) {
+			return 0, "", StatusInvalidPayload, "invalid UTF-8 in close reason"
+		}
+		return code, string(payload[2:]), 0, ""
+	}
+	return StatusNoStatus, "", 0, ""
+}
+
+// recordPeerClose records the peer's close frame, valid, as how the
+// connection ended: when nothing was recorded before, or when this side's
+// Close recorded its own close and the peer's frame is not merely an
+// answer to it (its code is neither ours, nor 1000, nor absent), so the
+// peer's code and reason reach the program whichever frame went first. A
+// close recorded for a fault (Err set) stays. It then wakes a Close
+// waiting for the frame.
+func (c *Conn) recordPeerClose(code StatusCode, reason string) {
+	e := &CloseError{Code: code, Reason: reason, Remote: true}
+	c.mu.Lock()
+	switch own := c.closeErr; {
+	case own == nil:
+		c.closeErr = e
+	case !own.Remote && own.Err == nil && c.State() != Closed &&
+		code != own.Code && code != StatusNormalClosure && code != StatusNoStatus:
+		c.closeErr = e
+	}
+	c.mu.Unlock()
+	c.noteCloseReceived()
 }
 
 // failProtocol fails the connection with 1002.

@@ -144,6 +144,37 @@ func (rd *reader) fill() error {
 	return io.ErrNoProgress
 }
 
+// fillExact reads from the stream until n bytes are buffered, and no
+// more: what follows them stays in the stream, where a poller waiting on
+// the descriptor still sees it. The caller knows the bytes have arrived
+// (it peeked at them), so this does not wait.
+func (rd *reader) fillExact(n int) error {
+	if rd.r == rd.w {
+		rd.r, rd.w = 0, 0
+	}
+	if len(rd.buf)-rd.r < n {
+		if n > len(rd.buf) {
+			rd.toPooled(n)
+		} else {
+			rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+			rd.r = 0
+		}
+	}
+	for tries := 0; rd.w-rd.r < n; tries++ {
+		if tries == 100 {
+			return io.ErrNoProgress
+		}
+		k, err := rd.src.Read(rd.buf[rd.w : rd.r+n])
+		rd.w += k
+		if k > 0 {
+			rd.got()
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // read reads payload bytes into p (whose length the caller limits to what
 // is left of the frame): buffered bytes first, then straight from the
 // stream for large destinations.

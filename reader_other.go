@@ -11,3 +11,5 @@ type rawSource struct{}
 func newRawSource(io.Reader) *rawSource { return nil }
 
 func (*rawSource) read() (*[]byte, int, error) { return nil, 0, nil }
+
+func (*rawSource) peek() (*[]byte, int, error) { return nil, 0, nil }

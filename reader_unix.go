@@ -15,9 +15,12 @@ type rawSource struct {
 	rc  syscall.RawConn
 	la  net.Addr
 	fn  func(fd uintptr) bool // rawSource.attempt, bound once
-	buf *[]byte               // attempt's result
+	buf *[]byte               // attempt's or peekAttempt's result
 	n   int
 	err error
+	// peekFn is rawSource.peekAttempt, bound on first use: only a
+	// connection whose sender looks at the socket (see pollPeer) needs it.
+	peekFn func(fd uintptr) bool
 }
 
 // newRawSource returns a rawSource for TCP and Unix sockets, or nil.
@@ -80,6 +83,53 @@ func (rs *rawSource) read() (*[]byte, int, error) {
 	if n == 0 {
 		readPool.Put(b)
 		return nil, 0, io.EOF
+	}
+	return b, n, nil
+}
+
+// peekAttempt is called by RawConn.Read with the descriptor: it copies
+// what has arrived, up to peekMax bytes, into a pooled buffer without
+// consuming it, and never asks to wait.
+func (rs *rawSource) peekAttempt(fd uintptr) bool {
+	b := readPool.Get().(*[]byte)
+	var n int
+	var err error
+	for {
+		n, _, err = syscall.Recvfrom(int(fd), (*b)[:peekMax], syscall.MSG_PEEK)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	rs.buf, rs.n, rs.err = b, max(n, 0), err
+	return true
+}
+
+// peek returns, without waiting or consuming anything, the first bytes
+// that have arrived (up to peekMax) in a pooled buffer the caller gives
+// back to readPool. It returns a nil buffer when none have arrived (nil
+// error), when the stream ended (io.EOF), or with the error that keeps
+// the socket from being read (closed, past its read deadline, reset).
+func (rs *rawSource) peek() (*[]byte, int, error) {
+	if rs.peekFn == nil {
+		rs.peekFn = rs.peekAttempt
+	}
+	rs.buf, rs.n, rs.err = nil, 0, nil
+	if err := rs.rc.Read(rs.peekFn); err != nil {
+		return nil, 0, err
+	}
+	b, n, err := rs.buf, rs.n, rs.err
+	rs.buf = nil
+	switch {
+	case err == syscall.EAGAIN:
+		err = nil
+	case err != nil:
+		err = &net.OpError{Op: "read", Net: rs.la.Network(), Addr: rs.la, Err: os.NewSyscallError("recvfrom", err)}
+	case n == 0:
+		err = io.EOF
+	}
+	if n == 0 || err != nil {
+		readPool.Put(b)
+		return nil, 0, err
 	}
 	return b, n, nil
 }

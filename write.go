@@ -31,6 +31,9 @@ import (
 // connection is unaffected; if it ends after part of the message went
 // out, the connection is closed (1006) and the error matches both
 // ctx.Err() and ErrClosed (see Conn).
+//
+// After the peer's close frame has been seen (see Conn for when a send
+// sees it without a reader), it fails with the peer's *CloseError.
 func (c *Conn) SendText(ctx context.Context, s string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -46,7 +49,7 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 		return c.sendCompressed(ctx, conn.OpText, p)
 	}
 	defer c.endMessage()
-	return c.writeFrame(ctx, true, 0, conn.OpText, p)
+	return c.writeData(ctx, true, 0, conn.OpText, p)
 }
 
 // SendBinary sends p as one binary message, cut into frames of the
@@ -59,6 +62,11 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 // connection is unaffected; if it ends after part of the message went
 // out, the connection is closed (1006) and the error matches both
 // ctx.Err() and ErrClosed (see Conn).
+//
+// BeginBinary is open. Control frames may go between its fragments. Once
+// the peer's close frame has been seen (by a reader, or by SendBinary
+// itself looking at the socket before a large frame: see Conn), the next
+// frame fails with the peer's *CloseError.
 func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
@@ -137,7 +145,7 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 		if first {
 			o, rsv = op, conn.Rsv1
 		}
-		if err := c.writeFrame(ctx, fin, rsv, o, z[:n]); err != nil {
+		if err := c.writeData(ctx, fin, rsv, o, z[:n]); err != nil {
 			// A compressor kept after compressing p remembers it, which
 			// the peer never got whole, so it goes. The history takes p
 			// only below, once its first frame is out.
@@ -193,7 +201,9 @@ var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // sends the last frame and ends the message. Until then, other data
 // messages on this connection fail with ErrStreamOpen (ping, pong and
 // close frames may still go between the fragments). Under
-// WithoutCompression(ctx) the stream is not compressed.
+// WithoutCompression(ctx) the stream is not compressed. A peer that
+// closes meanwhile (say with 1009, for a message over its limit) fails
+// the stream: see MessageWriter.
 //
 // If ctx is already done, BeginBinary returns a nil stream and ctx.Err(),
 // and the connection is left as it was. Otherwise ctx governs every write
@@ -276,6 +286,15 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	case <-c.done:
 		return c.closeError()
 	}
+}
+
+// writeData sends one frame of a data message; the caller holds the
+// data-message slot. When no goroutine is reading, the socket is looked at
+// first (peerCheck), so that a close frame the peer sent fails the frame
+// with the peer's *CloseError rather than going unnoticed.
+func (c *Conn) writeData(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte) error {
+	c.peerCheck(len(p))
+	return c.writeFrame(ctx, fin, rsv, op, p)
 }
 
 // writeFrame sends one frame under the write lock.
@@ -374,9 +393,13 @@ func (c *Conn) writable() error {
 }
 
 // writeBroken records a write that failed part way through a frame: the
-// stream is corrupt, so the connection is torn down.
+// stream is corrupt, so the connection is torn down. A peer that closed
+// and then gave up on us (the write failed with a reset or a broken pipe)
+// may have left its close frame in our receive buffer: it is read first
+// (pollPeer), and is then how the connection ended. The caller holds wsem.
 func (c *Conn) writeBroken(err error) error {
 	if c.State() != Closed {
+		c.pollPeer(true)
 		c.abort(fmt.Errorf("websocket: write failed: %w", err))
 	}
 	c.werr = c.closeError() // a *CloseError: it matches ErrClosed and unwraps to the cause
@@ -783,11 +806,12 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	} else if c.client {
 		defer c.endMessage()
 		if m.kind == Text {
-			return c.writeFrame(ctx, true, 0, conn.OpText, m.payload)
+			return c.writeData(ctx, true, 0, conn.OpText, m.payload)
 		}
 		return c.sendFragmented(ctx, m.payload)
 	}
 	defer c.endMessage()
+	c.peerCheck(len(frames))
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -808,7 +832,7 @@ func (c *Conn) sendFragmented(ctx context.Context, p []byte) error {
 	for {
 		n := min(len(p), c.opts.FragmentSize)
 		fin := n == len(p)
-		if err := c.writeFrame(ctx, fin, 0, op, p[:n]); err != nil {
+		if err := c.writeData(ctx, fin, 0, op, p[:n]); err != nil {
 			if op == conn.OpContinuation {
 				return c.messageBroken(err)
 			}
