@@ -168,7 +168,7 @@ func benchServer(tb testing.TB, handler func(c *Conn)) string {
 // BenchmarkEcho measures round trips through a server that echoes each
 // message whole (read into a buffer, SendBinary: no allocation per
 // message on either side) and one that streams it back (BeginBinary and
-// io.Copy: the MessageWriter, and io.Copy's boxing of the Message, are
+// io.Copy: the BinaryWriter, and io.Copy's boxing of the Message, are
 // two allocations per message).
 func BenchmarkEcho(b *testing.B) {
 	for _, srv := range []struct {

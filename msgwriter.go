@@ -13,7 +13,7 @@ import (
 	"github.com/wsio/wsio/conn"
 )
 
-// MessageWriter is an open binary message, returned by BeginBinary: an
+// BinaryWriter is an open binary message, returned by BeginBinary: an
 // io.WriteCloser (and io.ReaderFrom) whose bytes are cut into frames of
 // the fragment size. When permessage-deflate is on, the bytes are
 // compressed as they are written and the fragment size applies to the
@@ -54,9 +54,9 @@ import (
 // void. Over TLS, a goroutine must read the connection (Next) for the
 // stream to learn of it.
 //
-// A MessageWriter is for one goroutine at a time; the connection under it
+// A BinaryWriter is for one goroutine at a time; the connection under it
 // is safe for concurrent use.
-type MessageWriter struct {
+type BinaryWriter struct {
 	c    *Conn
 	bw   binstream.Writer
 	sink streamSink
@@ -70,7 +70,7 @@ type MessageWriter struct {
 
 // init starts a message of kind op, compressed or not. The caller holds
 // the data-message slot.
-func (w *MessageWriter) init(c *Conn, ctx context.Context, op conn.Opcode, compress bool) {
+func (w *BinaryWriter) init(c *Conn, ctx context.Context, op conn.Opcode, compress bool) {
 	keep := false
 	if compress {
 		keep, _ = c.deflate.plan()
@@ -80,7 +80,7 @@ func (w *MessageWriter) init(c *Conn, ctx context.Context, op conn.Opcode, compr
 
 // start is init with the compressor's fate decided: keep tells whether
 // the connection keeps it after the message (see deflateState.plan).
-func (w *MessageWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compress, keep bool) {
+func (w *BinaryWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compress, keep bool) {
 	w.c = c
 	w.sink = streamSink{c: c, ctx: ctx, op: op, keep: keep}
 	w.fw, w.held, w.err, w.closed = nil, 0, nil, false
@@ -103,7 +103,7 @@ func (w *MessageWriter) start(c *Conn, ctx context.Context, op conn.Opcode, comp
 // check returns the error that stops the message before anything more
 // is written: the one that ended it already, or, while it is open, its
 // ctx's (which ends it).
-func (w *MessageWriter) check() error {
+func (w *BinaryWriter) check() error {
 	if w.err == nil && !w.closed {
 		if err := w.sink.ctx.Err(); err != nil {
 			w.err = w.sink.failed(err)
@@ -114,8 +114,8 @@ func (w *MessageWriter) check() error {
 
 // Write sends p as the next bytes of the message. If the stream's ctx is
 // done it writes nothing and returns an error matching ctx.Err() (see
-// MessageWriter).
-func (w *MessageWriter) Write(p []byte) (int, error) {
+// BinaryWriter).
+func (w *BinaryWriter) Write(p []byte) (int, error) {
 	if err := w.check(); err != nil {
 		return 0, err
 	}
@@ -134,8 +134,8 @@ func (w *MessageWriter) Write(p []byte) (int, error) {
 
 // ReadFrom sends everything r yields until io.EOF; it does not end the
 // message. If the stream's ctx is done it reads and writes nothing and
-// returns an error matching ctx.Err() (see MessageWriter).
-func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
+// returns an error matching ctx.Err() (see BinaryWriter).
+func (w *BinaryWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := w.check(); err != nil {
 		return 0, err
 	}
@@ -165,9 +165,9 @@ func (w *MessageWriter) ReadFrom(r io.Reader) (int64, error) {
 
 // Close sends the final frame and ends the message. If the stream's ctx
 // is done it sends nothing and returns an error matching ctx.Err() (see
-// MessageWriter). Calling it again returns nil, or the error that ended
+// BinaryWriter). Calling it again returns nil, or the error that ended
 // the message.
-func (w *MessageWriter) Close() error {
+func (w *BinaryWriter) Close() error {
 	if w.closed {
 		return w.bw.Close()
 	}
@@ -197,10 +197,10 @@ func (w *MessageWriter) Close() error {
 
 // compressedSink receives the compressor's output and passes it on to the
 // frame writer, always holding back the last 4 bytes.
-type compressedSink MessageWriter
+type compressedSink BinaryWriter
 
 func (s *compressedSink) Write(b []byte) (int, error) {
-	w := (*MessageWriter)(s)
+	w := (*BinaryWriter)(s)
 	n := len(b)
 	if w.held+len(b) <= len(w.hold) {
 		w.held += copy(w.hold[w.held:], b)

@@ -101,7 +101,7 @@ func (c *Conn) sendCompressed(ctx context.Context, op conn.Opcode, p []byte) err
 		onOwnStack(func() { err = c.sendWhole(ctx, op, p, false, false) })
 		return err
 	}
-	w := new(MessageWriter) // a large message: the allocation is small beside it
+	w := new(BinaryWriter) // a large message: the allocation is small beside it
 	w.start(c, ctx, op, true, keep)
 	if _, err := w.Write(p); err != nil {
 		_ = w.Close()
@@ -203,17 +203,17 @@ var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // close frames may still go between the fragments). Under
 // WithoutCompression(ctx) the stream is not compressed. A peer that
 // closes meanwhile (say with 1009, for a message over its limit) fails
-// the stream: see MessageWriter.
+// the stream: see BinaryWriter.
 //
 // If ctx is already done, BeginBinary returns a nil stream and ctx.Err(),
 // and the connection is left as it was. Otherwise ctx governs every write
-// of the stream, Close included; MessageWriter says what happens when it
+// of the stream, Close included; BinaryWriter says what happens when it
 // ends before the message does.
-func (c *Conn) BeginBinary(ctx context.Context) (*MessageWriter, error) {
+func (c *Conn) BeginBinary(ctx context.Context) (*BinaryWriter, error) {
 	if err := c.beginMessage(ctx, true); err != nil {
 		return nil, err
 	}
-	w := &MessageWriter{}
+	w := &BinaryWriter{}
 	w.init(c, ctx, conn.OpBinary, c.compress(ctx, -1))
 	return w, nil
 }

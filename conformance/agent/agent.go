@@ -28,7 +28,7 @@ func Echo(ctx context.Context, c *wsio.Conn) error {
 		case wsio.Text:
 			err = c.SendText(ctx, m.Text)
 		case wsio.Binary:
-			var w *wsio.MessageWriter
+			var w *wsio.BinaryWriter
 			if w, err = c.BeginBinary(ctx); err == nil {
 				if _, err = io.Copy(w, m); err == nil {
 					err = w.Close()

@@ -212,7 +212,7 @@ func echo(discardBinary bool) handler {
 					res.sendErrs = append(res.sendErrs, err)
 				}
 			case wsio.Binary:
-				var w *wsio.MessageWriter
+				var w *wsio.BinaryWriter
 				var werr error
 				if !discardBinary {
 					if w, werr = c.BeginBinary(ctx); werr != nil {

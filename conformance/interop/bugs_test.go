@@ -58,7 +58,7 @@ func TestBugCloseReportedAsRemote(t *testing.T) {
 
 // With permessage-deflate, SendBinary of a message the peer refuses (over
 // its max payload: it closes with 1009 mid-message) races with the reading
-// goroutine: MessageWriter.Close (conn/msgwriter.go, after the failed
+// goroutine: BinaryWriter.Close (conn/msgwriter.go, after the failed
 // Write) writes deflateState.fw while closeTransport → releaseCompressor
 // reads it; both may hand the same compressor back to the pool. Run with
 // -race.
