@@ -44,9 +44,12 @@ func (k Kind) String() string {
 // returns io.EOF at the end of the message; it is never buffered whole.
 //
 // A binary message stays readable until the next call to Next, which
-// discards whatever was left unread. Reads after that fail with
-// ErrStaleMessage. A message cut short by the peer closing or the
-// connection breaking fails with an error matching io.ErrUnexpectedEOF,
+// discards whatever was left unread: from that call on, every read of the
+// message fails with ErrStaleMessage, whatever came after it (another
+// message, nothing yet, the end of the connection), and never yields
+// bytes of a later message. A message cut
+// short by the peer closing, the connection breaking, or Close discarding
+// its rest fails with an error matching io.ErrUnexpectedEOF and ErrClosed,
 // never io.EOF. Reading a text message's stream returns io.EOF at once.
 type Message struct {
 	// Kind is Text or Binary.
@@ -55,12 +58,13 @@ type Message struct {
 	Text string
 
 	c   *Conn
-	seq uint64
+	seq uint64 // the Conn's msgSeq when Next returned the message
 }
 
 // Read reads the next bytes of a binary message. It blocks, subject to the
 // connection's read deadline, until at least one byte is available, the
-// message ends (io.EOF) or the connection fails.
+// message ends (io.EOF) or the connection fails. Once Next has been called
+// again, Read fails with ErrStaleMessage.
 func (m Message) Read(p []byte) (int, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, io.EOF
@@ -70,7 +74,8 @@ func (m Message) Read(p []byte) (int, error) {
 
 // WriteTo streams the rest of a binary message to w. On a client over
 // plain TCP, an uncompressed message written to an *os.File moves from the
-// socket to the file inside the kernel (splice), frame by frame.
+// socket to the file inside the kernel (splice), frame by frame. Once Next
+// has been called again, WriteTo fails with ErrStaleMessage.
 func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
@@ -109,7 +114,8 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 
 // Next waits for the next data message. Control frames that arrive first
 // are handled on the way: pings are answered, pongs observed. A binary
-// message left unread is discarded first.
+// message left unread is discarded first, and from this call on reads of
+// it fail with ErrStaleMessage.
 //
 // When the peer closes cleanly, Next returns a *CloseError with the peer's
 // code and reason. When the peer breaks the protocol, Next closes the
@@ -129,6 +135,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 		return Message{}, err
 	}
 	defer c.unlockRead()
+	c.msgSeq++ // from here on, the Message the last call returned is stale
 	stop := c.watchRead(ctx)
 	m, err := c.next()
 	stop()
@@ -221,8 +228,7 @@ func (c *Conn) next() (Message, error) {
 				}
 			}
 			c.binDone = false
-			c.binSeq++
-			return Message{Kind: Binary, c: c, seq: c.binSeq}, nil
+			return Message{Kind: Binary, c: c, seq: c.msgSeq}, nil
 		}
 	}
 }
@@ -404,21 +410,42 @@ func (c *Conn) inflateText() (string, error) {
 	return s, nil
 }
 
-// readBinary reads from the binary message seq.
+// readBinary reads from binary message seq.
 func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
 	c.rsem.lockAlways()
 	defer c.unlockRead()
-	if seq != c.binSeq || c.msgOp != OpBinary && !c.binDone {
-		if e := c.closeError(); e != nil {
-			// The close handshake discarded what was left of it.
-			return 0, cutShort(e)
-		}
-		return 0, ErrStaleMessage
-	}
-	if c.binDone {
-		return 0, io.EOF
+	if err := c.binaryState(seq); err != nil {
+		return 0, err
 	}
 	return c.readBinaryLocked(p)
+}
+
+// binaryState says whether binary message seq can be read on: nil when
+// it can, ErrStaleMessage when Next was called after it, a cut-short
+// error when the connection ended before its end (or Close discarded its
+// rest), io.EOF when it was read to its end. The caller holds the read
+// lock.
+func (c *Conn) binaryState(seq uint64) error {
+	switch {
+	case seq != c.msgSeq:
+		return ErrStaleMessage
+	case c.binCut:
+		// The close handshake discarded what was left of it.
+		return cutShort(c.closeOr())
+	case c.binDone:
+		return io.EOF
+	case c.State() == Closed:
+		return cutShort(c.closeOr())
+	}
+	return nil
+}
+
+// closeOr returns the close error, or ErrClosed if none is recorded.
+func (c *Conn) closeOr() error {
+	if e := c.closeError(); e != nil {
+		return e
+	}
+	return ErrClosed
 }
 
 func (c *Conn) readBinaryLocked(p []byte) (int, error) {
@@ -468,7 +495,8 @@ var spliceFrames atomic.Int64
 // frame's payload to f.ReadFrom over the TCP connection so the kernel can
 // splice it. It reports handled=false, having read nothing, when the
 // message or connection does not allow it (server role: masked payloads;
-// compression; TLS).
+// compression; TLS) or the message cannot be read on (the caller's
+// fallback reports why).
 func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err error) {
 	tc, ok := c.nc.(*net.TCPConn)
 	if !ok || !c.client {
@@ -476,7 +504,7 @@ func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err 
 	}
 	c.rsem.lockAlways()
 	defer c.unlockRead()
-	if seq != c.binSeq || c.msgOp != OpBinary || c.binDone || c.compressed {
+	if c.binaryState(seq) != nil || c.compressed {
 		return 0, false, nil
 	}
 	for {
@@ -522,9 +550,11 @@ func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err 
 }
 
 // cutShort marks an error that ended a binary message early so it matches
-// io.ErrUnexpectedEOF; deadline errors pass unchanged.
+// io.ErrUnexpectedEOF. A deadline error the connection survived passes
+// unchanged: the message can be read on. One that ended the connection
+// (inside a compressed message) did cut the message short.
 func cutShort(err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	return fmt.Errorf("websocket: binary message cut short: %w: %w", io.ErrUnexpectedEOF, err)
@@ -894,7 +924,7 @@ func (c *Conn) nextFrameDiscarding() (Header, error) {
 	switch c.msgOp {
 	case OpBinary:
 		if !c.binDone {
-			c.binSeq++ // the caller's Message must not report the skipped rest as read
+			c.binCut = true // the caller's Message must not report the skipped rest as read
 			if err := c.discardBinary(); err != nil {
 				return Header{}, err
 			}
@@ -920,7 +950,9 @@ func (c *Conn) nextFrameDiscarding() (Header, error) {
 		c.startMessage(h)
 		c.binBudget = limits.Budget{Cap: -1}
 		c.binDone = false
-		c.binSeq++
+		if !c.binCut {
+			c.msgSeq++ // the caller's finished Message must not read this one
+		}
 	default:
 		return h, c.failProtocol("continuation frame with no message to continue")
 	}
