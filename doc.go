@@ -75,7 +75,8 @@
 // A closed connection reports a *CloseError (code, reason, who closed),
 // which matches ErrClosed with errors.Is; faults wrap ErrProtocol,
 // ErrInvalidUTF8 or ErrMessageTooBig. Canceling a read's context leaves
-// the connection usable.
+// the connection usable. The context given to Next also governs the reads
+// of the binary message it returns; Message.WithContext replaces it.
 //
 // # Layers
 //

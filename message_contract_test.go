@@ -1,13 +1,20 @@
 package wsio_test
 
 import (
+	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +55,17 @@ func frameHeader(b0 byte, n int, mask *[4]byte) []byte {
 // serverFrame is a final, unmasked frame of opcode op.
 func serverFrame(op byte, payload []byte) []byte {
 	return append(frameHeader(0x80|op, len(payload), nil), payload...)
+}
+
+var testMask = [4]byte{0x37, 0xFA, 0x21, 0x3D}
+
+// masked returns p masked with testMask, as a client sends it.
+func masked(p []byte) []byte {
+	out := make([]byte, len(p))
+	for i := range p {
+		out[i] = p[i] ^ testMask[i%4]
+	}
+	return out
 }
 
 // frameServer is a server that completes the handshake, sends frames
@@ -207,5 +225,250 @@ func TestServeEventsBinaryReaderStale(t *testing.T) {
 		}
 	case <-time.After(timeout):
 		t.Fatal("reading the Binary callback's reader afterwards did not return")
+	}
+}
+
+// recv waits for the handler's next report.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("%s: no result within %v", what, timeout)
+		var zero T
+		return zero
+	}
+}
+
+// blockedIn reports whether a goroutine whose stack holds all of marks
+// is waiting for the network.
+func blockedIn(marks ...string) bool {
+	for _, g := range strings.Split(allStacks(), "\n\n") {
+		first, _, _ := strings.Cut(g, "\n")
+		if !strings.Contains(first, "[IO wait") {
+			continue
+		}
+		found := true
+		for _, m := range marks {
+			found = found && strings.Contains(g, m)
+		}
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+type readResult struct {
+	data []byte
+	err  error
+	took time.Duration
+}
+
+// TestBinaryReadNextContext: the ctx given to Next governs the reads of
+// the binary message it returned. A client sends the first 1 KiB of a
+// message and stalls; the handler's read returns when Next's ctx ends
+// (its deadline passes, or it is canceled while the read waits), with
+// nothing lost: a later read through WithContext, once the client goes
+// on, gets exactly the rest, and the connection goes on working.
+func TestBinaryReadNextContext(t *testing.T) {
+	t.Parallel()
+	const size, head = 100_000, 1 << 10
+	payload := pattern(size, 4)
+	wire := masked(payload)
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		read func(m wsio.Message) ([]byte, error)
+		want error
+	}{
+		{
+			"deadline during io.Copy",
+			func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 200*time.Millisecond)
+			},
+			func(m wsio.Message) ([]byte, error) {
+				var got bytes.Buffer
+				_, err := io.Copy(&got, m)
+				return got.Bytes(), err
+			},
+			context.DeadlineExceeded,
+		},
+		{
+			"cancel during Read",
+			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			func(m wsio.Message) ([]byte, error) {
+				var got []byte
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := m.Read(buf)
+					got = append(got, buf[:n]...)
+					if err != nil {
+						return got, err
+					}
+				}
+			},
+			context.Canceled,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cancels := make(chan context.CancelFunc, 1)
+			results := make(chan readResult, 4)
+			_, url := newServer(t, wsio.ServerOptions{}, func(c *wsio.Conn) {
+				ctx, cancel := tc.ctx()
+				defer cancel()
+				m, err := c.Next(ctx)
+				if err != nil {
+					results <- readResult{err: err}
+					return
+				}
+				cancels <- cancel
+				start := time.Now()
+				got, err := tc.read(m)
+				results <- readResult{got, err, time.Since(start)}
+				// With ctx done, a read consumes nothing.
+				n, err := m.Read(make([]byte, 10))
+				results <- readResult{make([]byte, n), err, 0}
+				// The rest, under a live context, once the client goes on.
+				rctx, rcancel := context.WithTimeout(context.Background(), timeout)
+				defer rcancel()
+				rest, err := io.ReadAll(m.WithContext(rctx))
+				results <- readResult{rest, err, 0}
+				if m, err := c.Next(rctx); err == nil && m.Kind == wsio.Text {
+					_ = c.SendText(rctx, "echo: "+m.Text)
+				}
+				drain(c)
+			})
+			nc, br := rawUpgrade(t, url)
+			if _, err := nc.Write(append(frameHeader(0x82, size, &testMask), wire[:head]...)); err != nil {
+				t.Fatal(err)
+			}
+			var cancel context.CancelFunc
+			select {
+			case cancel = <-cancels:
+			case r := <-results:
+				t.Fatalf("the handler's Next: %v", r.err)
+			case <-time.After(timeout):
+				t.Fatal("the handler's Next did not return")
+			}
+			if tc.want == context.Canceled {
+				waitUntil(t, "the handler's Read waits for the network", func() bool {
+					return blockedIn("Message.Read(", "TestBinaryReadNextContext")
+				})
+				cancel()
+			}
+			r := recv(t, results, "the read of a stalled message after its ctx ended")
+			if !errors.Is(r.err, tc.want) {
+				t.Fatalf("the read returned %v, want an error matching %v", r.err, tc.want)
+			}
+			if r.took > 3*time.Second {
+				t.Errorf("the read returned %v after it began", r.took)
+			}
+			if !bytes.Equal(r.data, payload[:head]) {
+				t.Fatalf("the read got %d bytes before it stopped, want the %d sent", len(r.data), head)
+			}
+			if r := recv(t, results, "a read with ctx done"); len(r.data) != 0 || !errors.Is(r.err, tc.want) {
+				t.Fatalf("a read with ctx done: %d bytes, %v; want 0 and %v", len(r.data), r.err, tc.want)
+			}
+
+			// The client goes on: the rest arrives whole and in order.
+			if _, err := nc.Write(wire[head:]); err != nil {
+				t.Fatal(err)
+			}
+			r = recv(t, results, "reading the rest through WithContext")
+			if r.err != nil || !bytes.Equal(r.data, payload[head:]) {
+				t.Fatalf("the rest: %d bytes, %v; want the %d bytes after the first %d, intact", len(r.data), r.err, size-head, head)
+			}
+			if _, err := nc.Write(append(frameHeader(0x81, 5, &testMask), masked([]byte("after"))...)); err != nil {
+				t.Fatal(err)
+			}
+			_ = nc.SetReadDeadline(time.Now().Add(timeout))
+			f, err := readFrame(br)
+			if err != nil || f.op != 1 || string(f.payload) != "echo: after" {
+				t.Fatalf("after the message: frame %d %q, %v; want the text echoed", f.op, f.payload, err)
+			}
+		})
+	}
+}
+
+// TestCompressedBinaryReadNextContext: inside a compressed message the
+// inflater cannot resume a read that was cut off, so the end of Next's
+// ctx during a read ends the connection; the error says both.
+func TestCompressedBinaryReadNextContext(t *testing.T) {
+	t.Parallel()
+	results := make(chan readResult, 1)
+	conns := make(chan *wsio.Conn, 1)
+	srv := wsio.NewServer(wsio.ServerOptions{Options: wsio.Options{Compression: &wsio.Compression{}}}, func(c *wsio.Conn) {
+		conns <- c
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		m, err := c.Next(ctx)
+		if err != nil {
+			results <- readResult{err: err}
+			return
+		}
+		var got bytes.Buffer
+		start := time.Now()
+		_, err = io.Copy(&got, m)
+		results <- readResult{got.Bytes(), err, time.Since(start)}
+	})
+	url := startEventServer(t, srv, "net/http")
+
+	// The handshake by hand, offering permessage-deflate.
+	host := strings.TrimPrefix(url, "ws://")
+	nc, err := net.DialTimeout("tcp", host, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", host, testKey)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+		t.Fatalf("the server did not accept permessage-deflate: %q", ext)
+	}
+
+	// A message that does not compress, so its first 1 KiB is a fraction.
+	payload := make([]byte, 100_000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	_, _ = fw.Write(payload)
+	_ = fw.Flush()
+	comp := bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xFF, 0xFF})
+	// FIN, RSV1, binary; the first 1 KiB of the payload, then nothing.
+	if _, err := nc.Write(append(frameHeader(0xC2, len(comp), &testMask), masked(comp[:1<<10])...)); err != nil {
+		t.Fatal(err)
+	}
+	sc := recv(t, conns, "the connection")
+	r := recv(t, results, "the read of a stalled compressed message after its ctx ended")
+	if !errors.Is(r.err, context.DeadlineExceeded) || !errors.Is(r.err, io.ErrUnexpectedEOF) || !errors.Is(r.err, wsio.ErrClosed) {
+		t.Fatalf("the read returned %v, want an error matching context.DeadlineExceeded, io.ErrUnexpectedEOF and ErrClosed", r.err)
+	}
+	if r.took > 3*time.Second {
+		t.Errorf("the read returned %v after it began", r.took)
+	}
+	if !bytes.Equal(r.data, payload[:len(r.data)]) {
+		t.Error("the bytes read before the deadline differ from the message's start")
+	}
+	select {
+	case <-sc.Done():
+	case <-time.After(timeout):
+		t.Fatal("the connection is still open")
+	}
+	_, err = io.Copy(io.Discard, br)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the peer's stream stayed open: %v", err)
 	}
 }

@@ -22,6 +22,8 @@ type Events struct {
 	// Binary is called with each binary message as a stream (a Message).
 	// The reader is valid until Binary returns; what it leaves unread is
 	// discarded, and reads of it after that fail with ErrStaleMessage.
+	// Under Run, Run's ctx governs its reads as Next's ctx does (see
+	// Message): they return when ctx ends.
 	Binary func(c *Conn, r io.Reader)
 	// Close is called once when the connection ends, with how it ended.
 	Close func(c *Conn, err *CloseError)

@@ -1,10 +1,15 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // Serve's discard of what a Binary callback left unread (settle) makes
@@ -30,6 +35,103 @@ func TestSettleMakesBinaryStale(t *testing.T) {
 	}
 	if n, err := io.Copy(io.Discard, m); n != 0 || !errors.Is(err, ErrStaleMessage) {
 		t.Fatalf("after settle: %d bytes, %v; want 0 and ErrStaleMessage", n, err)
+	}
+	_ = c.Close(StatusNormalClosure, "")
+}
+
+// A client copying a binary message into a file (the splice path) stops
+// when Next's ctx ends while the splice waits for a stalled server, and
+// goes on where it stopped through WithContext: the file ends up
+// byte-exact, and the connection goes on working.
+func TestSpliceHonoursContext(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("splice is Linux's")
+	}
+	sendfileMu.Lock()
+	defer sendfileMu.Unlock()
+	const size, head = 1 << 20, 1 << 10
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i*7 + i>>9)
+	}
+	frame := encFrame(true, 0, OpBinary, payload, nil)
+	cut := len(frame) - size + head
+	resume := make(chan struct{})
+	url := testServer(t, nil, func(c *Conn) {
+		// The frame by hand, so it stops in the middle of its payload.
+		if _, err := c.NetConn().Write(frame[:cut]); err != nil {
+			return
+		}
+		select {
+		case <-resume:
+		case <-c.Done():
+			return
+		}
+		if _, err := c.NetConn().Write(frame[cut:]); err != nil {
+			return
+		}
+		ctx := context.Background()
+		if m, err := c.Next(ctx); err == nil && m.Kind == Text {
+			_ = c.SendText(ctx, "echo: "+m.Text)
+		}
+		_, _ = c.Next(ctx)
+	})
+	c := dial(t, url, &DialOptions{Options: Options{Compression: &Compression{Disabled: true}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	before := spliceFrames.Load()
+	type result struct {
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		n, err := io.Copy(out, m)
+		got <- result{n, err}
+	}()
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(5 * time.Second):
+		close(resume) // let the copy end, so the test can
+		<-got
+		t.Fatal("the copy into a file did not return 5s after Next's ctx ended")
+	}
+	if !errors.Is(r.err, context.DeadlineExceeded) || r.n != head {
+		t.Fatalf("the copy into a file: %d bytes, %v; want %d and context.DeadlineExceeded", r.n, r.err, head)
+	}
+	if spliceFrames.Load() == before {
+		t.Fatal("the copy did not wait in (*os.File).ReadFrom")
+	}
+
+	close(resume)
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	n, err := io.Copy(out, m.WithContext(rctx))
+	if err != nil || n != size-head {
+		t.Fatalf("copying the rest: %d bytes, %v; want %d", n, err, size-head)
+	}
+	data, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, payload) {
+		t.Fatal("the file differs from the message")
+	}
+	if err := c.SendText(rctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Next(rctx); err != nil || m.Text != "echo: after" {
+		t.Fatalf("after the message: %q, %v", m.Text, err)
 	}
 	_ = c.Close(StatusNormalClosure, "")
 }

@@ -43,14 +43,20 @@ func (k Kind) String() string {
 // (and io.WriterTo) that reads the payload across all its frames and
 // returns io.EOF at the end of the message; it is never buffered whole.
 //
-// A binary message stays readable until the next call to Next, which
-// discards whatever was left unread: from that call on, every read of the
-// message fails with ErrStaleMessage, whatever came after it (another
-// message, nothing yet, the end of the connection), and never yields
-// bytes of a later message. A message cut
+// A binary message stays readable until the next call to Next (one whose
+// ctx is not already done), which discards whatever was left unread: from
+// that call on, every read of the message fails with ErrStaleMessage,
+// whatever came after it (another message, nothing yet, the end of the
+// connection), and never yields bytes of a later message. A message cut
 // short by the peer closing, the connection breaking, or Close discarding
 // its rest fails with an error matching io.ErrUnexpectedEOF and ErrClosed,
 // never io.EOF. Reading a text message's stream returns io.EOF at once.
+//
+// The context passed to the Next call that returned a binary message
+// governs its reads, as an http.Request's context governs its Body: when
+// it ends, a read in progress returns an error matching its Err (with
+// errors.Is), and later reads return ctx.Err() at once, consuming nothing.
+// WithContext gives the message another context, to read on after that.
 type Message struct {
 	// Kind is Text or Binary.
 	Kind Kind
@@ -58,30 +64,62 @@ type Message struct {
 	Text string
 
 	c   *Conn
-	seq uint64 // the Conn's msgSeq when Next returned the message
+	ctx context.Context // governs the reads of a binary message
+	seq uint64          // the Conn's msgSeq when Next returned the message
 }
 
-// Read reads the next bytes of a binary message. It blocks, subject to the
-// connection's read deadline, until at least one byte is available, the
-// message ends (io.EOF) or the connection fails. Once Next has been called
-// again, Read fails with ErrStaleMessage.
+// WithContext returns a copy of m whose reads ctx governs instead of the
+// context given to Next; the copy and m read the same stream, so reading
+// the copy resumes where a read of m stopped. Use it to go on reading a
+// binary message after Next's context ended, or to bound its reads more
+// tightly. It panics if ctx is nil, as http.Request.WithContext does.
+func (m Message) WithContext(ctx context.Context) Message {
+	if ctx == nil {
+		panic("websocket: nil Context")
+	}
+	m.ctx = ctx
+	return m
+}
+
+// Read reads the next bytes of a binary message. It blocks until at
+// least one byte is available, the message ends (io.EOF), the connection
+// fails, the connection's read deadline passes (an error wrapping
+// os.ErrDeadlineExceeded) or the message's context ends (an error
+// matching its Err). A context already done makes Read return its Err at
+// once, consuming nothing.
+//
+// A read that the context or the read deadline interrupted leaves the
+// message where it stopped, when the stream supports deadlines (a
+// net.Conn, as from Dial and Accept): a later Read (through WithContext
+// once the context has ended) resumes exactly there, and the rest of the
+// message is intact. Inside a compressed message (permessage-deflate) an
+// interrupted read cannot be resumed: it ends the connection, and the
+// error also matches io.ErrUnexpectedEOF and ErrClosed. On a stream
+// without deadlines, the context's end closes the connection.
+//
+// Once Next has been called again, Read fails with ErrStaleMessage.
 func (m Message) Read(p []byte) (int, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, io.EOF
 	}
-	return m.c.readBinary(m.seq, p)
+	return m.c.readBinary(m.ctx, m.seq, p)
 }
 
-// WriteTo streams the rest of a binary message to w. On a client over
-// plain TCP, an uncompressed message written to an *os.File moves from the
-// socket to the file inside the kernel (splice), frame by frame. Once Next
-// has been called again, WriteTo fails with ErrStaleMessage.
+// WriteTo streams the rest of a binary message to w, returning a nil
+// error at the message's end. The message's context, its staleness and
+// the read deadline apply as for Read; writes to w are not bounded by
+// them. On a client over plain TCP, an uncompressed message written to
+// an *os.File moves from the socket to the file inside the kernel
+// (splice), frame by frame, under the same rules.
 func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
 	}
+	if err := m.ctx.Err(); err != nil {
+		return 0, err
+	}
 	if f, ok := w.(*os.File); ok {
-		if n, handled, err := m.c.spliceTo(m.seq, f); handled {
+		if n, handled, err := m.c.spliceTo(m.ctx, m.seq, f); handled {
 			return n, err
 		}
 	}
@@ -90,7 +128,7 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 	buf := *bp
 	var total int64
 	for {
-		n, err := m.c.readBinary(m.seq, buf)
+		n, err := m.c.readBinary(m.ctx, m.seq, buf)
 		if n > 0 {
 			k, werr := w.Write(buf[:n])
 			total += int64(k)
@@ -124,13 +162,22 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // ErrMessageTooBig. Every error after the connection ended matches
 // ErrClosed.
 //
-// Canceling ctx, or passing the read deadline, makes Next return the
-// context's error (or one wrapping os.ErrDeadlineExceeded) and leaves the
-// connection usable when the stream supports deadlines: a later Next
-// resumes where this one stopped.
+// A ctx already done makes Next return ctx.Err() at once, touching
+// nothing. Canceling ctx, or passing the read deadline, makes Next return
+// an error matching ctx.Err() (or one wrapping os.ErrDeadlineExceeded)
+// and leaves the connection usable when the stream supports deadlines: a
+// later Next resumes where this one stopped.
+//
+// ctx also governs the reads of the binary message Next returns, until
+// the next call to Next (see Message): a Read or WriteTo blocked on a
+// stalled peer returns when ctx ends. To keep reading past ctx's end,
+// give the message another context with Message.WithContext.
 //
 // Only one goroutine may read at a time; a concurrent Next waits.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Message{}, err
+	}
 	if err := c.lockRead(ctx); err != nil {
 		return Message{}, err
 	}
@@ -139,10 +186,33 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	stop := c.watchRead(ctx)
 	m, err := c.next()
 	stop()
-	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("websocket: read canceled: %w", ctx.Err())
+	if err != nil {
+		return m, readCanceled(ctx, err)
 	}
-	return m, err
+	if m.Kind == Binary {
+		m.ctx = ctx
+	}
+	return m, nil
+}
+
+// readCanceled turns the error of a read that ctx's end interrupted (the
+// read deadline it forced) into one matching ctx.Err(). When the
+// connection survived the error is ctx's alone; when the read could not
+// be resumed and the connection ended (inside a compressed message) it
+// wraps the close error too. Other errors, and deadline errors while ctx
+// is live (the caller's own read deadline), pass unchanged.
+func readCanceled(ctx context.Context, err error) error {
+	if err == nil || err == io.EOF || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if errors.Is(err, ErrClosed) {
+		return fmt.Errorf("websocket: read canceled: %w: %w", cerr, err)
+	}
+	return fmt.Errorf("websocket: read canceled: %w", cerr)
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
@@ -410,14 +480,22 @@ func (c *Conn) inflateText() (string, error) {
 	return s, nil
 }
 
-// readBinary reads from binary message seq.
-func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
-	c.rsem.lockAlways()
+// readBinary reads from binary message seq under ctx.
+func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := c.rsem.lock(ctx, nil); err != nil {
+		return 0, err
+	}
 	defer c.unlockRead()
 	if err := c.binaryState(seq); err != nil {
 		return 0, err
 	}
-	return c.readBinaryLocked(p)
+	stop := c.watchRead(ctx)
+	n, err := c.readBinaryLocked(p)
+	stop()
+	return n, readCanceled(ctx, err)
 }
 
 // binaryState says whether binary message seq can be read on: nil when
@@ -493,20 +571,27 @@ var spliceFrames atomic.Int64
 
 // spliceTo writes the rest of binary message seq to f, handing each
 // frame's payload to f.ReadFrom over the TCP connection so the kernel can
-// splice it. It reports handled=false, having read nothing, when the
-// message or connection does not allow it (server role: masked payloads;
-// compression; TLS) or the message cannot be read on (the caller's
-// fallback reports why).
-func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err error) {
+// splice it; ctx governs it as it does readBinary. It reports
+// handled=false, having read nothing, when the message or connection does
+// not allow it (server role: masked payloads; compression; TLS) or the
+// message cannot be read on (the caller's fallback reports why).
+func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int64, handled bool, err error) {
 	tc, ok := c.nc.(*net.TCPConn)
 	if !ok || !c.client {
 		return 0, false, nil
 	}
-	c.rsem.lockAlways()
+	if err := c.rsem.lock(ctx, nil); err != nil {
+		return 0, true, err
+	}
 	defer c.unlockRead()
 	if c.binaryState(seq) != nil || c.compressed {
 		return 0, false, nil
 	}
+	stop := c.watchRead(ctx)
+	defer func() {
+		stop()
+		err = readCanceled(ctx, err)
+	}()
 	for {
 		switch {
 		case c.fs.remaining > 0 && c.rd.buffered() > 0:
