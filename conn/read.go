@@ -482,6 +482,20 @@ func (c *Conn) inflateText() (string, error) {
 
 // readBinary reads from binary message seq under ctx.
 func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error) {
+	if ctx.Done() != nil {
+		return c.readBinaryCtx(ctx, seq, p)
+	}
+	// ctx can never end: nothing to watch.
+	c.rsem.lockAlways()
+	defer c.unlockRead()
+	if err := c.binaryState(seq); err != nil {
+		return 0, err
+	}
+	return c.readBinaryLocked(p)
+}
+
+// readBinaryCtx is readBinary under a ctx that can end.
+func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -492,10 +506,27 @@ func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error
 	if err := c.binaryState(seq); err != nil {
 		return 0, err
 	}
+	if !c.readMayBlock() {
+		return c.readBinaryLocked(p)
+	}
 	stop := c.watchRead(ctx)
 	n, err := c.readBinaryLocked(p)
 	stop()
 	return n, readCanceled(ctx, err)
+}
+
+// readMayBlock reports whether reading on in the current binary message
+// may wait for the stream: not when an uncompressed message's next bytes
+// are buffered, or when all that is left of it is its end. Then a read
+// needs no watch on its ctx.
+func (c *Conn) readMayBlock() bool {
+	switch {
+	case c.compressed:
+		return true
+	case c.fs.remaining > 0:
+		return c.rd.buffered() == 0
+	}
+	return !c.fs.hdr.Fin
 }
 
 // binaryState says whether binary message seq can be read on: nil when
