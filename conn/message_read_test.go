@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -134,4 +135,46 @@ func TestSpliceHonoursContext(t *testing.T) {
 		t.Fatalf("after the message: %q, %v", m.Text, err)
 	}
 	_ = c.Close(StatusNormalClosure, "")
+}
+
+// rwcOnly hides a net.Conn's deadlines: the connection sees a plain
+// io.ReadWriteCloser.
+type rwcOnly struct{ io.ReadWriteCloser }
+
+// On a stream without deadlines, the end of Next's ctx can interrupt a
+// message's read only by closing the connection; the read then fails with
+// an error that says both.
+func TestBinaryReadContextWithoutDeadlines(t *testing.T) {
+	t.Parallel()
+	srv, peer := net.Pipe()
+	defer peer.Close()
+	c := NewConn(rwcOnly{srv}, false, nil)
+	defer c.CloseNow()
+	go func() { _, _ = io.Copy(io.Discard, peer) }()
+	frame := encFrame(true, 0, OpBinary, make([]byte, 10_000), &[4]byte{1, 2, 3, 4})
+	go func() { _, _ = peer.Write(frame[:len(frame)-10_000+100]) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, m)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ErrClosed) {
+			t.Fatalf("the read returned %v, want an error matching context.DeadlineExceeded, io.ErrUnexpectedEOF and ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		_ = c.CloseNow()
+		<-got
+		t.Fatal("the read did not return 5s after Next's ctx ended")
+	}
+	if c.State() != Closed {
+		t.Fatalf("state %v, want closed", c.State())
+	}
 }
