@@ -64,7 +64,7 @@ type Message struct {
 	Text string
 
 	c   *Conn
-	ctx context.Context // governs the reads of a binary message
+	ctx context.Context // governs the reads of a binary message; nil when it can never end
 	seq uint64          // the Conn's msgSeq when Next returned the message
 }
 
@@ -77,8 +77,18 @@ func (m Message) WithContext(ctx context.Context) Message {
 	if ctx == nil {
 		panic("websocket: nil Context")
 	}
-	m.ctx = ctx
+	m.ctx = endable(ctx)
 	return m
+}
+
+// endable returns ctx, or nil when ctx can never end (its Done channel is
+// nil, as context.Background's is), so that reads under such a context
+// cost no calls on it.
+func endable(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return ctx
 }
 
 // Read reads the next bytes of a binary message. It blocks until at
@@ -115,8 +125,8 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
 	}
-	if err := m.ctx.Err(); err != nil {
-		return 0, err
+	if m.ctx != nil && m.ctx.Err() != nil {
+		return 0, m.ctx.Err()
 	}
 	if f, ok := w.(*os.File); ok {
 		if n, handled, err := m.c.spliceTo(m.ctx, m.seq, f); handled {
@@ -175,22 +185,26 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 //
 // Only one goroutine may read at a time; a concurrent Next waits.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
-	if err := ctx.Err(); err != nil {
-		return Message{}, err
+	mctx := endable(ctx)
+	if mctx != nil && ctx.Err() != nil {
+		return Message{}, ctx.Err()
 	}
 	if err := c.lockRead(ctx); err != nil {
 		return Message{}, err
 	}
 	defer c.unlockRead()
 	c.msgSeq++ // from here on, the Message the last call returned is stale
-	stop := c.watchRead(ctx)
+	stop := nop
+	if mctx != nil {
+		stop = c.watchRead(ctx)
+	}
 	m, err := c.next()
 	stop()
 	if err != nil {
 		return m, readCanceled(ctx, err)
 	}
 	if m.Kind == Binary {
-		m.ctx = ctx
+		m.ctx = mctx
 	}
 	return m, nil
 }
@@ -480,16 +494,17 @@ func (c *Conn) inflateText() (string, error) {
 	return s, nil
 }
 
-// readBinary reads from binary message seq under ctx.
+// readBinary reads from binary message seq under ctx, which is nil when
+// the message's context can never end.
 func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error) {
-	if ctx.Done() != nil {
+	if ctx != nil {
 		return c.readBinaryCtx(ctx, seq, p)
 	}
-	// ctx can never end: nothing to watch.
+	// Nothing to watch.
 	c.rsem.lockAlways()
 	defer c.unlockRead()
-	if err := c.binaryState(seq); err != nil {
-		return 0, err
+	if !c.binaryLive(seq) {
+		return 0, c.binaryState(seq)
 	}
 	return c.readBinaryLocked(p)
 }
@@ -536,6 +551,8 @@ func (c *Conn) readMayBlock() bool {
 // lock.
 func (c *Conn) binaryState(seq uint64) error {
 	switch {
+	case c.binaryLive(seq):
+		return nil
 	case seq != c.msgSeq:
 		return ErrStaleMessage
 	case c.binCut:
@@ -543,10 +560,14 @@ func (c *Conn) binaryState(seq uint64) error {
 		return cutShort(c.closeOr())
 	case c.binDone:
 		return io.EOF
-	case c.State() == Closed:
-		return cutShort(c.closeOr())
 	}
-	return nil
+	return cutShort(c.closeOr()) // the connection ended before the message did
+}
+
+// binaryLive reports whether binary message seq can be read on (see
+// binaryState).
+func (c *Conn) binaryLive(seq uint64) bool {
+	return seq == c.msgSeq && !c.binCut && !c.binDone && c.State() != Closed
 }
 
 // closeOr returns the close error, or ErrClosed if none is recorded.
@@ -602,7 +623,7 @@ var spliceFrames atomic.Int64
 
 // spliceTo writes the rest of binary message seq to f, handing each
 // frame's payload to f.ReadFrom over the TCP connection so the kernel can
-// splice it; ctx governs it as it does readBinary. It reports
+// splice it; ctx (nil or not) governs it as it does readBinary. It reports
 // handled=false, having read nothing, when the message or connection does
 // not allow it (server role: masked payloads; compression; TLS) or the
 // message cannot be read on (the caller's fallback reports why).
@@ -611,18 +632,22 @@ func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int6
 	if !ok || !c.client {
 		return 0, false, nil
 	}
-	if err := c.rsem.lock(ctx, nil); err != nil {
+	if ctx == nil {
+		c.rsem.lockAlways()
+	} else if err := c.rsem.lock(ctx, nil); err != nil {
 		return 0, true, err
 	}
 	defer c.unlockRead()
 	if c.binaryState(seq) != nil || c.compressed {
 		return 0, false, nil
 	}
-	stop := c.watchRead(ctx)
-	defer func() {
-		stop()
-		err = readCanceled(ctx, err)
-	}()
+	if ctx != nil {
+		stop := c.watchRead(ctx)
+		defer func() {
+			stop()
+			err = readCanceled(ctx, err)
+		}()
+	}
 	for {
 		switch {
 		case c.fs.remaining > 0 && c.rd.buffered() > 0:
