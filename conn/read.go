@@ -56,7 +56,9 @@ func (k Kind) String() string {
 // governs its reads, as an http.Request's context governs its Body: when
 // it ends, a read in progress returns an error matching its Err (with
 // errors.Is), and later reads return ctx.Err() at once, consuming nothing.
-// WithContext gives the message another context, to read on after that.
+// So a ctx canceled as soon as Next returns leaves the message unreadable:
+// cancel it once the message has been read. WithContext gives the message
+// another context, to read on under.
 type Message struct {
 	// Kind is Text or Binary.
 	Kind Kind
