@@ -172,7 +172,7 @@ type Conn struct {
 	deflate   *deflateState // permessage-deflate, when negotiated
 	infl      io.ReadCloser // the current message's inflater, if any
 	text      textframe.Assembler
-	binSeq    uint64 // identifies the current binary message
+	msgSeq    uint64 // a binary Message is current while its seq equals this; each Next advances it (see binaryState)
 	binBudget limits.Budget
 	rwg       sync.WaitGroup // a read deadline callback in flight
 	// The small fields last, together, so the struct has no padding
@@ -180,9 +180,9 @@ type Conn struct {
 	msgOp      conn.Opcode // data message in progress (text or binary), or 0
 	compressed bool        // the current message is compressed
 	binDone    bool        // the current binary message was read to its end
+	binCut     bool        // the close handshake discarded the rest of the caller's binary message
 	rcancel    bool        // the read deadline was forced by a context
 	evParked   bool        // ServeEvents parked c: SetReadDeadline re-arms its timer; guarded by dlMu
-	rcut       bool        // that deadline cut a compressed message: Next ends the connection
 	readSeen   atomic.Bool // a read (Next, ServeEvents) has taken the read lock: the connection has a reader
 
 	// Writing; frames under wsem, whole data messages under msem.

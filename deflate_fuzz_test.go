@@ -126,18 +126,16 @@ func FuzzDeflateConn(f *testing.F) {
 		done := make(chan error, 1)
 		go func() {
 			for {
+				// ctx governs the binary message's reads too.
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				m, err := c.Next(ctx)
+				if err == nil && m.Kind == Binary {
+					_, err = io.Copy(io.Discard, m)
+				}
 				cancel()
 				if err != nil {
 					done <- err
 					return
-				}
-				if m.Kind == Binary {
-					if _, err := io.Copy(io.Discard, m); err != nil {
-						done <- err
-						return
-					}
 				}
 			}
 		}()

@@ -31,8 +31,9 @@ type Events struct {
 	Open func(c *Conn)
 	// Text is called with each text message.
 	Text func(c *Conn, text string)
-	// Binary is called with each binary message as a stream. The reader is
-	// valid until Binary returns; what it leaves unread is discarded.
+	// Binary is called with each binary message as a stream (a Message).
+	// The reader is valid until Binary returns; what it leaves unread is
+	// discarded, and reads of it after that fail with ErrStaleMessage.
 	Binary func(c *Conn, r io.Reader)
 	// Close is called once when the connection ends, with how it ended.
 	Close func(c *Conn, err *CloseError)
@@ -326,6 +327,7 @@ func (c *Conn) settle() (idle bool, err error) {
 		return false, nil
 	}
 	if c.msgOp == conn.OpBinary {
+		c.msgSeq++ // the Binary callback's reader is stale from here on
 		if !c.binDone {
 			if err := c.discardBinary(); err != nil {
 				return false, err

@@ -430,10 +430,11 @@ func runConnFuzz(t *testing.T, data []byte, client bool) {
 	go func() {
 		defer close(done)
 		for {
+			// ctx governs the binary message's reads too.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			m, err := c.Next(ctx)
-			cancel()
 			if err != nil {
+				cancel()
 				lastErr = err
 				return
 			}
@@ -445,9 +446,11 @@ func runConnFuzz(t *testing.T, data []byte, client bool) {
 				_, err := io.Copy(&buf, m)
 				msgs = append(msgs, gotMsg{kind: Binary, data: buf.Bytes(), err: err})
 			default:
+				cancel()
 				lastErr = errors.New("message of unknown kind")
 				return
 			}
+			cancel()
 		}
 	}()
 	select {

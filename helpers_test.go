@@ -39,7 +39,7 @@ func waitForLeaks(d time.Duration) string {
 	deadline := time.Now().Add(d)
 	for {
 		var leaked []string
-		for _, g := range strings.Split(allStacks(), "\n\n") {
+		for _, g := range strings.Split(AllStacks(), "\n\n") {
 			if strings.Contains(g, "wsio/wsio/") && !strings.Contains(g, "waitForLeaks") &&
 				!strings.Contains(g, "testing.(*M)") {
 				leaked = append(leaked, g)
@@ -52,8 +52,10 @@ func waitForLeaks(d time.Duration) string {
 	}
 }
 
-// allStacks returns the stacks of all goroutines, however many there are.
-func allStacks() string {
+// AllStacks returns the stacks of all goroutines, however many there are.
+// It is exported for the external tests (package wsio_test) and exists
+// only in test builds.
+func AllStacks() string {
 	for n := 1 << 16; ; n *= 2 {
 		buf := make([]byte, n)
 		if k := runtime.Stack(buf, true); k < n {

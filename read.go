@@ -44,11 +44,22 @@ func (k Kind) String() string {
 // (and io.WriterTo) that reads the payload across all its frames and
 // returns io.EOF at the end of the message; it is never buffered whole.
 //
-// A binary message stays readable until the next call to Next, which
-// discards whatever was left unread. Reads after that fail with
-// ErrStaleMessage. A message cut short by the peer closing or the
-// connection breaking fails with an error matching io.ErrUnexpectedEOF,
+// A binary message stays readable until the next call to Next (one whose
+// ctx is not already done), which discards whatever was left unread: from
+// that call on, every read of the message fails with ErrStaleMessage,
+// whatever came after it (another message, nothing yet, the end of the
+// connection), and never yields bytes of a later message. A message cut
+// short by the peer closing, the connection breaking, or Close discarding
+// its rest fails with an error matching io.ErrUnexpectedEOF and ErrClosed,
 // never io.EOF. Reading a text message's stream returns io.EOF at once.
+//
+// The context passed to the Next call that returned a binary message
+// governs its reads, as an http.Request's context governs its Body: when
+// it ends, a read in progress returns an error matching its Err (with
+// errors.Is), and later reads return ctx.Err() at once, consuming nothing.
+// So a ctx canceled as soon as Next returns leaves the message unreadable:
+// cancel it once the message has been read. WithContext gives the message
+// another context, to read on under.
 type Message struct {
 	// Kind is Text or Binary.
 	Kind Kind
@@ -56,28 +67,72 @@ type Message struct {
 	Text string
 
 	c   *Conn
-	seq uint64
+	ctx context.Context // governs the reads of a binary message; nil when it can never end
+	seq uint64          // the Conn's msgSeq when Next returned the message
 }
 
-// Read reads the next bytes of a binary message. It blocks, subject to the
-// connection's read deadline, until at least one byte is available, the
-// message ends (io.EOF) or the connection fails.
+// WithContext returns a copy of m whose reads ctx governs instead of the
+// context given to Next; the copy and m read the same stream, so reading
+// the copy resumes where a read of m stopped. Use it to go on reading a
+// binary message after Next's context ended, or to bound its reads more
+// tightly. It panics if ctx is nil, as http.Request.WithContext does.
+func (m Message) WithContext(ctx context.Context) Message {
+	if ctx == nil {
+		panic("websocket: nil Context")
+	}
+	m.ctx = endable(ctx)
+	return m
+}
+
+// endable returns ctx, or nil when ctx can never end (its Done channel is
+// nil, as context.Background's is), so that reads under such a context
+// cost no calls on it.
+func endable(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return ctx
+}
+
+// Read reads the next bytes of a binary message. It blocks until at
+// least one byte is available, the message ends (io.EOF), the connection
+// fails, the connection's read deadline passes (an error wrapping
+// os.ErrDeadlineExceeded) or the message's context ends (an error
+// matching its Err). A context already done makes Read return its Err at
+// once, consuming nothing.
+//
+// A read that the context or the read deadline interrupted leaves the
+// message where it stopped, when the stream supports deadlines (a
+// net.Conn, as from Dial and Accept): a later Read (through WithContext
+// once the context has ended) resumes exactly there, and the rest of the
+// message is intact. Inside a compressed message (permessage-deflate) an
+// interrupted read cannot be resumed: it ends the connection, and the
+// error also matches io.ErrUnexpectedEOF and ErrClosed. On a stream
+// without deadlines, the context's end closes the connection.
+//
+// Once Next has been called again, Read fails with ErrStaleMessage.
 func (m Message) Read(p []byte) (int, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, io.EOF
 	}
-	return m.c.readBinary(m.seq, p)
+	return m.c.readBinary(m.ctx, m.seq, p)
 }
 
-// WriteTo streams the rest of a binary message to w. On a client over
-// plain TCP, an uncompressed message written to an *os.File moves from the
-// socket to the file inside the kernel (splice), frame by frame.
+// WriteTo streams the rest of a binary message to w, returning a nil
+// error at the message's end. The message's context, its staleness and
+// the read deadline apply as for Read; writes to w are not bounded by
+// them. On a client over plain TCP, an uncompressed message written to
+// an *os.File moves from the socket to the file inside the kernel
+// (splice), frame by frame, under the same rules.
 func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
 	}
+	if m.ctx != nil && m.ctx.Err() != nil {
+		return 0, m.ctx.Err()
+	}
 	if f, ok := w.(*os.File); ok {
-		if n, handled, err := m.c.spliceTo(m.seq, f); handled {
+		if n, handled, err := m.c.spliceTo(m.ctx, m.seq, f); handled {
 			return n, err
 		}
 	}
@@ -86,7 +141,7 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 	buf := *bp
 	var total int64
 	for {
-		n, err := m.c.readBinary(m.seq, buf)
+		n, err := m.c.readBinary(m.ctx, m.seq, buf)
 		if n > 0 {
 			k, werr := w.Write(buf[:n])
 			total += int64(k)
@@ -110,7 +165,8 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 
 // Next waits for the next data message. Control frames that arrive first
 // are handled on the way: pings are answered, pongs observed. A binary
-// message left unread is discarded first.
+// message left unread is discarded first, and from this call on reads of
+// it fail with ErrStaleMessage.
 //
 // When the peer closes cleanly, Next returns a *CloseError with the peer's
 // code and reason. When the peer breaks the protocol, Next closes the
@@ -119,35 +175,64 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // ErrMessageTooBig. Every error after the connection ended matches
 // ErrClosed.
 //
-// If ctx is already done, Next returns ctx.Err() and reads nothing. If
-// ctx ends (or the read deadline passes) while Next waits, it returns an
-// error matching ctx.Err() (or os.ErrDeadlineExceeded) and leaves the
-// connection usable when the stream supports deadlines: a later Next
-// resumes where this one stopped. The exception is a compressed message
-// that was being read (or discarded) when ctx ended: its decompression
-// cannot resume, so the connection is closed (1006) and the error
-// matches both ctx.Err() and ErrClosed.
+// A ctx already done makes Next return ctx.Err() at once, touching
+// nothing. Canceling ctx, or passing the read deadline, makes Next return
+// an error matching ctx.Err() (or one wrapping os.ErrDeadlineExceeded)
+// and leaves the connection usable when the stream supports deadlines: a
+// later Next resumes where this one stopped. The exception is a
+// compressed message that was being read (or discarded) when ctx ended:
+// its decompression cannot resume, so the connection is closed (1006) and
+// the error matches both ctx.Err() and ErrClosed.
+//
+// ctx also governs the reads of the binary message Next returns, until
+// the next call to Next (see Message): a Read or WriteTo blocked on a
+// stalled peer returns when ctx ends. To keep reading past ctx's end,
+// give the message another context with Message.WithContext.
 //
 // Only one goroutine may read at a time; a concurrent Next waits.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
+	mctx := endable(ctx)
+	if mctx != nil && ctx.Err() != nil {
+		return Message{}, ctx.Err()
+	}
 	if err := c.lockRead(ctx); err != nil {
 		return Message{}, err
 	}
 	defer c.unlockRead()
-	stop := c.watchRead(ctx)
+	c.msgSeq++ // from here on, the Message the last call returned is stale
+	stop := nop
+	if mctx != nil {
+		stop = c.watchRead(ctx)
+	}
 	m, err := c.next()
 	stop()
-	if c.rcut {
-		// ctx forced the deadline that cut a compressed message (see
-		// inflateFailed), so ctx is done.
-		c.rcut = false
-		c.abort(fmt.Errorf("read canceled inside a compressed message: %w", ctx.Err()))
-		return Message{}, c.closeError()
+	if err != nil {
+		return m, readCanceled(ctx, err)
 	}
-	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ErrClosed) {
-		err = fmt.Errorf("websocket: read canceled: %w", ctx.Err())
+	if m.Kind == Binary {
+		m.ctx = mctx
 	}
-	return m, err
+	return m, nil
+}
+
+// readCanceled turns the error of a read that ctx's end interrupted (the
+// read deadline it forced) into one matching ctx.Err(). When the
+// connection survived the error is ctx's alone; when the read could not
+// be resumed and the connection ended (inside a compressed message) it
+// wraps the close error too. Other errors, and deadline errors while ctx
+// is live (the caller's own read deadline), pass unchanged.
+func readCanceled(ctx context.Context, err error) error {
+	if err == nil || err == io.EOF || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if errors.Is(err, ErrClosed) {
+		return fmt.Errorf("websocket: read canceled: %w: %w", cerr, err)
+	}
+	return fmt.Errorf("websocket: read canceled: %w", cerr)
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
@@ -236,8 +321,7 @@ func (c *Conn) next() (Message, error) {
 				}
 			}
 			c.binDone = false
-			c.binSeq++
-			return Message{Kind: Binary, c: c, seq: c.binSeq}, nil
+			return Message{Kind: Binary, c: c, seq: c.msgSeq}, nil
 		}
 	}
 }
@@ -419,21 +503,88 @@ func (c *Conn) inflateText() (string, error) {
 	return s, nil
 }
 
-// readBinary reads from the binary message seq.
-func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
+// readBinary reads from binary message seq under ctx, which is nil when
+// the message's context can never end.
+func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error) {
+	if ctx != nil {
+		return c.readBinaryCtx(ctx, seq, p)
+	}
+	// Nothing to watch.
 	c.rsem.lockAlways()
 	defer c.unlockRead()
-	if seq != c.binSeq || c.msgOp != conn.OpBinary && !c.binDone {
-		if e := c.closeError(); e != nil {
-			// The close handshake discarded what was left of it.
-			return 0, cutShort(e)
-		}
-		return 0, ErrStaleMessage
-	}
-	if c.binDone {
-		return 0, io.EOF
+	if !c.binaryLive(seq) {
+		return 0, c.binaryState(seq)
 	}
 	return c.readBinaryLocked(p)
+}
+
+// readBinaryCtx is readBinary under a ctx that can end.
+func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := c.rsem.lock(ctx, nil); err != nil {
+		return 0, err
+	}
+	defer c.unlockRead()
+	if err := c.binaryState(seq); err != nil {
+		return 0, err
+	}
+	if !c.readMayBlock() {
+		return c.readBinaryLocked(p)
+	}
+	stop := c.watchRead(ctx)
+	n, err := c.readBinaryLocked(p)
+	stop()
+	return n, readCanceled(ctx, err)
+}
+
+// readMayBlock reports whether reading on in the current binary message
+// may wait for the stream: not when an uncompressed message's next bytes
+// are buffered, or when all that is left of it is its end. Then a read
+// needs no watch on its ctx.
+func (c *Conn) readMayBlock() bool {
+	switch {
+	case c.compressed:
+		return true
+	case c.fs.remaining > 0:
+		return c.rd.buffered() == 0
+	}
+	return !c.fs.hdr.Fin
+}
+
+// binaryState says whether binary message seq can be read on: nil when
+// it can, ErrStaleMessage when Next was called after it, a cut-short
+// error when the connection ended before its end (or Close discarded its
+// rest), io.EOF when it was read to its end. The caller holds the read
+// lock.
+func (c *Conn) binaryState(seq uint64) error {
+	switch {
+	case c.binaryLive(seq):
+		return nil
+	case seq != c.msgSeq:
+		return ErrStaleMessage
+	case c.binCut:
+		// The close handshake discarded what was left of it.
+		return cutShort(c.closeOr())
+	case c.binDone:
+		return io.EOF
+	}
+	return cutShort(c.closeOr()) // the connection ended before the message did
+}
+
+// binaryLive reports whether binary message seq can be read on (see
+// binaryState).
+func (c *Conn) binaryLive(seq uint64) bool {
+	return seq == c.msgSeq && !c.binCut && !c.binDone && c.State() != Closed
+}
+
+// closeOr returns the close error, or ErrClosed if none is recorded.
+func (c *Conn) closeOr() error {
+	if e := c.closeError(); e != nil {
+		return e
+	}
+	return ErrClosed
 }
 
 func (c *Conn) readBinaryLocked(p []byte) (int, error) {
@@ -481,18 +632,30 @@ var spliceFrames atomic.Int64
 
 // spliceTo writes the rest of binary message seq to f, handing each
 // frame's payload to f.ReadFrom over the TCP connection so the kernel can
-// splice it. It reports handled=false, having read nothing, when the
-// message or connection does not allow it (server role: masked payloads;
-// compression; TLS).
-func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err error) {
+// splice it; ctx (nil or not) governs it as it does readBinary. It reports
+// handled=false, having read nothing, when the message or connection does
+// not allow it (server role: masked payloads; compression; TLS) or the
+// message cannot be read on (the caller's fallback reports why).
+func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int64, handled bool, err error) {
 	tc, ok := c.nc.(*net.TCPConn)
 	if !ok || !c.client {
 		return 0, false, nil
 	}
-	c.rsem.lockAlways()
+	if ctx == nil {
+		c.rsem.lockAlways()
+	} else if err := c.rsem.lock(ctx, nil); err != nil {
+		return 0, true, err
+	}
 	defer c.unlockRead()
-	if seq != c.binSeq || c.msgOp != conn.OpBinary || c.binDone || c.compressed {
+	if c.binaryState(seq) != nil || c.compressed {
 		return 0, false, nil
+	}
+	if ctx != nil {
+		stop := c.watchRead(ctx)
+		defer func() {
+			stop()
+			err = readCanceled(ctx, err)
+		}()
 	}
 	for {
 		switch {
@@ -537,9 +700,11 @@ func (c *Conn) spliceTo(seq uint64, f *os.File) (total int64, handled bool, err 
 }
 
 // cutShort marks an error that ended a binary message early so it matches
-// io.ErrUnexpectedEOF; deadline errors pass unchanged.
+// io.ErrUnexpectedEOF. A deadline error the connection survived passes
+// unchanged: the message can be read on. One that ended the connection
+// (inside a compressed message) did cut the message short.
 func cutShort(err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	return fmt.Errorf("websocket: binary message cut short: %w: %w", io.ErrUnexpectedEOF, err)
@@ -728,13 +893,8 @@ func (c *Conn) releaseInflater() {
 func (c *Conn) inflateFailed(err error) error {
 	if se := c.src.err; se != nil {
 		if errors.Is(se, os.ErrDeadlineExceeded) && c.State() != Closed {
-			c.dlMu.Lock()
-			byCtx := c.rcancel
-			c.dlMu.Unlock()
-			if byCtx {
-				c.rcut = true
-				return se
-			}
+			// The caller wraps ctx's error in when a context forced the
+			// deadline (readCanceled).
 			c.abort(fmt.Errorf("read deadline inside a compressed message: %w", se))
 			return c.closeError()
 		}
@@ -951,7 +1111,7 @@ func (c *Conn) nextFrameDiscarding() (conn.Header, error) {
 	switch c.msgOp {
 	case conn.OpBinary:
 		if !c.binDone {
-			c.binSeq++ // the caller's Message must not report the skipped rest as read
+			c.binCut = true // the caller's Message must not report the skipped rest as read
 			if err := c.discardBinary(); err != nil {
 				return conn.Header{}, err
 			}
@@ -977,7 +1137,9 @@ func (c *Conn) nextFrameDiscarding() (conn.Header, error) {
 		c.startMessage(h)
 		c.binBudget = limits.Budget{Cap: -1}
 		c.binDone = false
-		c.binSeq++
+		if !c.binCut {
+			c.msgSeq++ // the caller's finished Message must not read this one
+		}
 	default:
 		return h, c.failProtocol("continuation frame with no message to continue")
 	}
