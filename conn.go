@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -582,7 +581,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return errors.New("websocket: close code " + code.String() + " may not be sent")
 	}
 	if !utf8.ValidString(reason) {
-		return fmt.Errorf("websocket: close reason: %w", ErrInvalidUTF8)
+		return &fault{msg: prefix + "Close: the reason is not valid UTF-8", kind: ErrInvalidUTF8}
 	}
 	return c.closeHandshake(code, reason, &CloseError{Code: code, Reason: reason})
 }
@@ -608,7 +607,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string, local *CloseError)
 		if ce := c.closeError(); ce != nil {
 			return ce
 		}
-		return fmt.Errorf("websocket: Close: already closing: %w", ErrClosed)
+		return &fault{msg: prefix + "Close: the connection is already closing", kind: ErrClosed}
 	}
 	if err != nil {
 		c.closeTransport()
@@ -627,7 +626,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string, local *CloseError)
 
 // errCloseSent reports that a close frame was already sent (or the
 // connection is closed), so no other may be.
-var errCloseSent = fmt.Errorf("websocket: close frame already sent: %w", ErrClosed)
+var errCloseSent = &fault{msg: prefix + "a close frame was already sent", kind: ErrClosed}
 
 // sendClose writes a close frame unless one was sent already. When local
 // is not nil it is first recorded as how the connection ended (unless

@@ -3,6 +3,7 @@ package wsio
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/wsio/wsio/conn"
 )
@@ -137,13 +138,40 @@ func (e *CloseError) Error() string {
 		who = "peer"
 	}
 	s := "websocket: closed by " + who + ": " + e.Code.String()
-	if e.Reason != "" {
+	var cause string
+	if e.Err != nil {
+		cause = strings.TrimPrefix(e.Err.Error(), prefix)
+	}
+	// The reason of a close made for a fault is the cause's short form:
+	// it is shown only when the cause does not already say it.
+	if e.Reason != "" && !strings.Contains(cause, e.Reason) {
 		s += ": " + strconv.Quote(e.Reason)
 	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
+	if cause != "" {
+		s += ": " + cause
 	}
 	return s
+}
+
+// prefix begins every error this package makes, once.
+const prefix = "websocket: "
+
+// fault is an error with a text of its own that matches the sentinel kind
+// (and unwraps to cause, when there is one), so that its text need not
+// repeat the sentinel's or the cause's.
+type fault struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e *fault) Error() string { return e.msg }
+
+func (e *fault) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
 }
 
 // Unwrap returns the cause, if any.

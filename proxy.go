@@ -105,7 +105,7 @@ func dialNet(ctx context.Context, u *url.URL, addr string, o *DialOptions) (net.
 	if pu == nil {
 		nc, err := o.dialTCP(ctx, addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("websocket: dial %s: %w", addr, err)
+			return nil, nil, fmt.Errorf(prefix+"%w", err)
 		}
 		return nc, nil, nil
 	}

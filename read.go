@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,9 +231,9 @@ func readCanceled(ctx context.Context, err error) error {
 		return err
 	}
 	if errors.Is(err, ErrClosed) {
-		return fmt.Errorf("websocket: read canceled: %w: %w", cerr, err)
+		return fmt.Errorf("%w: %w", err, cerr)
 	}
-	return fmt.Errorf("websocket: read canceled: %w", cerr)
+	return fmt.Errorf(prefix+"read canceled: %w", cerr)
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
@@ -336,14 +337,20 @@ func (c *Conn) startMessage(h conn.Header) {
 
 func (c *Conn) reserveText(n int64) error {
 	if err := c.text.Reserve(n); err != nil {
-		return c.fail(StatusMessageTooBig, "text message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
+		return c.fail(StatusMessageTooBig, "text message too big", &fault{
+			msg:  fmt.Sprintf("text message too big: over the buffer cap of %d bytes", c.opts.BufferCap),
+			kind: ErrMessageTooBig, cause: err,
+		})
 	}
 	return nil
 }
 
 func (c *Conn) takeBinary(n int64) error {
 	if err := c.binBudget.Take(n); err != nil {
-		return c.fail(StatusMessageTooBig, "binary message too big", fmt.Errorf("%w: %v", ErrMessageTooBig, err))
+		return c.fail(StatusMessageTooBig, "binary message too big", &fault{
+			msg:  fmt.Sprintf("binary message too big: over the limit of %d bytes", c.binBudget.Cap),
+			kind: ErrMessageTooBig, cause: err,
+		})
 	}
 	return nil
 }
@@ -452,7 +459,7 @@ func (c *Conn) readText() (string, error) {
 }
 
 func (c *Conn) failUTF8(err error) error {
-	return c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", fmt.Errorf("%w: %v", ErrInvalidUTF8, err))
+	return c.fail(StatusInvalidPayload, "invalid UTF-8 in text message", &fault{msg: "invalid UTF-8 in text message", kind: ErrInvalidUTF8, cause: err})
 }
 
 // readCompressedText inflates the current text message into the
@@ -707,7 +714,7 @@ func cutShort(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, ErrClosed) {
 		return err
 	}
-	return fmt.Errorf("websocket: binary message cut short: %w: %w", io.ErrUnexpectedEOF, err)
+	return &fault{msg: prefix + "binary message cut short: " + strings.TrimPrefix(err.Error(), prefix), kind: io.ErrUnexpectedEOF, cause: err}
 }
 
 // discardBinary reads the rest of the current binary message and drops
@@ -900,7 +907,7 @@ func (c *Conn) inflateFailed(err error) error {
 		}
 		return se
 	}
-	return c.fail(StatusInvalidPayload, "invalid compressed data", fmt.Errorf("%w: inflating: %v", ErrProtocol, err))
+	return c.fail(StatusInvalidPayload, "invalid compressed data", &fault{msg: "invalid compressed data: " + err.Error(), kind: ErrProtocol, cause: err})
 }
 
 // readHeader reads the next frame header, checks it against the
@@ -920,7 +927,9 @@ func (c *Conn) readHeader() (conn.Header, error) {
 	}
 	h, n, err := conn.ParseHeader(c.rd.peek())
 	if err != nil {
-		return h, c.fail(StatusProtocolError, trimReason(err), err)
+		// The codec's error wraps ErrProtocol; the close says what broke.
+		what := strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": ")
+		return h, c.fail(StatusProtocolError, truncUTF8(what, limits.MaxControlPayload-2), &fault{msg: what, kind: ErrProtocol, cause: err})
 	}
 	if h.Rsv != 0 && (h.Rsv != conn.Rsv1 || c.deflate == nil || (h.Op != conn.OpText && h.Op != conn.OpBinary)) {
 		if h.Rsv == conn.Rsv1 && c.deflate != nil {
@@ -979,7 +988,7 @@ func (c *Conn) peerClosed(payload []byte) error {
 	case StatusProtocolError:
 		return c.failProtocol(why)
 	case StatusInvalidPayload:
-		return c.fail(StatusInvalidPayload, why, fmt.Errorf("%w in close reason", ErrInvalidUTF8))
+		return c.fail(StatusInvalidPayload, why, &fault{msg: why, kind: ErrInvalidUTF8})
 	}
 	c.recordPeerClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
@@ -1045,7 +1054,7 @@ func (c *Conn) recordPeerClose(code StatusCode, reason string) {
 
 // failProtocol fails the connection with 1002.
 func (c *Conn) failProtocol(what string) error {
-	return c.fail(StatusProtocolError, what, fmt.Errorf("%w: %s", ErrProtocol, what))
+	return c.fail(StatusProtocolError, what, &fault{msg: what, kind: ErrProtocol})
 }
 
 // fail fails the connection for the peer's fault: it records the cause,
@@ -1144,9 +1153,4 @@ func (c *Conn) nextFrameDiscarding() (conn.Header, error) {
 		return h, c.failProtocol("continuation frame with no message to continue")
 	}
 	return h, nil
-}
-
-// trimReason makes an error's text fit a close frame's reason.
-func trimReason(err error) string {
-	return truncUTF8(err.Error(), limits.MaxControlPayload-2)
 }

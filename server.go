@@ -208,7 +208,7 @@ type BroadcastError struct {
 // Error says how many connections were reached and why the first failure
 // happened.
 func (e *BroadcastError) Error() string {
-	return fmt.Sprintf("wsio: broadcast reached %d of %d connections: %v", e.Reached, e.Reached+len(e.Failed), e.first)
+	return fmt.Sprintf("websocket: broadcast reached %d of %d connections: %v", e.Reached, e.Reached+len(e.Failed), e.first)
 }
 
 // Unwrap returns the errors of the failed sends.

@@ -39,7 +39,7 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 		return err
 	}
 	if !textframe.ValidString(s) {
-		return fmt.Errorf("websocket: SendText: %w", ErrInvalidUTF8)
+		return &fault{msg: prefix + "SendText: the text is not valid UTF-8", kind: ErrInvalidUTF8}
 	}
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
@@ -400,7 +400,7 @@ func (c *Conn) writable() error {
 func (c *Conn) writeBroken(err error) error {
 	if c.State() != Closed {
 		c.pollPeer(true)
-		c.abort(fmt.Errorf("websocket: write failed: %w", err))
+		c.abort(fmt.Errorf("write failed: %w", err))
 	}
 	c.werr = c.closeError() // a *CloseError: it matches ErrClosed and unwraps to the cause
 	return c.werr
@@ -736,7 +736,7 @@ func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
 		return nil, errors.New("websocket: Prepare: unknown message kind")
 	}
 	if kind == Text && !textframe.ValidString(unsafe.String(unsafe.SliceData(data), len(data))) {
-		return nil, fmt.Errorf("websocket: Prepare: %w", ErrInvalidUTF8)
+		return nil, &fault{msg: prefix + "Prepare: the text is not valid UTF-8", kind: ErrInvalidUTF8}
 	}
 	m := &Prepared{kind: kind, payload: data, size: or(fragmentSize, limits.DefaultFragmentSize)}
 	m.frames = m.frame(data, 0)

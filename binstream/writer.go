@@ -56,7 +56,7 @@ type File interface {
 }
 
 // ErrClosed reports a Write after Close.
-var ErrClosed = errors.New("binstream: write to a closed binary stream")
+var ErrClosed = errors.New("websocket: write to a closed binary stream")
 
 // Writer cuts what is written to it into frames of exactly the fragment
 // size. A frame is sent as soon as it is full; Close sends the final frame
@@ -153,7 +153,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		w.grab()
 		k, rerr := r.Read(w.buf[len(w.buf):w.size])
 		if k < 0 || k > w.size-len(w.buf) {
-			return total, errors.New("binstream: reader returned an invalid count")
+			return total, errors.New("websocket: reader returned an invalid count")
 		}
 		w.buf = w.buf[:len(w.buf)+k]
 		total += int64(k)
