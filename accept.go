@@ -32,9 +32,13 @@ type ServerOptions struct {
 	// Header holds extra headers for the 101 response. Headers already
 	// set on the ResponseWriter are sent too.
 	Header http.Header
-	// HandshakeTimeout bounds writing the response. Default 10 s. Reading
-	// the request is net/http's job: set http.Server.ReadHeaderTimeout
-	// and MaxHeaderBytes (ListenAndServe does).
+	// HandshakeTimeout bounds the opening handshake. Default 10 s. Under
+	// Server.Serve, Server.ListenAndServe and AcceptConn, which read the
+	// request themselves, it bounds reading the request and writing the
+	// response together (and the request head is capped at 16 KiB). Under
+	// net/http (a Server mounted on a mux, or Accept) it bounds writing the
+	// response; reading the request is net/http's job there: set
+	// http.Server.ReadHeaderTimeout and MaxHeaderBytes.
 	HandshakeTimeout time.Duration
 }
 
