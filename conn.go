@@ -175,7 +175,7 @@ type Conn struct {
 	binBudget limits.Budget
 	rwg       sync.WaitGroup // a read deadline callback in flight
 	// The small fields last, together, so the struct has no padding
-	// between them (Conn stays in the 896-byte allocation class).
+	// between them (TestConnFitsItsSizeClass keeps Conn's size in check).
 	msgOp      conn.Opcode // data message in progress (text or binary), or 0
 	compressed bool        // the current message is compressed
 	binDone    bool        // the current binary message was read to its end

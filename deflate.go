@@ -500,9 +500,8 @@ func historyLimit(bits int) int { return 1 << max(bits, 9) }
 // sendHistory is how much of what it sent a connection keeps, to prime a
 // borrowed compressor or the stateless encoder with when it keeps no
 // compressor. Either one re-reads it all for every message, and past a
-// few KiB that costs more than the ratio it gains: on ~1 KiB JSON
-// messages the stateless encoder's CPU per message falls by about a
-// sixth from 8 KiB to 4 KiB, the compressed size grows by 3%. A kept
+// few KiB that costs more than the ratio it gains (BenchmarkDeflateEchoTakeover
+// and the deflate rows of conformance/bench show the trade). A kept
 // compressor uses its whole window regardless.
 func sendHistory(bits int) int { return min(historyLimit(bits), 4<<10) }
 
@@ -594,7 +593,11 @@ type eofReader struct{}
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 func (eofReader) ReadByte() (byte, error)  { return 0, io.EOF }
 
+// flushMarker ends every sync flush of a DEFLATE stream; RFC 7692 has the
+// sender remove it from a message's end and the receiver put it back.
+const flushMarker = "\x00\x00\xff\xff"
+
 // deflateTail ends a message's compressed data for the inflater: the
 // 4 bytes the sender removed (RFC 7692, 7.2.2) and an empty final block,
 // so the inflater stops with io.EOF.
-const deflateTail = "\x00\x00\xff\xff\x01\x00\x00\xff\xff"
+const deflateTail = flushMarker + "\x01" + flushMarker

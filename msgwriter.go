@@ -182,7 +182,7 @@ func (w *BinaryWriter) Close() error {
 		}
 		// A flush ends with the marker 00 00 FF FF, which RFC 7692 has the
 		// sender remove; anything else held back is data.
-		if err == nil && string(w.hold[:w.held]) != "\x00\x00\xff\xff" {
+		if err == nil && string(w.hold[:w.held]) != flushMarker {
 			_, err = w.bw.Write(w.hold[:w.held])
 		}
 		w.held = 0

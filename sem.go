@@ -18,11 +18,10 @@ import (
 // a waiter counts itself before it tries, and an unlock clears the state
 // before it looks at the count.
 //
-// Unlike the channels it replaced, an unlock does not hand the lock to the
-// waiter it wakes: a goroutine that locks again at once can win, as with
-// sync.Mutex outside its starvation mode. TestWriteLockNotStarved measures
-// the longest wait of a control frame behind two busy senders (under a
-// millisecond usually, 12 ms seen with -race).
+// An unlock does not hand the lock to the waiter it wakes: a goroutine
+// that locks again at once can win, as with sync.Mutex outside its
+// starvation mode. TestWriteLockNotStarved bounds the longest wait of a
+// control frame behind two busy senders.
 type sem struct {
 	held    atomic.Int32
 	waiters atomic.Int32

@@ -136,7 +136,7 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 	if err != nil {
 		return err
 	}
-	z := bytes.TrimSuffix(bp.Bytes(), []byte{0, 0, 0xff, 0xff})
+	z := bytes.TrimSuffix(bp.Bytes(), []byte(flushMarker))
 	first := true
 	for {
 		n := min(len(z), c.opts.FragmentSize)
@@ -774,7 +774,7 @@ func (m *Prepared) deflatedFrames(level int) []byte {
 		_, _ = w.Write(m.payload)
 		_ = w.Flush()
 		putCompressor(level, 15, w)
-		z := bytes.TrimSuffix(buf.Bytes(), []byte("\x00\x00\xff\xff"))
+		z := bytes.TrimSuffix(buf.Bytes(), []byte(flushMarker))
 		m.deflated[level] = m.frame(z, conn.Rsv1)
 	}
 	return m.deflated[level]
