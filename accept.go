@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,11 @@ type ServerOptions struct {
 // *HandshakeError. To refuse a request for reasons of your own (a missing
 // token, an unknown path), write any response instead of calling Accept.
 //
+// An upgrade request has no body: the bytes behind its head are the
+// client's first frames. A request with a non-zero Content-Length or any
+// Transfer-Encoding is refused with 400 and "Connection: close", its body
+// unread, so no byte of it is ever taken for a frame.
+//
 // The connection lives on after the handler returns; the handler's
 // goroutine may be used to read it.
 func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, error) {
@@ -57,6 +63,12 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 	}
 	if he := checkUpgrade(r, o); he != nil {
 		refusalHeaders(he.Status, w.Header())
+		if bodyReason(r) != "" {
+			// The body is left unread, so the connection cannot carry
+			// another request; net/http would otherwise try to read it
+			// to the end before answering.
+			w.Header().Set("Connection", "close")
+		}
 		http.Error(w, he.Error(), he.Status)
 		return nil, he
 	}
@@ -159,6 +171,9 @@ func checkUpgrade(r *http.Request, o *ServerOptions) *HandshakeError {
 	case !hasToken(r.Header, "Upgrade", "websocket"):
 		return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
 	}
+	if reason := bodyReason(r); reason != "" {
+		return bad(http.StatusBadRequest, reason)
+	}
 	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		return bad(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
 	}
@@ -169,6 +184,27 @@ func checkUpgrade(r *http.Request, o *ServerOptions) *HandshakeError {
 		return bad(http.StatusForbidden, "cross-origin request from "+r.Header.Get("Origin")+" not allowed")
 	}
 	return nil
+}
+
+// bodyReason returns why r, which must have no body, has one, or "". The
+// bytes behind an upgrade request's head are the client's first frames;
+// a body would be HTTP's bytes among them, and a head with both
+// Content-Length and Transfer-Encoding is the classic smuggling signal
+// (RFC 9112, 6.3), so any declared body is refused rather than read or
+// skipped. Content-Length: 0 declares none. net/http moves a valid
+// Transfer-Encoding into r.TransferEncoding (dropping a Content-Length
+// beside it) and refuses an unsupported one itself; the header is checked
+// too for a request that reached Accept some other way.
+func bodyReason(r *http.Request) string {
+	switch {
+	case len(r.TransferEncoding) > 0:
+		return "the request must have no body, but it has Transfer-Encoding: " + strings.Join(r.TransferEncoding, ", ")
+	case len(r.Header["Transfer-Encoding"]) > 0:
+		return "the request must have no body, but it has a Transfer-Encoding header"
+	case r.ContentLength != 0:
+		return "the request must have no body, but it has Content-Length: " + strconv.FormatInt(r.ContentLength, 10)
+	}
+	return ""
 }
 
 // originAllowed implements the same-origin default and the allow-list.
