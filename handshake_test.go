@@ -754,3 +754,67 @@ func TestHandshakeRequestBody(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeHostsAndOrigins: on every server path, Hosts refuses a
+// request for another host with 421, which is what stops a DNS rebinding
+// page (its Host and Origin name the attacker's host, so the same-origin
+// check alone lets it through), and OriginPatterns match IPv6 literals.
+func TestHandshakeHostsAndOrigins(t *testing.T) {
+	t.Parallel()
+	local := []string{"localhost", "127.0.0.1", "::1"}
+	for _, tc := range []struct {
+		name     string
+		hosts    []string
+		patterns []string
+		host     string // the Host header, with the server's port appended
+		origin   string // with the server's port appended when it ends in ":"
+		status   int
+	}{
+		{"rebinding without Hosts", nil, nil, "rebind.evil.test", "http://rebind.evil.test:", http.StatusSwitchingProtocols},
+		{"rebinding", local, nil, "rebind.evil.test", "http://rebind.evil.test:", http.StatusMisdirectedRequest},
+		{"other host, no Origin", local, nil, "rebind.evil.test", "", http.StatusMisdirectedRequest},
+		{"listed IP", local, nil, "127.0.0.1", "http://127.0.0.1:", http.StatusSwitchingProtocols},
+		{"listed name, other case", local, nil, "LOCALHOST", "http://localhost:", http.StatusSwitchingProtocols},
+		{"listed IPv6", local, nil, "[::1]", "", http.StatusSwitchingProtocols},
+		{"listed host, cross origin", local, nil, "localhost", "http://evil.test", http.StatusForbidden},
+		{"IPv6 pattern, any port", nil, []string{"[::1]:*"}, "127.0.0.1", "http://[::1]:3000", http.StatusSwitchingProtocols},
+		{"IPv6 pattern, its port", nil, []string{"[::1]:3000"}, "127.0.0.1", "http://[::1]:3000", http.StatusSwitchingProtocols},
+		{"IPv6 pattern, other port", nil, []string{"[::1]:3000"}, "127.0.0.1", "http://[::1]:3001", http.StatusForbidden},
+	} {
+		for _, front := range serverFronts {
+			t.Run(front+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				addr, handshake, _ := startFront(t, front, wsio.ServerOptions{Hosts: tc.hosts, OriginPatterns: tc.patterns})
+				_, port, _ := net.SplitHostPort(addr)
+				req := upgradeRequest(addr).set("Host", tc.host+":"+port)
+				if origin := tc.origin; origin != "" {
+					if strings.HasSuffix(origin, ":") {
+						origin += port
+					}
+					req = req.add("Origin", origin)
+				}
+				resp, body := req.do(t, addr)
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status %s (%q), want %d", resp.Status, body, tc.status)
+				}
+				if front == "Server" || front == "Serve" {
+					return
+				}
+				select {
+				case err := <-handshake:
+					var he *wsio.HandshakeError
+					switch {
+					case tc.status == http.StatusSwitchingProtocols:
+						if err != nil {
+							t.Errorf("handshake: %v", err)
+						}
+					case !errors.As(err, &he) || he.Status != tc.status:
+						t.Errorf("handshake error %v, want a *HandshakeError with %d", err, tc.status)
+					}
+				case <-time.After(timeout):
+					t.Fatal("the handshake did not end")
+				}
+			})
+		}
+	}
+}

@@ -251,6 +251,61 @@ func TestHandshakeRequestBody(t *testing.T) {
 	}
 }
 
+// TestHandshakeHostsAndOrigins: a DNS rebinding page reaches a service on
+// 127.0.0.1 under the attacker's name, so its Host and Origin agree and the
+// same-origin check passes it; ServerOptions.Hosts refuses it with 421.
+// OriginPatterns are host[:port] patterns, not globs: IPv6 literals work.
+func TestHandshakeHostsAndOrigins(t *testing.T) {
+	t.Parallel()
+	local := []string{"localhost", "127.0.0.1", "::1"}
+	cases := []struct {
+		name, tried string
+		opts        wsio.ServerOptions
+		host        string // the Host header; the server's port is appended
+		origin      string // "" for none; "{port}" is the server's port
+		status      int
+	}{
+		{"rebinding-without-hosts", "DNS rebinding: Host and Origin name the attacker's host on the server's port, no Hosts (documented: same-origin trusts Host)",
+			wsio.ServerOptions{}, "rebind.evil.example", "http://rebind.evil.example:{port}", 101},
+		{"rebinding-hosts", "DNS rebinding: Host and Origin name the attacker's host on the server's port, Hosts: localhost, 127.0.0.1, ::1",
+			wsio.ServerOptions{Hosts: local}, "rebind.evil.example", "http://rebind.evil.example:{port}", 421},
+		{"hosts-other-no-origin", "Host: the attacker's host, no Origin, Hosts: localhost, 127.0.0.1, ::1",
+			wsio.ServerOptions{Hosts: local}, "rebind.evil.example", "", 421},
+		{"hosts-listed", "Host: 127.0.0.1, Hosts: localhost, 127.0.0.1, ::1 (control)",
+			wsio.ServerOptions{Hosts: local}, "127.0.0.1", "", 101},
+		{"origin-ipv6-pattern", "Origin: http://[::1]:3000, OriginPatterns: [::1]:*",
+			wsio.ServerOptions{OriginPatterns: []string{"[::1]:*"}}, "127.0.0.1", "http://[::1]:3000", 101},
+		{"origin-ipv6-pattern-other", "Origin: http://[::2]:3000, OriginPatterns: [::1]:*",
+			wsio.ServerOptions{OriginPatterns: []string{"[::1]:*"}}, "127.0.0.1", "http://[::2]:3000", 403},
+		{"origin-wildcard-deep", "Origin: https://a.b.example.com, OriginPatterns: *.example.com (one or more labels)",
+			wsio.ServerOptions{OriginPatterns: []string{"*.example.com"}}, "127.0.0.1", "https://a.b.example.com", 101},
+		{"origin-not-glob", "Origin: http://example.com, OriginPatterns: exa?ple.com (no glob syntax)",
+			wsio.ServerOptions{OriginPatterns: []string{"exa?ple.com"}}, "127.0.0.1", "http://example.com", 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := record(t, "Handshake", tc.tried)
+			tc.opts.HandshakeTimeout = time.Second
+			s := startServer(t, tc.opts, echo(false))
+			_, port, _ := net.SplitHostPort(s.host)
+			extra := ""
+			if tc.origin != "" {
+				extra = "Origin: " + strings.ReplaceAll(tc.origin, "{port}", port) + "\r\n"
+			}
+			resp, err := rawRequest(t, s.host, upgradeHead(tc.host+":"+port, extra))
+			if err != nil {
+				r.saw("no response: %v", err)
+				t.Fatalf("reading the response: %v", err)
+			}
+			r.saw("%s", resp.Status)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %s, want %d", resp.Status, tc.status)
+			}
+		})
+	}
+}
+
 // TestHandshakeHeaderCapBoundary probes the exact size of the largest
 // accepted head: the spec (README, ListenAndServe's doc) says 16 KiB.
 func TestHandshakeHeaderCapBoundary(t *testing.T) {
