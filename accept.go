@@ -3,9 +3,10 @@ package wsio
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
-	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,11 +25,53 @@ type ServerOptions struct {
 	// "" for none.
 	SelectSubprotocol func(r *http.Request, offered []string) string
 	// OriginPatterns lists the origins allowed besides the request's own
-	// host, as path.Match patterns on the origin's host ("example.com",
-	// "*.example.com", "localhost:*"); "*" allows every origin. A
-	// cross-origin request with a browser's Origin header that matches
-	// none is refused with 403. Requests without Origin are allowed.
+	// host. A request without an Origin header (not from a browser) is
+	// allowed; one whose Origin is the same origin is allowed; any other
+	// is refused with 403 unless its Origin matches a pattern here.
+	//
+	// Same origin means that the Origin's host and port equal the Host
+	// header, ignoring case. The scheme is not compared (an http page and
+	// an https page on the same host and port count alike), and the Host
+	// header is whatever the client sent: a page on a name of the
+	// attacker's that resolves to this server's address (DNS rebinding,
+	// aimed at services on localhost or a private network) sends that
+	// name as both Host and Origin and passes as same-origin. Hosts
+	// closes that hole.
+	//
+	// A pattern is a host with an optional port, compared with the
+	// Origin's host and port ignoring case; the Origin's scheme and path
+	// are not looked at:
+	//   - "example.com" matches that host with no port in the Origin
+	//     (the scheme's default port), "example.com:8080" on port 8080
+	//     only, and "example.com:*" on any port or none;
+	//   - a leading "*." matches one or more whole labels: "*.example.com"
+	//     matches "chat.example.com" and "a.b.example.com", but neither
+	//     "example.com" nor "evilexample.com", and never an IP address;
+	//   - "*" as the host matches any host ("*:8080");
+	//   - an IPv6 address is written in brackets, as in a URL: "[::1]",
+	//     "[::1]:8080", "[::1]:*"; an IP address matches any spelling of
+	//     the same address;
+	//   - "*" alone allows every origin, including "null" and Origin
+	//     values that are not URLs, which no other pattern matches.
+	// These are not glob patterns: "?", "[...]" and a "*" anywhere else
+	// have no special meaning, so a pattern that uses them matches no
+	// browser's origin.
 	OriginPatterns []string
+	// Hosts, if not empty, lists the host names and IP addresses the
+	// server answers to. A request whose Host header names another host
+	// is refused with 421 Misdirected Request: it was aimed at a name
+	// this server does not serve. Names compare ignoring case, and an IP
+	// address matches any spelling of the same address; an IPv6 address
+	// may be written with or without brackets. Ports are not compared,
+	// neither the Host header's nor an entry's: the server knows its own
+	// port, and a DNS rebinding page reaches it on that very port, so the
+	// name is what tells the two apart. No wildcards.
+	//
+	// Set it on a service bound to localhost or a private address, for
+	// example to []string{"localhost", "127.0.0.1", "::1"}: the same-origin
+	// check trusts the Host header (see OriginPatterns), and with Hosts set
+	// that header can only be one of the names listed.
+	Hosts []string
 	// Header holds extra headers for the 101 response. Headers already
 	// set on the ResponseWriter are sent too.
 	Header http.Header
@@ -49,6 +92,16 @@ type ServerOptions struct {
 // *HandshakeError. To refuse a request for reasons of your own (a missing
 // token, an unknown path), write any response instead of calling Accept.
 //
+// The same-origin check trusts the request's Host header, which a page
+// using DNS rebinding controls; set ServerOptions.Hosts on a service on
+// localhost or a private network (see ServerOptions.OriginPatterns). A
+// request for a host not in a non-empty Hosts is refused with 421.
+//
+// An upgrade request has no body: the bytes behind its head are the
+// client's first frames. A request with a non-zero Content-Length or any
+// Transfer-Encoding is refused with 400 and "Connection: close", its body
+// unread, so no byte of it is ever taken for a frame.
+//
 // The connection lives on after the handler returns; the handler's
 // goroutine may be used to read it.
 func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, error) {
@@ -57,6 +110,12 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 	}
 	if he := checkUpgrade(r, o); he != nil {
 		refusalHeaders(he.Status, w.Header())
+		if bodyReason(r) != "" {
+			// The body is left unread, so the connection cannot carry
+			// another request; net/http would otherwise try to read it
+			// to the end before answering.
+			w.Header().Set("Connection", "close")
+		}
 		http.Error(w, he.Error(), he.Status)
 		return nil, he
 	}
@@ -159,11 +218,17 @@ func checkUpgrade(r *http.Request, o *ServerOptions) *HandshakeError {
 	case !hasToken(r.Header, "Upgrade", "websocket"):
 		return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
 	}
+	if reason := bodyReason(r); reason != "" {
+		return bad(http.StatusBadRequest, reason)
+	}
 	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		return bad(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
 	}
 	if k := r.Header["Sec-Websocket-Key"]; len(k) != 1 || !validKey(k[0]) {
 		return bad(http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
+	}
+	if !hostAllowed(r.Host, o.Hosts) {
+		return bad(http.StatusMisdirectedRequest, "the request is for host "+r.Host+", which is not in the server's Hosts")
 	}
 	if !originAllowed(r, o.OriginPatterns) {
 		return bad(http.StatusForbidden, "cross-origin request from "+r.Header.Get("Origin")+" not allowed")
@@ -171,7 +236,29 @@ func checkUpgrade(r *http.Request, o *ServerOptions) *HandshakeError {
 	return nil
 }
 
-// originAllowed implements the same-origin default and the allow-list.
+// bodyReason returns why r, which must have no body, has one, or "". The
+// bytes behind an upgrade request's head are the client's first frames;
+// a body would be HTTP's bytes among them, and a head with both
+// Content-Length and Transfer-Encoding is the classic smuggling signal
+// (RFC 9112, 6.3), so any declared body is refused rather than read or
+// skipped. Content-Length: 0 declares none. net/http moves a valid
+// Transfer-Encoding into r.TransferEncoding (dropping a Content-Length
+// beside it) and refuses an unsupported one itself; the header is checked
+// too for a request that reached Accept some other way.
+func bodyReason(r *http.Request) string {
+	switch {
+	case len(r.TransferEncoding) > 0:
+		return "the request must have no body, but it has Transfer-Encoding: " + strings.Join(r.TransferEncoding, ", ")
+	case len(r.Header["Transfer-Encoding"]) > 0:
+		return "the request must have no body, but it has a Transfer-Encoding header"
+	case r.ContentLength != 0:
+		return "the request must have no body, but it has Content-Length: " + strconv.FormatInt(r.ContentLength, 10)
+	}
+	return ""
+}
+
+// originAllowed implements the same-origin default and the allow-list
+// (see ServerOptions.OriginPatterns).
 func originAllowed(r *http.Request, patterns []string) bool {
 	origin := r.Header["Origin"]
 	if len(origin) == 0 {
@@ -187,13 +274,105 @@ func originAllowed(r *http.Request, patterns []string) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	host := strings.ToLower(u.Host)
+	host, port, ok := splitHostPort(u.Host)
 	for _, p := range patterns {
-		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+		if p == "*" || ok && originMatch(p, host, port) {
 			return true
 		}
 	}
 	return false
+}
+
+// originMatch reports whether an Origin's host and port ("" for none)
+// match pattern, which is not "*" alone (see ServerOptions.OriginPatterns).
+func originMatch(pattern, host, port string) bool {
+	phost, pport, ok := splitHostPort(pattern)
+	if !ok || pport != "*" && pport != port {
+		return false
+	}
+	switch suffix, wild := strings.CutPrefix(phost, "*."); {
+	case phost == "*":
+		return true
+	case wild:
+		// One or more whole labels, then the suffix; an IP address has
+		// no labels to stand in for.
+		n := len(host) - len(suffix)
+		if suffix == "" || n < 2 || host[n-1] != '.' || !strings.EqualFold(host[n:], suffix) {
+			return false
+		}
+		_, err := netip.ParseAddr(host)
+		return err != nil
+	}
+	return sameHost(phost, host)
+}
+
+// hostAllowed reports whether the Host header hostport names one of
+// hosts, or hosts is empty (see ServerOptions.Hosts).
+func hostAllowed(hostport string, hosts []string) bool {
+	if len(hosts) == 0 {
+		return true
+	}
+	host := hostName(hostport)
+	if host == "" {
+		return false
+	}
+	for _, h := range hosts {
+		if h = hostName(h); h != "" && sameHost(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostName returns the host of a Host header or Hosts entry, without a
+// port or an IPv6 address's brackets, or "" for one of neither shape. A
+// bare IPv6 address is itself (its colons are no port).
+func hostName(s string) string {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return s
+	}
+	host, _, ok := splitHostPort(s)
+	if !ok {
+		return ""
+	}
+	return host
+}
+
+// splitHostPort splits "host", "host:port", "[ipv6]" or "[ipv6]:port"
+// into the host, without brackets, and the port, "" for none. ok is false
+// for any other shape: an empty host or port, an IPv6 address without
+// brackets, anything after the brackets but a port.
+func splitHostPort(s string) (host, port string, ok bool) {
+	if rest, bracketed := strings.CutPrefix(s, "["); bracketed {
+		host, rest, ok = strings.Cut(rest, "]")
+		if !ok || host == "" {
+			return "", "", false
+		}
+		if rest == "" {
+			return host, "", true
+		}
+		port, ok = strings.CutPrefix(rest, ":")
+		return host, port, ok && port != ""
+	}
+	host, port, hasPort := strings.Cut(s, ":")
+	if host == "" || hasPort && (port == "" || strings.Contains(port, ":")) {
+		return "", "", false
+	}
+	return host, port, true
+}
+
+// sameHost reports whether a and b, hosts without ports or brackets, name
+// the same host: equal ignoring case, or the same IP address.
+func sameHost(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	x, err := netip.ParseAddr(a)
+	if err != nil {
+		return false
+	}
+	y, err := netip.ParseAddr(b)
+	return err == nil && x == y
 }
 
 func chooseProtocol(r *http.Request, o *ServerOptions, offered []string) string {

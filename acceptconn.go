@@ -251,8 +251,9 @@ func cutCRLF(s string) (line, rest string, ok bool) {
 // and options as Accept, and answers. A *tls.Conn is handshaken first.
 //
 // A request that is not a valid upgrade gets the HTTP error Accept would
-// send (400, 403, 405, 426, or 431 for a head over the cap), nc is closed
-// and the error is a *HandshakeError. The accepted connection's Request
+// send (400, also for a request with a body, 403, 405, 421 for a host
+// not in a non-empty Hosts, 426, or 431 for a head over the cap), nc is
+// closed and the error is a *HandshakeError. The accepted connection's Request
 // carries the parsed request, with RemoteAddr and TLS set.
 //
 // A head of the usual shape (GET, origin-form target, HTTP/1.1, CRLF

@@ -60,11 +60,21 @@ func (r rawRequest) del(name string) rawRequest {
 // its body read.
 func (r rawRequest) do(t *testing.T, addr string) (*http.Response, string) {
 	t.Helper()
+	resp, body, nc := r.doWith(t, addr, nil)
+	_ = nc.Close()
+	return resp, body
+}
+
+// doWith is do with after written right behind the head, in the same
+// write. It also returns the connection, open, for a test to go on with
+// after a 101; it closes when the test ends.
+func (r rawRequest) doWith(t *testing.T, addr string, after []byte) (*http.Response, string, net.Conn) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { _ = nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(timeout))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s / %s\r\n", r.method, r.proto)
@@ -72,6 +82,7 @@ func (r rawRequest) do(t *testing.T, addr string) (*http.Response, string) {
 		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
 	}
 	b.WriteString("\r\n")
+	b.Write(after)
 	if _, err := io.WriteString(nc, b.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +91,13 @@ func (r rawRequest) do(t *testing.T, addr string) (*http.Response, string) {
 		t.Fatalf("reading the response: %v", err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return resp, ""
+		return resp, "", nc
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("reading the body: %v", err)
 	}
-	return resp, string(body)
+	return resp, string(body), nc
 }
 
 // headFault names the TestHandshakeRefusals cases that a request-head
@@ -581,5 +592,229 @@ func TestRoutingTwoServers(t *testing.T) {
 	_, resp, err := wsio.Dial(testCtx(t), url+"/gamma", nil)
 	if !errors.Is(err, wsio.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("Dial to an unrouted path: %v %v, want 404", resp, err)
+	}
+}
+
+// serverFronts are the ways a request reaches the server side of the
+// handshake: Accept in a net/http handler, a Server mounted on net/http
+// (ServeHTTP), Server.Serve, and AcceptConn on a net.Conn, once as
+// configured (its own parser first, net/http's for any other head) and
+// once with SelectSubprotocol set (net/http's parser only, as
+// SelectSubprotocol is handed the whole request).
+var serverFronts = []string{"Accept", "Server", "Serve", "AcceptConn", "AcceptConn/net-http-parser"}
+
+// startFront serves opts on front from a loopback listener. It returns the
+// address, a channel that gets the error of each handshake on the fronts
+// that return one (Accept, AcceptConn), and one that gets, for each
+// accepted connection, what its first Next returned ("text: ..." or
+// "error: ..."). Cleanup stops the server and waits for its goroutines.
+func startFront(t *testing.T, front string, opts wsio.ServerOptions) (addr string, handshake <-chan error, next <-chan string) {
+	t.Helper()
+	hs, nx := make(chan error, 4), make(chan string, 4)
+	var wg sync.WaitGroup
+	run := func(c *wsio.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		m, err := c.Next(ctx)
+		switch {
+		case err != nil:
+			nx <- "error: " + err.Error()
+		case m.Kind == wsio.Text:
+			nx <- "text: " + m.Text
+		default:
+			nx <- "binary message"
+		}
+		_ = c.Transport().Close()
+	}
+	if front == "AcceptConn/net-http-parser" {
+		opts.SelectSubprotocol = func(*http.Request, []string) string { return "" }
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wg.Wait)
+	switch front {
+	case "Accept", "Server":
+		var h http.Handler = wsio.NewServer(opts, run)
+		if front == "Accept" {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := wsio.Accept(w, r, &opts)
+				hs <- err
+				if err == nil {
+					run(c)
+				}
+			})
+		}
+		ts := httptest.NewUnstartedServer(h)
+		ts.Listener.Close()
+		ts.Listener = ln
+		ts.Start()
+		t.Cleanup(ts.Close)
+	case "Serve":
+		srv := wsio.NewServer(opts, run)
+		wg.Go(func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve returned %v", err)
+			}
+		})
+		t.Cleanup(func() { _ = srv.Close() })
+	default:
+		t.Cleanup(func() { _ = ln.Close() })
+		wg.Go(func() {
+			for {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				wg.Go(func() {
+					c, err := wsio.AcceptConn(context.Background(), nc, &opts)
+					hs <- err
+					if err == nil {
+						run(c)
+					}
+				})
+			}
+		})
+	}
+	return ln.Addr().String(), hs, nx
+}
+
+// TestHandshakeRequestBody: an upgrade request's body belongs to HTTP,
+// so a request that has one (a non-zero Content-Length, any
+// Transfer-Encoding) is refused with 400 on every server path, and its
+// bytes never reach the WebSocket as frames. Content-Length: 0 declares
+// no body, and the frame behind such a head is the WebSocket's.
+func TestHandshakeRequestBody(t *testing.T) {
+	t.Parallel()
+	// A masked text frame "hi": 8 bytes, the length declared below.
+	hi := []byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2}
+	for _, tc := range []struct {
+		name   string
+		header [][2]string
+		status int
+	}{
+		{"Content-Length 8", [][2]string{{"Content-Length", "8"}}, http.StatusBadRequest},
+		{"Transfer-Encoding chunked", [][2]string{{"Transfer-Encoding", "chunked"}}, http.StatusBadRequest},
+		{"Content-Length and Transfer-Encoding", [][2]string{{"Content-Length", "8"}, {"Transfer-Encoding", "chunked"}}, http.StatusBadRequest},
+		{"Content-Length 0", [][2]string{{"Content-Length", "0"}}, http.StatusSwitchingProtocols},
+	} {
+		for _, front := range serverFronts {
+			t.Run(front+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				addr, handshake, next := startFront(t, front, wsio.ServerOptions{})
+				req := upgradeRequest(addr)
+				for _, h := range tc.header {
+					req = req.add(h[0], h[1])
+				}
+				resp, body, _ := req.doWith(t, addr, hi)
+				if resp.StatusCode != tc.status {
+					if resp.StatusCode == http.StatusSwitchingProtocols {
+						select {
+						case got := <-next:
+							t.Fatalf("status 101, want %d; the first message read was the request body's frame: %s", tc.status, got)
+						case <-time.After(timeout):
+						}
+					}
+					t.Fatalf("status %s (%q), want %d", resp.Status, body, tc.status)
+				}
+				if tc.status == http.StatusSwitchingProtocols {
+					select {
+					case got := <-next:
+						if got != "text: hi" {
+							t.Fatalf("the first Next returned %s, want the frame sent behind the head", got)
+						}
+					case <-time.After(timeout):
+						t.Fatal("no message after the upgrade")
+					}
+					return
+				}
+				if !strings.Contains(body, "must have no body") {
+					t.Errorf("refusal body %q does not say why", body)
+				}
+				if front != "Server" && front != "Serve" {
+					select {
+					case err := <-handshake:
+						var he *wsio.HandshakeError
+						if !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+							t.Errorf("handshake error %v, want a *HandshakeError with 400", err)
+						}
+					case <-time.After(timeout):
+						t.Fatal("the handshake did not end")
+					}
+				}
+				// A refused handshake made no connection, so nothing was
+				// read from the body as a message.
+				select {
+				case got := <-next:
+					t.Errorf("a connection was accepted and read %s", got)
+				default:
+				}
+			})
+		}
+	}
+}
+
+// TestHandshakeHostsAndOrigins: on every server path, Hosts refuses a
+// request for another host with 421, which is what stops a DNS rebinding
+// page (its Host and Origin name the attacker's host, so the same-origin
+// check alone lets it through), and OriginPatterns match IPv6 literals.
+func TestHandshakeHostsAndOrigins(t *testing.T) {
+	t.Parallel()
+	local := []string{"localhost", "127.0.0.1", "::1"}
+	for _, tc := range []struct {
+		name     string
+		hosts    []string
+		patterns []string
+		host     string // the Host header, with the server's port appended
+		origin   string // with the server's port appended when it ends in ":"
+		status   int
+	}{
+		{"rebinding without Hosts", nil, nil, "rebind.evil.test", "http://rebind.evil.test:", http.StatusSwitchingProtocols},
+		{"rebinding", local, nil, "rebind.evil.test", "http://rebind.evil.test:", http.StatusMisdirectedRequest},
+		{"other host, no Origin", local, nil, "rebind.evil.test", "", http.StatusMisdirectedRequest},
+		{"listed IP", local, nil, "127.0.0.1", "http://127.0.0.1:", http.StatusSwitchingProtocols},
+		{"listed name, other case", local, nil, "LOCALHOST", "http://localhost:", http.StatusSwitchingProtocols},
+		{"listed IPv6", local, nil, "[::1]", "", http.StatusSwitchingProtocols},
+		{"listed host, cross origin", local, nil, "localhost", "http://evil.test", http.StatusForbidden},
+		{"IPv6 pattern, any port", nil, []string{"[::1]:*"}, "127.0.0.1", "http://[::1]:3000", http.StatusSwitchingProtocols},
+		{"IPv6 pattern, its port", nil, []string{"[::1]:3000"}, "127.0.0.1", "http://[::1]:3000", http.StatusSwitchingProtocols},
+		{"IPv6 pattern, other port", nil, []string{"[::1]:3000"}, "127.0.0.1", "http://[::1]:3001", http.StatusForbidden},
+	} {
+		for _, front := range serverFronts {
+			t.Run(front+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				addr, handshake, _ := startFront(t, front, wsio.ServerOptions{Hosts: tc.hosts, OriginPatterns: tc.patterns})
+				_, port, _ := net.SplitHostPort(addr)
+				req := upgradeRequest(addr).set("Host", tc.host+":"+port)
+				if origin := tc.origin; origin != "" {
+					if strings.HasSuffix(origin, ":") {
+						origin += port
+					}
+					req = req.add("Origin", origin)
+				}
+				resp, body := req.do(t, addr)
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status %s (%q), want %d", resp.Status, body, tc.status)
+				}
+				if front == "Server" || front == "Serve" {
+					return
+				}
+				select {
+				case err := <-handshake:
+					var he *wsio.HandshakeError
+					switch {
+					case tc.status == http.StatusSwitchingProtocols:
+						if err != nil {
+							t.Errorf("handshake: %v", err)
+						}
+					case !errors.As(err, &he) || he.Status != tc.status:
+						t.Errorf("handshake error %v, want a *HandshakeError with %d", err, tc.status)
+					}
+				case <-time.After(timeout):
+					t.Fatal("the handshake did not end")
+				}
+			})
+		}
 	}
 }

@@ -116,7 +116,7 @@ func agreeWithNetHTTP(t *testing.T, head string, r *http.Request) {
 			t.Fatalf("%s: %q, net/http: %q", key, r.Header[key], want.Header[key])
 		}
 	}
-	for _, o := range []*ServerOptions{{}, {OriginPatterns: []string{"*.example.test"}}} {
+	for _, o := range []*ServerOptions{{}, {OriginPatterns: []string{"*.example.test"}}, {Hosts: []string{"example.test", "127.0.0.1"}}} {
 		if a, b := checkUpgrade(r, o), checkUpgrade(want, o); (a == nil) != (b == nil) || a != nil && *a != *b {
 			t.Fatalf("checkUpgrade: %v, on net/http's request: %v", a, b)
 		}

@@ -176,6 +176,136 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 }
 
+// TestHandshakeRequestBody sends upgrade requests that declare a body and
+// put a masked text frame in it. The body is HTTP's, not the WebSocket's:
+// the server must refuse the request with 400 rather than upgrade and read
+// the body's bytes as the client's first message (the echo handler would
+// send it back). Content-Length: 0 declares no body, so the frame behind
+// that head is the WebSocket's and is echoed.
+func TestHandshakeRequestBody(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, wsio.ServerOptions{HandshakeTimeout: time.Second}, echo(false))
+	hi := frame(true, 0, opText, []byte("hi")) // 8 bytes
+	cases := []struct {
+		name, tried, lines string
+		status             int
+	}{
+		{"content-length", "an upgrade request with Content-Length: 8, the body a masked text frame", "Content-Length: 8\r\n", 400},
+		{"chunked", "an upgrade request with Transfer-Encoding: chunked, the body a masked text frame", "Transfer-Encoding: chunked\r\n", 400},
+		{"content-length-and-chunked", "an upgrade request with both Content-Length: 8 and Transfer-Encoding: chunked (the smuggling signal), the body a masked text frame",
+			"Content-Length: 8\r\nTransfer-Encoding: chunked\r\n", 400},
+		{"content-length-0", "an upgrade request with Content-Length: 0 and a masked text frame behind the head (control)", "Content-Length: 0\r\n", 101},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := record(t, "Handshake", tc.tried)
+			nc, err := net.DialTimeout("tcp", s.host, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := nc.Write(append([]byte(upgradeHead(s.host, tc.lines)), hi...)); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(nc)
+			resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+			if err != nil {
+				r.saw("no response: %v", err)
+				t.Fatalf("reading the response: %v", err)
+			}
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				f, err := readWireFrame(br, 1<<10)
+				switch {
+				case err != nil:
+					r.saw("%s; then no frame: %v", resp.Status, err)
+				case f.Opcode == opText:
+					r.saw("%s; the frame behind the head was read as a message and echoed: %q", resp.Status, f.Payload)
+				default:
+					r.saw("%s; then a frame with opcode %d", resp.Status, f.Opcode)
+				}
+				if tc.status != 101 {
+					t.Errorf("status %s, want %d", resp.Status, tc.status)
+				} else if err != nil || f.Opcode != opText || string(f.Payload) != "hi" {
+					t.Errorf("want the frame behind the head echoed")
+				}
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_, eofErr := awaitEOF(nc, br, 5*time.Second)
+			s.mu.Lock()
+			ran := s.results[nc.LocalAddr().String()] != nil
+			s.mu.Unlock()
+			r.saw("%s %q; connection closed: %v; handler ran: %v", resp.Status, strings.TrimSpace(string(body)), eofErr == nil, ran)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %s, want %d", resp.Status, tc.status)
+			}
+			if eofErr != nil {
+				t.Errorf("the server did not close the connection after refusing: %v", eofErr)
+			}
+			if ran {
+				t.Errorf("a handler ran for a refused request")
+			}
+		})
+	}
+}
+
+// TestHandshakeHostsAndOrigins: a DNS rebinding page reaches a service on
+// 127.0.0.1 under the attacker's name, so its Host and Origin agree and the
+// same-origin check passes it; ServerOptions.Hosts refuses it with 421.
+// OriginPatterns are host[:port] patterns, not globs: IPv6 literals work.
+func TestHandshakeHostsAndOrigins(t *testing.T) {
+	t.Parallel()
+	local := []string{"localhost", "127.0.0.1", "::1"}
+	cases := []struct {
+		name, tried string
+		opts        wsio.ServerOptions
+		host        string // the Host header; the server's port is appended
+		origin      string // "" for none; "{port}" is the server's port
+		status      int
+	}{
+		{"rebinding-without-hosts", "DNS rebinding: Host and Origin name the attacker's host on the server's port, no Hosts (documented: same-origin trusts Host)",
+			wsio.ServerOptions{}, "rebind.evil.example", "http://rebind.evil.example:{port}", 101},
+		{"rebinding-hosts", "DNS rebinding: Host and Origin name the attacker's host on the server's port, Hosts: localhost, 127.0.0.1, ::1",
+			wsio.ServerOptions{Hosts: local}, "rebind.evil.example", "http://rebind.evil.example:{port}", 421},
+		{"hosts-other-no-origin", "Host: the attacker's host, no Origin, Hosts: localhost, 127.0.0.1, ::1",
+			wsio.ServerOptions{Hosts: local}, "rebind.evil.example", "", 421},
+		{"hosts-listed", "Host: 127.0.0.1, Hosts: localhost, 127.0.0.1, ::1 (control)",
+			wsio.ServerOptions{Hosts: local}, "127.0.0.1", "", 101},
+		{"origin-ipv6-pattern", "Origin: http://[::1]:3000, OriginPatterns: [::1]:*",
+			wsio.ServerOptions{OriginPatterns: []string{"[::1]:*"}}, "127.0.0.1", "http://[::1]:3000", 101},
+		{"origin-ipv6-pattern-other", "Origin: http://[::2]:3000, OriginPatterns: [::1]:*",
+			wsio.ServerOptions{OriginPatterns: []string{"[::1]:*"}}, "127.0.0.1", "http://[::2]:3000", 403},
+		{"origin-wildcard-deep", "Origin: https://a.b.example.com, OriginPatterns: *.example.com (one or more labels)",
+			wsio.ServerOptions{OriginPatterns: []string{"*.example.com"}}, "127.0.0.1", "https://a.b.example.com", 101},
+		{"origin-not-glob", "Origin: http://example.com, OriginPatterns: exa?ple.com (no glob syntax)",
+			wsio.ServerOptions{OriginPatterns: []string{"exa?ple.com"}}, "127.0.0.1", "http://example.com", 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := record(t, "Handshake", tc.tried)
+			tc.opts.HandshakeTimeout = time.Second
+			s := startServer(t, tc.opts, echo(false))
+			_, port, _ := net.SplitHostPort(s.host)
+			extra := ""
+			if tc.origin != "" {
+				extra = "Origin: " + strings.ReplaceAll(tc.origin, "{port}", port) + "\r\n"
+			}
+			resp, err := rawRequest(t, s.host, upgradeHead(tc.host+":"+port, extra))
+			if err != nil {
+				r.saw("no response: %v", err)
+				t.Fatalf("reading the response: %v", err)
+			}
+			r.saw("%s", resp.Status)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %s, want %d", resp.Status, tc.status)
+			}
+		})
+	}
+}
+
 // TestHandshakeHeaderCapBoundary probes the exact size of the largest
 // accepted head: the spec (README, ListenAndServe's doc) says 16 KiB.
 func TestHandshakeHeaderCapBoundary(t *testing.T) {
