@@ -66,6 +66,11 @@ type DialOptions struct {
 	// Basic Proxy-Authorization or SOCKS5 username/password. NetDial, if
 	// set, opens the connection to the proxy; HandshakeTimeout and Dial's
 	// ctx bound the proxy exchange too. Proxy failures match ErrProxy.
+	// Their text names the proxy by its scheme and host alone: no error
+	// shows the proxy URL's user info, path, query or fragment, where a
+	// mistyped URL may have left credentials. ProxyFromEnvironment refuses
+	// a proxy variable that names a scheme but is not a URL with a host,
+	// as it would put the credentials it holds in the path.
 	Proxy func(*url.URL) (*url.URL, error)
 }
 
