@@ -69,8 +69,9 @@ type DialOptions struct {
 	// Their text names the proxy by its scheme and host alone: no error
 	// shows the proxy URL's user info, path, query or fragment, where a
 	// mistyped URL may have left credentials. ProxyFromEnvironment refuses
-	// a proxy variable that names a scheme but is not a URL with a host,
-	// as it would put the credentials it holds in the path.
+	// a proxy variable that names a scheme but is not a URL with a host
+	// (httpproxy would read it with the credentials in the URL's path),
+	// and its error does not show the variable's value.
 	Proxy func(*url.URL) (*url.URL, error)
 }
 
