@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/wsio/wsio/limits"
 )
 
@@ -26,9 +28,22 @@ type DialOptions struct {
 	Options
 
 	// Header holds extra request headers (an Origin, cookies, an
-	// Authorization). A "Host" entry overrides the Host header.
+	// Authorization). A "Host" entry overrides the Host header; Dial
+	// refuses, before it dials, a Host value that is not a valid Host
+	// header (as golang.org/x/net/http/httpguts.ValidHostHeader judges it:
+	// no spaces, CR, LF or other control characters), with an error
+	// matching ErrBadHandshake. Of the other entries, those whose name is
+	// not a token, values holding CR or LF, and the headers the handshake
+	// sets itself (Upgrade, Connection, Sec-WebSocket-Key, -Version,
+	// -Protocol and -Extensions) are left out of the request, so no entry
+	// can add a line to the request head.
 	Header http.Header
 	// Subprotocols lists the subprotocols to offer, most preferred first.
+	// Each must be a token, as RFC 6455 (4.1) requires: one or more of the
+	// RFC 7230 token characters (letters, digits and !#$%&'*+-.^_`|~), so
+	// no spaces, commas or other separators, and no empty name. Dial
+	// refuses any other name, before it dials, with an error matching
+	// ErrBadHandshake.
 	Subprotocols []string
 	// TLSConfig configures wss:// connections. Its ServerName defaults to
 	// the URL's host and its NextProtos to http/1.1.
@@ -51,6 +66,12 @@ type DialOptions struct {
 	// Basic Proxy-Authorization or SOCKS5 username/password. NetDial, if
 	// set, opens the connection to the proxy; HandshakeTimeout and Dial's
 	// ctx bound the proxy exchange too. Proxy failures match ErrProxy.
+	// Their text names the proxy by its scheme and host alone: no error
+	// shows the proxy URL's user info, path, query or fragment, where a
+	// mistyped URL may have left credentials. ProxyFromEnvironment refuses
+	// a proxy variable that names a scheme but is not a URL with a host
+	// (httpproxy would read it with the credentials in the URL's path),
+	// and its error does not show the variable's value.
 	Proxy func(*url.URL) (*url.URL, error)
 }
 
@@ -59,6 +80,11 @@ type DialOptions struct {
 // only; the connection outlives it. If ctx is already done, Dial returns
 // ctx.Err() without dialing; if it ends during the dial or the handshake,
 // the error matches ctx.Err().
+//
+// Dial checks the options before it dials: a Host header or a
+// subprotocol that DialOptions does not allow (see Header and
+// Subprotocols) makes it return an error matching ErrBadHandshake without
+// opening a connection.
 //
 // When the server answers with something other than a valid 101, Dial
 // returns a *HandshakeError and the server's *http.Response, whose Body
@@ -84,6 +110,9 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	}
 	if u.Host == "" {
 		return nil, nil, errors.New("websocket: dial: the URL has no host")
+	}
+	if err := checkRequestOptions(o); err != nil {
+		return nil, nil, err
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -222,7 +251,26 @@ func dialErr(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
 }
 
-// buildRequest appends the opening handshake's request head to b.
+// checkRequestOptions refuses the options whose values buildRequest would
+// write into the request head as they are but that are not what their
+// field allows: a Host override that is not a valid Host header value and
+// a subprotocol that is not a token. Either could hold CR or LF and so add
+// header lines, or whole requests, to what Dial sends.
+func checkRequestOptions(o *DialOptions) error {
+	if h := o.Header.Get("Host"); h != "" && !httpguts.ValidHostHeader(h) {
+		return &fault{msg: fmt.Sprintf(prefix+"dial: the Host header %q is not a valid host", truncUTF8(h, 64)), kind: ErrBadHandshake}
+	}
+	for _, p := range o.Subprotocols {
+		if !isToken(p) {
+			return &fault{msg: fmt.Sprintf(prefix+"dial: the subprotocol %q is not a token", truncUTF8(p, 64)), kind: ErrBadHandshake}
+		}
+	}
+	return nil
+}
+
+// buildRequest appends the opening handshake's request head to b. The
+// Host override and the subprotocols have passed checkRequestOptions;
+// appendHeader filters the other headers.
 func buildRequest(b []byte, u *url.URL, key, extensions string, o *DialOptions) []byte {
 	host := u.Host
 	if h := o.Header.Get("Host"); h != "" {

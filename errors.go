@@ -85,7 +85,9 @@ var (
 	// ErrStreamOpen reports an attempt to start a data message while a
 	// binary stream from BeginBinary is still open on the connection.
 	ErrStreamOpen = errors.New("websocket: a binary stream is open")
-	// ErrBadHandshake reports an opening handshake that failed.
+	// ErrBadHandshake reports an opening handshake that failed, or one
+	// that Dial refused to start because its options would not make a
+	// valid request (a malformed Host header or subprotocol).
 	ErrBadHandshake = errors.New("websocket: bad handshake")
 	// ErrKeepalive reports a peer that did not answer a keepalive ping in time.
 	ErrKeepalive = errors.New("websocket: keepalive timeout")

@@ -41,42 +41,70 @@ var ErrProxy = errors.New("websocket: proxy failed")
 // scheme is taken as an http:// proxy. As in net/http, HTTP_PROXY is
 // refused with an error in a CGI process (REQUEST_METHOD is set). The
 // environment is read at each call.
+//
+// A value that names a scheme ("scheme://...") but does not parse as a
+// URL with a host (a mistyped port, say) is refused with an error
+// matching ErrProxy, when the variable applies to u. The error names the
+// variable and shows nothing of its value, which may hold credentials.
+// (httpproxy would take such a value for a URL whose host is the scheme's
+// name and whose path is the rest of the value, credentials included.)
 func ProxyFromEnvironment(u *url.URL) (*url.URL, error) {
-	// The usual case, no proxy configured for the scheme, without
-	// building httpproxy's configuration.
 	var vars [2]string
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "http":
-		vars = [2]string{"http_proxy", "HTTP_PROXY"}
-	case "wss", "https":
-		vars = [2]string{"https_proxy", "HTTPS_PROXY"}
-	default:
-		return nil, nil
-	}
-	if os.Getenv(vars[0]) == "" && os.Getenv(vars[1]) == "" && os.Getenv("all_proxy") == "" && os.Getenv("ALL_PROXY") == "" {
-		return nil, nil
-	}
-	cfg := httpproxy.FromEnvironment()
-	all := os.Getenv("all_proxy")
-	if all == "" {
-		all = os.Getenv("ALL_PROXY")
-	}
 	r := *u
 	switch strings.ToLower(u.Scheme) {
 	case "ws", "http":
+		vars = [2]string{"http_proxy", "HTTP_PROXY"}
 		r.Scheme = "http"
-		if cfg.HTTPProxy == "" {
-			cfg.HTTPProxy = all
-		}
 	case "wss", "https":
+		vars = [2]string{"https_proxy", "HTTPS_PROXY"}
 		r.Scheme = "https"
-		if cfg.HTTPSProxy == "" {
-			cfg.HTTPSProxy = all
-		}
 	default:
 		return nil, nil
 	}
-	return cfg.ProxyFunc()(&r)
+	// The variable httpproxy would read for u's scheme, or else ALL_PROXY.
+	name, value := getenvAny(vars[0], vars[1])
+	if value == "" {
+		name, value = getenvAny("all_proxy", "ALL_PROXY")
+	}
+	if value == "" {
+		return nil, nil // the usual case, without building httpproxy's configuration
+	}
+	cfg := httpproxy.FromEnvironment()
+	if r.Scheme == "http" {
+		cfg.HTTPProxy = value
+	} else {
+		cfg.HTTPSProxy = value
+	}
+	pu, err := cfg.ProxyFunc()(&r)
+	if pu != nil && !wellFormedProxy(value) {
+		return nil, &fault{msg: prefix + "the proxy URL in " + name + " is malformed", kind: ErrProxy}
+	}
+	return pu, err
+}
+
+// getenvAny returns the first of the environment variables names that is
+// set and not empty, with its value, or "", "".
+func getenvAny(names ...string) (name, value string) {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return n, v
+		}
+	}
+	return "", ""
+}
+
+// wellFormedProxy reports whether httpproxy reads the proxy variable's
+// value v as the user meant it: a URL with a scheme and a host, or a
+// value without "://" (such as "host:port"), which httpproxy reads as an
+// http:// URL. A value with "://" that does not parse as a URL with a
+// host is not: httpproxy would parse "http://" + v instead, which makes
+// the scheme's name the host and puts the rest of v in the path.
+func wellFormedProxy(v string) bool {
+	if !strings.Contains(v, "://") {
+		return true
+	}
+	pu, err := url.Parse(v)
+	return err == nil && pu.Scheme != "" && pu.Host != ""
 }
 
 // ProxyURL returns a proxy function, for DialOptions.Proxy, that always
@@ -100,7 +128,9 @@ func dialNet(ctx context.Context, u *url.URL, addr string, o *DialOptions) (net.
 		pu, err = o.Proxy(&uc)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: choosing the proxy for %s: %w", ErrProxy, addr, err)
+		// ProxyFromEnvironment's own errors begin with the prefix.
+		msg := ErrProxy.Error() + ": choosing the proxy for " + addr + ": " + strings.TrimPrefix(err.Error(), prefix)
+		return nil, nil, &fault{msg: msg, kind: ErrProxy, cause: err}
 	}
 	if pu == nil {
 		nc, err := o.dialTCP(ctx, addr)
@@ -140,7 +170,7 @@ func (f proxyForward) DialContext(ctx context.Context, network, addr string) (ne
 // whole exchange.
 func dialProxy(ctx context.Context, pu *url.URL, addr string, o *DialOptions) (net.Conn, *http.Response, error) {
 	scheme := strings.ToLower(pu.Scheme)
-	name := pu.Redacted()
+	name := proxyName(pu)
 	if pu.Host == "" {
 		return nil, nil, fmt.Errorf("%w: proxy URL %s has no host", ErrProxy, name)
 	}
@@ -251,6 +281,13 @@ func dialProxy(ctx context.Context, pu *url.URL, addr string, o *DialOptions) (n
 		return &prefixConn{Conn: nc, buf: rest}, nil, nil
 	}
 	return nc, nil, nil
+}
+
+// proxyName names the proxy pu in errors by its scheme and host alone.
+// The rest of the URL is never shown: the user info holds credentials,
+// and so may the path, query or fragment of a mistyped URL.
+func proxyName(pu *url.URL) string {
+	return (&url.URL{Scheme: pu.Scheme, Host: pu.Host}).String()
 }
 
 // proxyErr wraps a failure of the exchange with the proxy name, as both

@@ -7,6 +7,7 @@ import (
 	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -902,5 +903,167 @@ func TestProxyConnectExchange(t *testing.T) {
 	}
 	if _, err := io.ReadFull(nc, buf[:4]); err != nil || string(buf[:4]) != "ping" {
 		t.Fatalf("echo %q, %v", buf[:4], err)
+	}
+}
+
+// proxySecret is the password of the proxy URLs below; no error may show
+// it, in any form.
+const proxySecret = "s3cret"
+
+// checkNoSecret fails the test if the text of err, or of any error it
+// wraps, shows proxySecret: as it is, percent-encoded or in the base64 of
+// Basic Proxy-Authorization.
+func checkNoSecret(t *testing.T, err error) {
+	t.Helper()
+	forms := []string{proxySecret, url.QueryEscape(proxySecret), url.PathEscape(proxySecret),
+		base64.StdEncoding.EncodeToString([]byte("user:" + proxySecret))}
+	var walk func(e error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		for _, f := range forms {
+			if strings.Contains(e.Error(), f) {
+				t.Errorf("error text shows the proxy password (%q) in %q (%T)", f, e.Error(), e)
+				break
+			}
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, w := range u.Unwrap() {
+				walk(w)
+			}
+		}
+	}
+	walk(err)
+}
+
+// refuseDial is a NetDial that records the addresses it is asked for and
+// dials none of them.
+type refuseDial struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (d *refuseDial) dial(_ context.Context, _, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.asked = append(d.asked, addr)
+	d.mu.Unlock()
+	return nil, fmt.Errorf("test refuses to dial %s", addr)
+}
+
+func (d *refuseDial) dialed() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.asked...)
+}
+
+// TestProxyEnvMalformedURL: a proxy variable that names a scheme but does
+// not parse is refused when it would be used, with an error that names
+// the variable and shows nothing of its value. (httpproxy would read
+// "http://user:pass@host:99999x" as the host "http:" and a path holding
+// the credentials.) Not parallel: it sets the environment.
+func TestProxyEnvMalformedURL(t *testing.T) {
+	bad := "user:" + proxySecret + "@proxy.example:99999x"
+	for _, tc := range []struct {
+		name, variable, value, target string
+	}{
+		{"HTTP_PROXY", "HTTP_PROXY", "http://" + bad, "ws://192.0.2.1:9/"},
+		{"http_proxy", "http_proxy", "http://" + bad, "ws://192.0.2.1:9/"},
+		{"HTTPS_PROXY", "HTTPS_PROXY", "https://" + bad, "wss://192.0.2.1:9/"},
+		{"https_proxy socks5", "https_proxy", "socks5://" + bad, "wss://192.0.2.1:9/"},
+		{"ALL_PROXY", "ALL_PROXY", "socks5h://" + bad, "ws://192.0.2.1:9/"},
+		{"no host", "HTTP_PROXY", "http:///user:" + proxySecret + "@proxy.example", "ws://192.0.2.1:9/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearProxyEnv(t)
+			t.Setenv(tc.variable, tc.value)
+
+			pu, err := ProxyFromEnvironment(mustURL(t, tc.target))
+			if pu != nil || !errors.Is(err, ErrProxy) || !strings.Contains(fmt.Sprint(err), tc.variable) {
+				t.Errorf("ProxyFromEnvironment = %v, %v; want an error matching ErrProxy that names %s", pu, err, tc.variable)
+			}
+			checkNoSecret(t, err)
+
+			nd := &refuseDial{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, resp, err := Dial(ctx, tc.target, &DialOptions{NetDial: nd.dial})
+			if c != nil || resp != nil || !errors.Is(err, ErrProxy) {
+				t.Errorf("Dial = %v, %v, %v; want an error matching ErrProxy", c, resp, err)
+			}
+			if err != nil && strings.Count(err.Error(), "websocket: ") != 1 {
+				t.Errorf("error text %q: want one \"websocket: \" prefix", err)
+			}
+			checkNoSecret(t, err)
+			if d := nd.dialed(); len(d) > 0 {
+				t.Errorf("Dial dialed %q; want no dial with a malformed proxy variable", d)
+			}
+		})
+	}
+	t.Run("not used", func(t *testing.T) {
+		// A malformed variable that does not apply to the URL is no error.
+		clearProxyEnv(t)
+		t.Setenv("HTTP_PROXY", "http://"+bad)
+		t.Setenv("NO_PROXY", "example.com")
+		for _, target := range []string{"ws://127.0.0.1:9/", "ws://localhost/", "ws://example.com/", "wss://192.0.2.1/"} {
+			if pu, err := ProxyFromEnvironment(mustURL(t, target)); pu != nil || err != nil {
+				t.Errorf("%s: ProxyFromEnvironment = %v, %v; want nil, nil", target, pu, err)
+			}
+		}
+	})
+}
+
+// TestProxyErrorsHideCredentials: whatever a proxy URL holds (user info,
+// or credentials a mistyped URL left in its path), the errors of a dial
+// through it show none of it.
+func TestProxyErrorsHideCredentials(t *testing.T) {
+	t.Parallel()
+	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there now
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing := serveConns(t, ln, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := readHTTPHead(bufio.NewReader(c)); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	user := "user:" + proxySecret + "@"
+	for _, tc := range []struct {
+		name, proxy string
+	}{
+		// What httpproxy makes of HTTP_PROXY=http://user:s3cret@proxy.example:99999x.
+		{"credentials in the path", "http://http://" + user + "proxy.example:99999x"},
+		{"credentials in the query", "http://" + closed + "/?password=" + proxySecret},
+		{"credentials in the fragment", "http://" + closed + "/#" + proxySecret},
+		{"http, unreachable", "http://" + user + closed},
+		{"https, unreachable", "https://" + user + closed},
+		{"socks5, unreachable", "socks5://" + user + closed},
+		{"socks5h, unreachable", "socks5h://" + user + closed},
+		{"http, 407", "http://" + user + refusing},
+		{"unsupported scheme", "ftp://" + user + closed},
+		{"no host", "http://" + user},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			pu := mustURL(t, tc.proxy)
+			c, _, err := Dial(ctx, "ws://192.0.2.1:9/", &DialOptions{
+				Proxy:   func(*url.URL) (*url.URL, error) { return pu, nil },
+				NetDial: loopbackOnly,
+			})
+			if c != nil || !errors.Is(err, ErrProxy) {
+				t.Fatalf("Dial = %v, %v; want an error matching ErrProxy", c, err)
+			}
+			if strings.Count(err.Error(), "websocket: ") != 1 {
+				t.Errorf("error text %q: want one \"websocket: \" prefix", err)
+			}
+			checkNoSecret(t, err)
+		})
 	}
 }
