@@ -45,12 +45,13 @@ func run(ctx context.Context, out io.Writer, target, proxy, msg string) error {
 	if proxy != "" {
 		pu, err := url.Parse(proxy)
 		if err != nil {
-			return fmt.Errorf("-proxy: %w", err)
+			// url.Parse's error quotes the whole URL, password included.
+			return errors.New("-proxy: not a URL with a host")
 		}
 		// Proxy chooses the proxy for each dial; this one always answers
 		// pu. Leaving Proxy nil reads the environment instead.
 		opts.Proxy = func(*url.URL) (*url.URL, error) { return pu, nil }
-		fmt.Fprintf(out, "proxy    %s\n", pu.Redacted())
+		fmt.Fprintf(out, "proxy    %s\n", proxyName(pu))
 	} else {
 		fmt.Fprintf(out, "proxy    from the environment: %s\n", envProxy(target))
 	}
@@ -100,5 +101,12 @@ func envProxy(target string) string {
 	case pu == nil:
 		return "none, dialing directly"
 	}
-	return pu.Redacted()
+	return proxyName(pu)
+}
+
+// proxyName names a proxy by its scheme and host alone: user info, and a
+// path where a misparsed value may have put credentials, stay out of the
+// output.
+func proxyName(pu *url.URL) string {
+	return pu.Scheme + "://" + pu.Host
 }

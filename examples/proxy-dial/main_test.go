@@ -102,13 +102,16 @@ func TestThroughConnectProxy(t *testing.T) {
 	}
 	t.Logf("output:\n%s", out.String())
 	for _, want := range []string{
-		"proxy    http://user:xxxxx@" + p.ln.Addr().String(), // the password is not printed
+		"proxy    http://" + p.ln.Addr().String(), // neither user nor password is printed
 		"response 101 Switching Protocols",
 		`received "echo: hi"`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if strings.Contains(out.String(), "secret") {
+		t.Errorf("the output shows the proxy password")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -140,5 +143,19 @@ func TestEnvironmentLoopbackIsDirect(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "none, dialing directly") {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// TestMalformedProxyHidesPassword: a -proxy value that does not parse is
+// refused without quoting it, since url.Parse's error would show the
+// password.
+func TestMalformedProxyHidesPassword(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), &out, "ws://127.0.0.1:1/", "http://user:s3cret@proxy.example:99999x", "hi")
+	if err == nil {
+		t.Fatal("run accepted a malformed proxy URL")
+	}
+	if strings.Contains(err.Error()+out.String(), "s3cret") {
+		t.Errorf("the password shows: %v\n%s", err, out.String())
 	}
 }
