@@ -22,6 +22,20 @@ import (
 // a handler for each connection. It keeps track of its open connections
 // for Conns, Broadcast and Shutdown. Mount it on any mux or middleware
 // chain, or run it with ListenAndServe.
+//
+// A Server bounds what idle peers can hold in two ways. MaxConns caps the
+// connections it holds at once. And keepalive is on by default: when
+// ServerOptions.KeepaliveInterval is zero, the Server pings each
+// connection every 30 s, and closes one from which nothing (no pong, no
+// other byte) has arrived within KeepaliveTimeout (default: the interval)
+// of a ping, without a close frame: the handler's reads fail with a
+// *CloseError of code 1006 matching ErrKeepalive. So a peer that went
+// silent, or vanished without closing, is gone within about a minute.
+// Pongs are seen by reads (see Options.KeepaliveInterval): a handler must
+// keep reading the connection, as the one in the package example does
+// with Next; one that stops reading for longer than the bound (it only
+// sends, or works long between messages) must set KeepaliveInterval
+// longer, or negative to turn keepalive off. An event server always reads.
 type Server struct {
 	// MaxConns, when positive, caps the connections the Server holds at
 	// once: those open (Len: from the upgrade until the connection is
@@ -52,6 +66,10 @@ type Server struct {
 	refused   atomic.Uint64         // upgrades refused for MaxConns
 }
 
+// serverKeepalive is the KeepaliveInterval a Server uses when its options
+// leave it zero.
+const serverKeepalive = 30 * time.Second
+
 // retryAfter is the Retry-After value, in seconds, of the 503 answer to an
 // upgrade over MaxConns.
 const retryAfter = "5"
@@ -61,9 +79,18 @@ const busyReason = "the server is at its connection limit"
 
 // NewServer returns a Server that runs handler for each accepted
 // connection, on the request's goroutine. When handler returns, a
-// connection that is still open is closed with 1000.
+// connection that is still open is closed with 1000. A zero
+// opts.KeepaliveInterval takes the Server's default of 30 s (see Server);
+// a negative one turns keepalive off.
 func NewServer(opts ServerOptions, handler func(*Conn)) *Server {
-	return &Server{opts: opts, handler: handler, conns: make(map[*Conn]struct{})}
+	return &Server{opts: serverDefaults(opts), handler: handler, conns: make(map[*Conn]struct{})}
+}
+
+// serverDefaults returns opts with the defaults a Server adds to those of
+// the connection.
+func serverDefaults(opts ServerOptions) ServerOptions {
+	opts.KeepaliveInterval = or(opts.KeepaliveInterval, serverKeepalive)
+	return opts
 }
 
 // NewEventServer returns a Server that reads every connection for you and
@@ -73,9 +100,10 @@ func NewServer(opts ServerOptions, handler func(*Conn)) *Server {
 // it the leanest way to hold many mostly idle connections. Connections
 // stay open until either side closes them or, when the callbacks set one,
 // their read deadline passes (see Events): that is how to give them an
-// idle timeout.
+// idle timeout. Keepalive is on by default, as for NewServer: its pings
+// wake a parked connection only for the pong, and it parks again after.
 func NewEventServer(opts ServerOptions, e Events) *Server {
-	return &Server{opts: opts, events: &e, conns: make(map[*Conn]struct{})}
+	return &Server{opts: serverDefaults(opts), events: &e, conns: make(map[*Conn]struct{})}
 }
 
 // ServeHTTP upgrades the request and runs the handler. After Close or

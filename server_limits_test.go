@@ -1,6 +1,7 @@
 package wsio_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -195,5 +196,100 @@ func TestServerMaxConnsBurst(t *testing.T) {
 				t.Errorf("Len() = %d, want %d", got, limit)
 			}
 		})
+	}
+}
+
+// idleServer returns a Server of the given kind whose connections read
+// all the time, and a channel with how each ended.
+func idleServer(kind string, opts wsio.ServerOptions) (*wsio.Server, <-chan error) {
+	ended := make(chan error, 16)
+	if kind == "events" {
+		return wsio.NewEventServer(opts, wsio.Events{
+			Close: func(c *wsio.Conn, err *wsio.CloseError) { ended <- err },
+		}), ended
+	}
+	return wsio.NewServer(opts, func(c *wsio.Conn) {
+		for {
+			if _, err := c.Next(context.Background()); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}), ended
+}
+
+// TestServerIdleBound: keepalive closes a peer that finished the
+// handshake and then went silent (it sends nothing and answers no ping)
+// within interval + timeout, and never a peer that answers, on both fronts
+// and for both kinds of Server.
+func TestServerIdleBound(t *testing.T) {
+	t.Parallel()
+	const interval, kaTimeout = 200 * time.Millisecond, 400 * time.Millisecond
+	opts := wsio.ServerOptions{Options: wsio.Options{KeepaliveInterval: interval, KeepaliveTimeout: kaTimeout}}
+	for _, kind := range []string{"handler", "events"} {
+		for _, front := range fronts {
+			t.Run(kind+"/"+front, func(t *testing.T) {
+				t.Parallel()
+				t.Run("silent", func(t *testing.T) {
+					t.Parallel()
+					srv, ended := idleServer(kind, opts)
+					url := startEventServer(t, srv, front)
+					nc, br := rawUpgrade(t, url)
+					start := time.Now()
+					// Read what the server sends (its pings) and never answer.
+					_ = nc.SetReadDeadline(start.Add(timeout))
+					pings := 0
+					var err error
+					for {
+						var f frame
+						if f, err = readFrame(br); err != nil {
+							break
+						}
+						if f.op == 0x9 {
+							pings++
+						}
+					}
+					took := time.Since(start)
+					if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !strings.Contains(err.Error(), "reset") {
+						t.Fatalf("after %v and %d pings: %v, want the server to close the connection", took, pings, err)
+					}
+					if pings < 1 || took < interval/2 {
+						t.Errorf("closed after %v and %d pings, want a ping first", took, pings)
+					}
+					t.Logf("silent peer closed after %v, %d ping(s)", took, pings)
+					select {
+					case err := <-ended:
+						var ce *wsio.CloseError
+						if !errors.As(err, &ce) || ce.Code != wsio.StatusAbnormalClosure || !errors.Is(err, wsio.ErrKeepalive) {
+							t.Errorf("the server side ended with %v, want a 1006 CloseError matching ErrKeepalive", err)
+						}
+					case <-time.After(timeout):
+						t.Fatal("the server side did not end")
+					}
+					waitUntil(t, "the silent peer leaves the server", func() bool { return srv.Len() == 0 })
+				})
+				t.Run("active", func(t *testing.T) {
+					t.Parallel()
+					srv, ended := idleServer(kind, opts)
+					url := startEventServer(t, srv, front)
+					var pings atomic.Int64
+					c := dial(t, url, &wsio.DialOptions{Options: wsio.Options{OnPing: func([]byte) { pings.Add(1) }}})
+					go drain(c) // the client reads, so it answers pings
+					select {
+					case err := <-ended:
+						t.Fatalf("a peer answering pings was closed: %v", err)
+					case <-c.Done():
+						t.Fatalf("a peer answering pings was closed: %v", c.Err())
+					case <-time.After(6 * (interval + kaTimeout)):
+					}
+					if n := pings.Load(); n < 3 {
+						t.Errorf("%d pings in %v, want at least 3", n, 6*(interval+kaTimeout))
+					}
+					if srv.Len() != 1 {
+						t.Errorf("Len() = %d, want 1", srv.Len())
+					}
+				})
+			})
+		}
 	}
 }
