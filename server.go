@@ -509,8 +509,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.runTracked(c, tracked)
 }
 
-// busyResponse is Serve's answer to a connection over MaxConns: what
-// ServeHTTP sends then, as AcceptConn writes its refusals.
+// busyResponse is Serve's answer to a connection over MaxConns: the 503
+// ServeHTTP gives then, written the way AcceptConn writes its refusals
+// (a plain-text body and Connection: close).
 var busyResponse = func() []byte {
 	body := (&HandshakeError{Status: http.StatusServiceUnavailable, Reason: busyReason}).Error() + "\n"
 	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
