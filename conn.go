@@ -68,7 +68,8 @@ type Options struct {
 	// ErrKeepalive. Any bytes that arrive in that time count as a sign of
 	// life too (a pong can wait behind a long message). They are seen by
 	// whichever goroutine is reading (Next or a binary message's Read), so
-	// keepalive needs a reader.
+	// keepalive needs a reader. Zero means off, except on a Server, which
+	// then pings every 30 s (see Server); negative means off everywhere.
 	KeepaliveInterval time.Duration
 	// KeepaliveTimeout is how long to wait for the pong; see KeepaliveInterval.
 	KeepaliveTimeout time.Duration

@@ -112,7 +112,7 @@ type evConn struct {
 
 // run serves c until it is parked or ends. first marks the goroutine
 // ServeEvents started, which calls Open and then parks at once; a goroutine the
-// poller started reads first, since bytes are waiting in the socket.
+// poller started (or the deadline timer) reads what is waiting first.
 func (ec *evConn) run(first bool) {
 	c := ec.c
 	if first && ec.e.Open != nil {
@@ -122,12 +122,14 @@ func (ec *evConn) run(first bool) {
 		c.setEvParked(false) // this goroutine sees deadlines from here on
 	}
 	for {
-		if first {
-			if idle, err := c.settle(); err == nil && idle && !c.awaitData(parkAfter) && ec.park() {
-				return
-			}
+		// Between messages the connection waits a little with this
+		// goroutine, then parks. A goroutine the poller started finds
+		// bytes waiting: awaitData reads them and handles control frames
+		// (a keepalive's pong, the peer's ping), so only a data message
+		// keeps the goroutine, in dispatch.
+		if idle, err := c.settle(); err == nil && idle && !c.awaitData(parkAfter) && ec.park() {
+			return
 		}
-		first = true
 		if ce := ec.e.dispatch(c); ce != nil {
 			ec.finish(ce)
 			return
@@ -284,8 +286,10 @@ func (ec *evConn) closed() {
 const parkAfter = 100 * time.Millisecond
 
 // awaitData waits up to d, or until c's read deadline if that is sooner,
-// for bytes at a message boundary, reading what arrives into the buffer.
-// It reports whether the caller should go on reading (bytes came, the
+// for a data frame at a message boundary, reading what arrives into the
+// buffer. Control frames that arrive whole meanwhile are handled as a
+// read would handle them, and the wait goes on. It reports whether the
+// caller should go on reading (a data frame or part of a frame came, the
 // stream ended or failed) rather than park.
 func (c *Conn) awaitData(d time.Duration) bool {
 	if c.nc == nil || c.rd.raw == nil {
@@ -306,12 +310,34 @@ func (c *Conn) awaitData(d time.Duration) bool {
 	}
 	_ = c.nc.SetReadDeadline(wait)
 	c.dlMu.Unlock()
-	err := c.rd.fill()
+	var err error
+	for {
+		if err = c.rd.fill(); err != nil || !c.takeControl() {
+			break
+		}
+		c.rd.idle()
+	}
 	c.dlMu.Lock()
 	c.rcancel = false
 	_ = c.nc.SetReadDeadline(c.readDeadline)
 	c.dlMu.Unlock()
 	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// takeControl handles the control frames at the front of the read buffer
+// that have arrived whole, as a read does, and reports whether that
+// emptied the buffer with c still open. The caller holds the read lock,
+// at a message boundary.
+func (c *Conn) takeControl() bool {
+	for c.rd.buffered() > 0 {
+		if wholeControlFrame(c.rd.peek()) == 0 {
+			return false
+		}
+		if _, err := c.readHeader(); err != nil {
+			return false
+		}
+	}
+	return c.State() == Open
 }
 
 // settle finishes the current message, discarding what the application

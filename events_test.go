@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,4 +339,48 @@ func TestEventServerHTTPHandlerReturns(t *testing.T) {
 		t.Fatal("ServeHTTP did not return after the upgrade")
 	}
 	roundTrip(t, c, "still served")
+}
+
+// TestEventServerParksWithKeepalive: with keepalive on, an event server's
+// idle connections still park between pings (no goroutine each), and stay
+// open as their clients answer.
+func TestEventServerParksWithKeepalive(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parking uses epoll, Linux only; elsewhere each connection keeps a goroutine")
+	}
+	const n = 50
+	const interval = 700 * time.Millisecond
+	l := newEventLog()
+	srv := wsio.NewEventServer(wsio.ServerOptions{Options: wsio.Options{KeepaliveInterval: interval}}, echoEvents(l))
+	url := startEventServer(t, srv, "Serve")
+	before := runtime.NumGoroutine()
+	var pings atomic.Int64
+	conns := make([]*wsio.Conn, n)
+	for i := range conns {
+		conns[i] = dial(t, url, &wsio.DialOptions{Options: wsio.Options{OnPing: func([]byte) { pings.Add(1) }}})
+		roundTrip(t, conns[i], "hello")
+		go drain(conns[i]) // one goroutine per client, to answer pings
+	}
+	// After every connection has answered at least two pings, the server's
+	// side is parked again: n client readers, the poller, a few stragglers.
+	waitUntil(t, "two pings each", func() bool { return pings.Load() >= 2*n })
+	deadline := time.Now().Add(timeout)
+	for {
+		extra := runtime.NumGoroutine() - before - n
+		if extra <= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more than the %d client readers with %d idle connections, want at most 5", extra, n, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if srv.Len() != n {
+		t.Fatalf("Len() = %d, want %d", srv.Len(), n)
+	}
+	for _, c := range conns {
+		if err := c.Err(); err != nil {
+			t.Fatalf("a client ended: %v", err)
+		}
+	}
 }

@@ -5,36 +5,92 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/wsio/wsio/limits"
 )
 
 // Server is an http.Handler that upgrades every request it serves and runs
 // a handler for each connection. It keeps track of its open connections
 // for Conns, Broadcast and Shutdown. Mount it on any mux or middleware
 // chain, or run it with ListenAndServe.
+//
+// A Server bounds what idle peers can hold in two ways. MaxConns caps the
+// connections it holds at once. And keepalive is on by default: when
+// ServerOptions.KeepaliveInterval is zero, the Server pings each
+// connection every 30 s, and closes one from which nothing (no pong, no
+// other byte) has arrived within KeepaliveTimeout (default: the interval)
+// of a ping, without a close frame: the handler's reads fail with a
+// *CloseError of code 1006 matching ErrKeepalive. So a peer that went
+// silent, or vanished without closing, is gone within about a minute.
+// Pongs are seen by reads (see Options.KeepaliveInterval): a handler must
+// keep reading the connection, as the one in the package example does
+// with Next; one that stops reading for longer than the bound (it only
+// sends, or works long between messages) must set KeepaliveInterval
+// longer, or negative to turn keepalive off. An event server always reads.
 type Server struct {
+	// MaxConns, when positive, caps the connections the Server holds at
+	// once: those open (Len: from the upgrade until the connection is
+	// closed, closing handshake included) plus the handshakes in progress
+	// (under Serve, from the moment a connection is accepted, TLS
+	// handshake included; under net/http, from the moment ServeHTTP is
+	// called). Zero means no cap. An upgrade that would go past the cap is
+	// refused with 503 (Service Unavailable) and "Retry-After: 5", before
+	// its request is checked, and counted by Refused. The check and the
+	// count of a new handshake happen under one lock, so the cap is never
+	// exceeded, however many connections arrive at once. Under net/http,
+	// requests net/http is still reading are not counted (bound them with
+	// http.Server's ReadHeaderTimeout). Set MaxConns before the Server
+	// serves.
+	MaxConns int
+
 	opts    ServerOptions
 	handler func(*Conn)
 	events  *Events // for NewEventServer, instead of handler
 
-	mu      sync.Mutex
-	conns   map[*Conn]struct{}
-	closing bool          // after Close or Shutdown: no new handshakes or connections
-	idle    chan struct{} // closed when conns becomes empty during Shutdown
-	lns     map[net.Listener]struct{}
-	pending map[net.Conn]struct{} // raw connections still in the handshake
+	mu        sync.Mutex
+	conns     map[*Conn]struct{}
+	closing   bool          // after Close or Shutdown: no new handshakes or connections
+	idle      chan struct{} // closed when conns becomes empty during Shutdown
+	lns       map[net.Listener]struct{}
+	pending   map[net.Conn]struct{} // raw connections still in the handshake
+	upgrading int                   // ServeHTTP calls in Accept: handshakes in progress under net/http
+	refused   atomic.Uint64         // upgrades refused for MaxConns
 }
+
+// serverKeepalive is the KeepaliveInterval a Server uses when its options
+// leave it zero.
+const serverKeepalive = 30 * time.Second
+
+// retryAfter is the Retry-After value, in seconds, of the 503 answer to an
+// upgrade over MaxConns.
+const retryAfter = "5"
+
+// busyReason is why an upgrade over MaxConns is refused.
+const busyReason = "the server is at its connection limit"
 
 // NewServer returns a Server that runs handler for each accepted
 // connection, on the request's goroutine. When handler returns, a
-// connection that is still open is closed with 1000.
+// connection that is still open is closed with 1000. A zero
+// opts.KeepaliveInterval takes the Server's default of 30 s (see Server);
+// a negative one turns keepalive off.
 func NewServer(opts ServerOptions, handler func(*Conn)) *Server {
-	return &Server{opts: opts, handler: handler, conns: make(map[*Conn]struct{})}
+	return &Server{opts: serverDefaults(opts), handler: handler, conns: make(map[*Conn]struct{})}
+}
+
+// serverDefaults returns opts with the defaults a Server adds to those of
+// the connection.
+func serverDefaults(opts ServerOptions) ServerOptions {
+	opts.KeepaliveInterval = or(opts.KeepaliveInterval, serverKeepalive)
+	return opts
 }
 
 // NewEventServer returns a Server that reads every connection for you and
@@ -44,33 +100,77 @@ func NewServer(opts ServerOptions, handler func(*Conn)) *Server {
 // it the leanest way to hold many mostly idle connections. Connections
 // stay open until either side closes them or, when the callbacks set one,
 // their read deadline passes (see Events): that is how to give them an
-// idle timeout.
+// idle timeout. Keepalive is on by default, as for NewServer: its pings
+// wake a parked connection only for the pong, and it parks again after.
 func NewEventServer(opts ServerOptions, e Events) *Server {
-	return &Server{opts: opts, events: &e, conns: make(map[*Conn]struct{})}
+	return &Server{opts: serverDefaults(opts), events: &e, conns: make(map[*Conn]struct{})}
 }
 
 // ServeHTTP upgrades the request and runs the handler. After Close or
-// Shutdown it answers 503.
+// Shutdown it answers 503; so it does, with a Retry-After header, when
+// MaxConns connections are open or in their handshake.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
-		http.Error(w, "websocket: server is shutting down", http.StatusServiceUnavailable)
+	if !s.reserve(w) {
 		return
 	}
 	c, err := Accept(w, r, &s.opts)
-	if err != nil {
-		return
+	if tracked, ok := s.upgraded(c, err); ok {
+		s.runTracked(c, tracked)
 	}
-	s.run(c)
 }
 
-// run tracks c and runs the handler, closing c with 1000 if the handler
-// leaves it open.
-func (s *Server) run(c *Conn) {
-	s.runTracked(c, s.track(c))
+// reserve counts a handshake ServeHTTP is about to make, or answers 503
+// and reports false. The answer is written here rather than in ServeHTTP,
+// whose frame stays on the stack for as long as the connection lives.
+func (s *Server) reserve(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	closing := s.closing
+	full := !closing && s.fullLocked()
+	if !closing && !full {
+		s.upgrading++
+	}
+	s.mu.Unlock()
+	switch {
+	case closing:
+		http.Error(w, "websocket: server is shutting down", http.StatusServiceUnavailable)
+		return false
+	case full:
+		w.Header().Set("Retry-After", retryAfter)
+		http.Error(w, (&HandshakeError{Status: http.StatusServiceUnavailable, Reason: busyReason}).Error(), http.StatusServiceUnavailable)
+		return false
+	}
+	return true
 }
+
+// upgraded ends the handshake reserve counted, whose outcome is c and
+// err: ok reports whether there is a connection, and tracked whether it
+// joined the open connections (it did not when Close or Shutdown has
+// begun). The handshake leaves upgrading and joins conns under one lock,
+// so MaxConns counts it throughout.
+func (s *Server) upgraded(c *Conn, err error) (tracked, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.upgrading--
+	if err != nil {
+		return false, false
+	}
+	return s.trackLocked(c), true
+}
+
+// fullLocked reports whether MaxConns connections are open or in their
+// handshake; if so it counts a refusal, which the caller then makes.
+func (s *Server) fullLocked() bool {
+	if s.MaxConns <= 0 || len(s.conns)+len(s.pending)+s.upgrading < s.MaxConns {
+		return false
+	}
+	s.refused.Add(1)
+	return true
+}
+
+// Refused returns how many upgrades the Server has refused because
+// MaxConns connections were open or in their handshake, on every path
+// (Serve and ServeHTTP) since it was made.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
 
 // runTracked runs the handler for c, or closes c with 1001 if it was not
 // tracked because Close or Shutdown has begun.
@@ -90,12 +190,6 @@ func (s *Server) runTracked(c *Conn, tracked bool) {
 		}
 	}()
 	s.handler(c)
-}
-
-func (s *Server) track(c *Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.trackLocked(c)
 }
 
 // trackLocked adds c to the open connections unless Close or Shutdown has
@@ -136,7 +230,8 @@ func (s *Server) Conns() iter.Seq[*Conn] {
 	}
 }
 
-// Len returns the number of open connections.
+// Len returns the number of open connections. MaxConns counts these and
+// the handshakes in progress.
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -387,6 +482,11 @@ func (s *Server) serveConn(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
+	if s.fullLocked() {
+		s.mu.Unlock()
+		s.refuseBusy(nc)
+		return
+	}
 	if s.pending == nil {
 		s.pending = make(map[net.Conn]struct{})
 	}
@@ -407,4 +507,31 @@ func (s *Server) serveConn(nc net.Conn) {
 	tracked := s.trackLocked(c)
 	s.mu.Unlock()
 	s.runTracked(c, tracked)
+}
+
+// busyResponse is Serve's answer to a connection over MaxConns: the 503
+// ServeHTTP gives then, written the way AcceptConn writes its refusals
+// (a plain-text body and Connection: close).
+var busyResponse = func() []byte {
+	body := (&HandshakeError{Status: http.StatusServiceUnavailable, Reason: busyReason}).Error() + "\n"
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"X-Content-Type-Options: nosniff\r\nConnection: close\r\nRetry-After: " + retryAfter + "\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}()
+
+// refuseBusy answers nc, a connection over MaxConns, with busyResponse
+// without reading its request, and closes it the way AcceptConn closes a
+// refused one: the write side first, then the request is drained briefly
+// (at most 64 KiB, for 500 ms), so the peer reads the answer instead of a
+// reset. The whole takes at most HandshakeTimeout and that half second.
+func (s *Server) refuseBusy(nc net.Conn) {
+	_ = nc.SetDeadline(time.Now().Add(or(s.opts.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+	if _, err := nc.Write(busyResponse); err == nil {
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+			_ = nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			_, _ = io.CopyN(io.Discard, nc, 64<<10)
+		}
+	}
+	_ = nc.Close()
 }

@@ -1136,6 +1136,11 @@ func TestServeSilentPeer(t *testing.T) {
 	})
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
+	// Serve sets TCP_DEFER_ACCEPT before its first Accept, so once an
+	// upgrade has gone through it is in force. A connection dialed before
+	// that would be accepted at once, and the late request below would
+	// then race HandshakeTimeout.
+	dial(t, "ws://"+ln.Addr().String(), nil)
 
 	late, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

@@ -53,7 +53,10 @@ type testServer struct {
 	changed chan struct{}         // closed and replaced on every change
 }
 
-func startServer(t *testing.T, opts wsio.ServerOptions, h handler) *testServer {
+// startServer starts a testServer running h with opts. Each setup
+// function, if any, is called with the wsio.Server before it
+// serves (to set MaxConns, say).
+func startServer(t *testing.T, opts wsio.ServerOptions, h handler, setup ...func(*wsio.Server)) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,6 +81,9 @@ func startServer(t *testing.T, opts wsio.ServerOptions, h handler) *testServer {
 		s.bumpLocked()
 		s.mu.Unlock()
 	})
+	for _, f := range setup {
+		f(s.srv)
+	}
 	go func() { s.served <- s.srv.Serve(&countListener{Listener: ln, s: s}) }()
 	t.Cleanup(s.stop)
 	return s
