@@ -67,8 +67,10 @@ type Options struct {
 	// connection is closed and reads fail with an error wrapping
 	// ErrKeepalive. Any bytes that arrive in that time count as a sign of
 	// life too (a pong can wait behind a long message). They are seen by
-	// whichever goroutine is reading (Next or a binary message's Read), so
-	// keepalive needs a reader. Zero means off, except on a Server, which
+	// whichever goroutine is reading (Next or a binary message's Read); when
+	// none is, the pong is looked for in the socket before the connection
+	// is given up, which works over plain TCP and Unix sockets only: over
+	// TLS keepalive needs a reader. Zero means off, except on a Server, which
 	// then pings every 30 s (see Server); negative means off everywhere.
 	KeepaliveInterval time.Duration
 	// KeepaliveTimeout is how long to wait for the pong; see KeepaliveInterval.

@@ -31,11 +31,12 @@ import (
 // of a ping, without a close frame: the handler's reads fail with a
 // *CloseError of code 1006 matching ErrKeepalive. So a peer that went
 // silent, or vanished without closing, is gone within about a minute.
-// Pongs are seen by reads (see Options.KeepaliveInterval): a handler must
-// keep reading the connection, as the one in the package example does
-// with Next; one that stops reading for longer than the bound (it only
-// sends, or works long between messages) must set KeepaliveInterval
-// longer, or negative to turn keepalive off. An event server always reads.
+// Pongs are seen by reads, and, when nobody is reading, by a look at the
+// socket before the connection is given up (see Options.KeepaliveInterval):
+// over plain TCP a handler that only sends keeps its live peers. Over TLS
+// the look cannot be made, so a handler there must keep reading (Next),
+// or set KeepaliveInterval longer, or negative to turn keepalive off. An
+// event server always reads.
 type Server struct {
 	// MaxConns, when positive, caps the connections the Server holds at
 	// once: those open (Len: from the upgrade until the connection is

@@ -688,19 +688,32 @@ func (k *keepalive) pong() {
 }
 
 func (k *keepalive) expire() {
+	if !k.overdue() {
+		return
+	}
+	// Nobody may be reading (a handler that only sends): the pong may be
+	// waiting in the socket. Look, as a read would; pollPeer leaves the
+	// socket to a goroutine that holds the read lock, and one that reads
+	// sets heard.
+	k.c.pollPeer(false)
+	if k.overdue() {
+		k.c.abort(fmt.Errorf("%w: no pong within %v", ErrKeepalive, k.timeout))
+	}
+}
+
+// overdue reports whether the pong is late. Bytes that arrived after the
+// ping count as a sign of life (the pong may be queued behind a long
+// message): then the next ping is scheduled instead.
+func (k *keepalive) overdue() bool {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	late := k.waiting && !k.stopped
 	if late && k.heard.Load() {
-		// No pong yet, but bytes did arrive after the ping: the peer
-		// is alive, and its pong may be queued behind a long message.
 		late = false
 		k.waiting = false
 		k.tick.Reset(k.interval)
 	}
-	k.mu.Unlock()
-	if late {
-		k.c.abort(fmt.Errorf("%w: no pong within %v", ErrKeepalive, k.timeout))
-	}
+	return late
 }
 
 func (k *keepalive) stop() {
