@@ -428,6 +428,8 @@ func refusalHeaders(status int, h http.Header) {
 		h.Set("Upgrade", "websocket")
 	case http.StatusMethodNotAllowed:
 		h.Set("Allow", http.MethodGet)
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", retryAfter)
 	}
 }
 

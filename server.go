@@ -5,12 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -510,29 +508,11 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.runTracked(c, tracked)
 }
 
-// busyResponse is Serve's answer to a connection over MaxConns: the 503
-// ServeHTTP gives then, written the way AcceptConn writes its refusals
-// (a plain-text body and Connection: close).
-var busyResponse = func() []byte {
-	body := (&HandshakeError{Status: http.StatusServiceUnavailable, Reason: busyReason}).Error() + "\n"
-	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-		"X-Content-Type-Options: nosniff\r\nConnection: close\r\nRetry-After: " + retryAfter + "\r\n" +
-		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-}()
-
-// refuseBusy answers nc, a connection over MaxConns, with busyResponse
-// without reading its request, and closes it the way AcceptConn closes a
-// refused one: the write side first, then the request is drained briefly
-// (at most 64 KiB, for 500 ms), so the peer reads the answer instead of a
-// reset. The whole takes at most HandshakeTimeout and that half second.
+// refuseBusy answers nc, a connection over MaxConns, with the 503 that
+// ServeHTTP gives then, without reading its request, and closes it as
+// AcceptConn closes a refused connection (refuse). The whole takes at most
+// HandshakeTimeout and the half second refuse drains for.
 func (s *Server) refuseBusy(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(or(s.opts.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
-	if _, err := nc.Write(busyResponse); err == nil {
-		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-			_ = nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			_, _ = io.CopyN(io.Discard, nc, 64<<10)
-		}
-	}
-	_ = nc.Close()
+	_, _ = refuse(nc, func() bool { return true }, http.StatusServiceUnavailable, busyReason)
 }
