@@ -102,6 +102,11 @@ func TestIdleSilentPeer(t *testing.T) {
 					}
 				}
 			}
+			// The 101 can reach the peer before the Server counts the
+			// connection: wait until it does, then time the cut.
+			if !waitFor(5*time.Second, func() bool { return srv.Len() == 1 }) {
+				bug(t, r, "the connection was never counted open (Len %d)", srv.Len())
+			}
 			start := time.Now()
 			if !waitFor(5*time.Second, func() bool { return srv.Len() == 0 }) {
 				bug(t, r, "the silent peer was still open after 5 s (Len %d)", srv.Len())
