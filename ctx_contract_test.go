@@ -1,7 +1,6 @@
 package wsio_test
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"context"
@@ -10,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -542,31 +540,6 @@ func TestBinaryStreamCtx(t *testing.T) {
 			})
 		}
 	}
-}
-
-// rawDeflateUpgrade is rawUpgrade offering permessage-deflate.
-func rawDeflateUpgrade(t *testing.T, url string) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	hostPath := strings.TrimPrefix(url, "ws://")
-	host, path, _ := strings.Cut(hostPath, "/")
-	nc, err := net.DialTimeout("tcp", host, timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(timeout))
-	fmt.Fprintf(nc, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", path, host, testKey)
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("raw handshake: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || !strings.Contains(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
-		t.Fatalf("raw handshake: %s, extensions %q", resp.Status, resp.Header.Get("Sec-WebSocket-Extensions"))
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return nc, br
 }
 
 // clientFrame encodes a masked frame.

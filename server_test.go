@@ -178,6 +178,21 @@ func rawUpgrade(t *testing.T, url string) (net.Conn, *bufio.Reader) {
 // rcvbuf bytes (when positive), so a peer that never reads fills up soon.
 func rawUpgradeBuffer(t *testing.T, url string, rcvbuf int) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	return rawHandshake(t, url, rcvbuf, "")
+}
+
+// rawDeflateUpgrade is rawUpgrade offering permessage-deflate; the server
+// must accept it.
+func rawDeflateUpgrade(t *testing.T, url string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	return rawHandshake(t, url, 0, "permessage-deflate")
+}
+
+// rawHandshake performs the handshake by hand, with the receive buffer
+// set to rcvbuf bytes when positive, offering ext when it is not empty
+// (then the server must accept it).
+func rawHandshake(t *testing.T, url string, rcvbuf int, ext string) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	hostPath := strings.TrimPrefix(url, "ws://")
 	host, path, _ := strings.Cut(hostPath, "/")
 	nc, err := net.DialTimeout("tcp", host, timeout)
@@ -189,15 +204,20 @@ func rawUpgradeBuffer(t *testing.T, url string, rcvbuf int) (net.Conn, *bufio.Re
 	}
 	t.Cleanup(func() { _ = nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(timeout))
+	offer := ""
+	if ext != "" {
+		offer = "Sec-WebSocket-Extensions: " + ext + "\r\n"
+	}
 	fmt.Fprintf(nc, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, testKey)
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, host, testKey, offer)
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("raw handshake: %v", err)
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("raw handshake: %s", resp.Status)
+	got := resp.Header.Get("Sec-WebSocket-Extensions")
+	if resp.StatusCode != http.StatusSwitchingProtocols || ext != "" && !strings.Contains(got, ext) {
+		t.Fatalf("raw handshake: %s, extensions %q", resp.Status, got)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, br
