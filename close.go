@@ -1,0 +1,331 @@
+package wsio
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/limits"
+)
+
+// setCloseErr records how the connection ended, keeping the first cause.
+// It reports whether e was recorded.
+func (c *Conn) setCloseErr(e *CloseError) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr != nil {
+		return false
+	}
+	c.closeErr = e
+	return true
+}
+
+func (c *Conn) closeError() *CloseError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
+// abort tears the stream down at once, recording cause as an abnormal
+// closure if nothing was recorded before.
+func (c *Conn) abort(cause error) {
+	c.setCloseErr(&CloseError{Code: StatusAbnormalClosure, Err: cause})
+	c.closeTransport()
+}
+
+// closeTransport closes the stream once and runs the OnClose hooks.
+func (c *Conn) closeTransport() {
+	c.mu.Lock()
+	if c.State() == Closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.closeErr == nil {
+		c.closeErr = &CloseError{Code: StatusAbnormalClosure, Err: ErrClosed}
+	}
+	hooks := c.onClose
+	c.onClose = nil
+	// Done first: whoever sees the Closed state (a reader that then
+	// returns) finds Done closed too.
+	close(c.done)
+	c.state.Store(int32(Closed))
+	c.mu.Unlock()
+	_ = c.rwc.Close()
+	if c.ka != nil {
+		c.ka.stop()
+	}
+	if c.deflate != nil {
+		c.deflate.idle.Stop()
+		c.releaseCompressor()
+	}
+	// The read buffer and inflater belong to whoever holds the read lock:
+	// release them now only if nobody does; otherwise the reader does as
+	// it lets go (unlockRead).
+	if c.rsem.tryLock() {
+		c.releaseReader()
+		c.rsem.unlock()
+	}
+	for _, f := range hooks {
+		f()
+	}
+}
+
+// CloseNow ends the connection at once, without the closing handshake (as
+// Node's ws terminate() does): the stream is closed, the peer sees it end
+// without a close frame (1006), and reads and writes in progress here fail
+// with a *CloseError of code 1006 wrapping ErrClosed. It returns nil, or
+// the *CloseError of a connection that had already ended.
+func (c *Conn) CloseNow() error {
+	if c.State() == Closed {
+		return c.closeError()
+	}
+	c.abort(ErrClosed)
+	return nil
+}
+
+// Close runs the closing handshake: it sends a close frame with code and
+// reason, waits up to CloseTimeout for the peer's close frame (reading and
+// discarding data meanwhile, unless another goroutine is reading), then
+// closes the stream. A reason longer than 123 bytes is cut at a UTF-8
+// boundary.
+//
+// It returns nil when the peer answered: its close frame carried this
+// side's code, 1000 or no code. A close frame with any other code is the
+// peer's own close (it closed for a reason of its own, for example 1009
+// for a message of ours it would not take, before or while ours was on
+// the way): Close then returns it as a *CloseError with Remote set and the
+// peer's Code and Reason, and Err and later calls report the same. When
+// the peer did not answer in time, Close returns an error saying so.
+//
+// When the connection was already closed or closing (by another Close,
+// the peer's close frame, or a failure), Close sends nothing more, waits
+// for that to finish, and returns the *CloseError describing how it ended
+// (which matches ErrClosed). In particular, after a binary stream or a
+// send failed with the peer's *CloseError, Close returns that same error.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if code != StatusNoStatus && !code.validWire() {
+		return errors.New("websocket: close code " + code.String() + " may not be sent")
+	}
+	if !utf8.ValidString(reason) {
+		return &fault{msg: prefix + "Close: the reason is not valid UTF-8", kind: ErrInvalidUTF8}
+	}
+	return c.closeHandshake(code, reason, &CloseError{Code: code, Reason: reason})
+}
+
+// closeHandshake runs Close's closing handshake with a valid code and
+// reason; local is recorded as how the connection ended if nothing was
+// recorded before the close frame is claimed.
+func (c *Conn) closeHandshake(code StatusCode, reason string, local *CloseError) error {
+	deadline := time.Now().Add(c.opts.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err := c.sendClose(ctx, code, reason, local)
+	if errors.Is(err, errCloseSent) {
+		// Another goroutine (a Close, or the reader answering the peer)
+		// is running the closing handshake: let it finish.
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C:
+			c.closeTransport()
+		}
+		if ce := c.closeError(); ce != nil {
+			return ce
+		}
+		return &fault{msg: prefix + "Close: the connection is already closing", kind: ErrClosed}
+	}
+	if err != nil {
+		c.closeTransport()
+		return err
+	}
+	clean := c.awaitPeerClose(deadline)
+	c.closeTransport()
+	if !clean {
+		return errors.New("websocket: the peer did not answer the close frame in time")
+	}
+	if ce := c.closeError(); ce != nil && ce.Remote {
+		return ce // the peer closed for a reason of its own
+	}
+	return nil
+}
+
+// errCloseSent reports that a close frame was already sent (or the
+// connection is closed), so no other may be.
+var errCloseSent = &fault{msg: prefix + "a close frame was already sent", kind: ErrClosed}
+
+// sendClose writes a close frame unless one was sent already. When local
+// is not nil it is first recorded as how the connection ended (unless
+// something was recorded before), in the same step that claims the close
+// frame, so a reader that sees the peer's answer does not report it as
+// the peer's own close.
+func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, local *CloseError) error {
+	c.mu.Lock()
+	if c.closeSent || c.State() == Closed {
+		c.mu.Unlock()
+		return errCloseSent
+	}
+	c.closeSent = true
+	if local != nil && c.closeErr == nil {
+		c.closeErr = local
+	}
+	c.state.Store(int32(Closing))
+	c.mu.Unlock()
+	var buf [limits.MaxControlPayload]byte
+	n := 0
+	if code != StatusNoStatus && code != 0 {
+		buf[0], buf[1] = byte(code>>8), byte(code)
+		n = 2 + copy(buf[2:], truncUTF8(reason, limits.MaxControlPayload-2))
+	}
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	err := c.writeFrameLocked(ctx, true, 0, conn.OpClose, buf[:n], true)
+	c.closeWritten = true
+	c.unlockWrite()
+	return err
+}
+
+// closeRecvChan returns a channel that is closed once the peer's close
+// frame has arrived. It is made on first use: only a closing handshake
+// that waits while another goroutine reads needs it, so an idle
+// connection does not carry one.
+func (c *Conn) closeRecvChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeRecv == nil {
+		c.closeRecv = make(chan struct{})
+		if c.closeRcv.Load() {
+			close(c.closeRecv)
+		}
+	}
+	return c.closeRecv
+}
+
+// noteCloseReceived records that the peer's close frame arrived, once,
+// and wakes a closeRecvChan waiter.
+func (c *Conn) noteCloseReceived() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeRcv.CompareAndSwap(false, true) && c.closeRecv != nil {
+		close(c.closeRecv)
+	}
+}
+
+// awaitPeerClose waits for the peer's close frame until deadline, reading
+// frames itself when no other goroutine is.
+func (c *Conn) awaitPeerClose(deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	if !c.rsem.tryLock() {
+		switch c.rsem.lockSlow(nil, c.done, c.closeRecvChan(), t.C) {
+		case gotOther:
+			return true
+		case gotDone:
+			return c.closeRcv.Load()
+		case gotTimer:
+			return false
+		}
+	}
+	defer c.rsem.unlock()
+	if c.closeRcv.Load() {
+		return true
+	}
+	if c.nc != nil {
+		c.dlMu.Lock()
+		_ = c.nc.SetReadDeadline(deadline)
+		c.dlMu.Unlock()
+	}
+	for {
+		if _, err := c.nextFrameDiscarding(); err != nil {
+			return c.closeRcv.Load()
+		}
+	}
+}
+
+// truncUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// peerClosed handles the peer's close frame: it validates it, answers it
+// unless this side already sent one, and ends the connection.
+func (c *Conn) peerClosed(payload []byte) error {
+	code, reason, bad, why := decodeClose(payload)
+	switch bad {
+	case StatusProtocolError:
+		return c.failProtocol(why)
+	case StatusInvalidPayload:
+		return c.fail(StatusInvalidPayload, why, &fault{msg: why, kind: ErrInvalidUTF8})
+	}
+	c.recordPeerClose(code, reason)
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	defer cancel()
+	c.mu.Lock()
+	initiated := c.closeSent
+	c.mu.Unlock()
+	if !initiated {
+		echo := code
+		if echo == StatusNoStatus {
+			echo = 0
+		}
+		_ = c.sendClose(ctx, echo, "", nil)
+		if c.client {
+			// The server closes the TCP connection first (RFC 6455, 7.1.1).
+			c.drain(time.Now().Add(c.opts.CloseTimeout))
+		}
+		c.closeTransport()
+	}
+	return c.closeError()
+}
+
+// decodeClose reads a close frame's payload: its code (StatusNoStatus
+// when it has none) and reason. A payload RFC 6455 forbids is reported as
+// bad, the code to fail the connection with, and why.
+func decodeClose(payload []byte) (code StatusCode, reason string, bad StatusCode, why string) {
+	switch {
+	case len(payload) == 1:
+		return 0, "", StatusProtocolError, "close frame with a 1-byte payload"
+	case len(payload) >= 2:
+		code = StatusCode(binary.BigEndian.Uint16(payload))
+		if !code.validWire() {
+			return 0, "", StatusProtocolError, fmt.Sprintf("invalid close code %d", code)
+		}
+		if !utf8.Valid(payload[2:]) {
+			return 0, "", StatusInvalidPayload, "invalid UTF-8 in close reason"
+		}
+		return code, string(payload[2:]), 0, ""
+	}
+	return StatusNoStatus, "", 0, ""
+}
+
+// recordPeerClose records the peer's close frame, valid, as how the
+// connection ended: when nothing was recorded before, or when this side's
+// Close recorded its own close and the peer's frame is not merely an
+// answer to it (its code is neither ours, nor 1000, nor absent), so the
+// peer's code and reason reach the program whichever frame went first. A
+// close recorded for a fault (Err set) stays. It then wakes a Close
+// waiting for the frame.
+func (c *Conn) recordPeerClose(code StatusCode, reason string) {
+	e := &CloseError{Code: code, Reason: reason, Remote: true}
+	c.mu.Lock()
+	switch own := c.closeErr; {
+	case own == nil:
+		c.closeErr = e
+	case !own.Remote && own.Err == nil && c.State() != Closed &&
+		code != own.Code && code != StatusNormalClosure && code != StatusNoStatus:
+		c.closeErr = e
+	}
+	c.mu.Unlock()
+	c.noteCloseReceived()
+}

@@ -1,0 +1,187 @@
+package wsio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/limits"
+)
+
+// readHeader reads the next frame header, checks it against the
+// connection's role and extensions, and handles control frames whole. On
+// any error the connection has been failed, except for deadline errors,
+// after which nothing was consumed.
+func (c *Conn) readHeader() (conn.Header, error) {
+	if c.msgOp == 0 {
+		c.rd.idle()
+	}
+	if err := c.rd.ensure(2); err != nil {
+		return conn.Header{}, c.readFailed(err)
+	}
+	hs := conn.HeaderSize(c.rd.peek()[1])
+	if err := c.rd.ensure(hs); err != nil {
+		return conn.Header{}, c.readFailed(err)
+	}
+	h, n, err := conn.ParseHeader(c.rd.peek())
+	if err != nil {
+		// The codec's error wraps ErrProtocol; the close says what broke.
+		what := strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": ")
+		return h, c.fail(StatusProtocolError, truncUTF8(what, limits.MaxControlPayload-2), &fault{msg: what, kind: ErrProtocol, cause: err})
+	}
+	if h.Rsv != 0 && (h.Rsv != conn.Rsv1 || c.deflate == nil || (h.Op != conn.OpText && h.Op != conn.OpBinary)) {
+		if h.Rsv == conn.Rsv1 && c.deflate != nil {
+			return h, c.failProtocol("RSV1 set on a " + h.Op.String() + " frame (only a message's first frame may carry it)")
+		}
+		return h, c.failProtocol(fmt.Sprintf("reserved bits 0x%02X set without a negotiated extension", h.Rsv))
+	}
+	if h.Masked == c.client {
+		if c.client {
+			return h, c.failProtocol("masked frame from the server")
+		}
+		return h, c.failProtocol("unmasked frame from the client")
+	}
+	if !h.Op.IsControl() {
+		c.rd.consume(n)
+		return h, nil
+	}
+	if err := c.rd.ensure(n + int(h.Length)); err != nil {
+		return h, c.readFailed(err)
+	}
+	payload := c.rd.peek()[n : n+int(h.Length)]
+	if h.Masked {
+		conn.Mask(h.Mask, 0, payload)
+	}
+	c.rd.consume(n + int(h.Length))
+	return h, c.control(h.Op, payload)
+}
+
+// control acts on a control frame.
+func (c *Conn) control(op conn.Opcode, payload []byte) error {
+	switch op {
+	case conn.OpPing:
+		c.queuePong(payload)
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(payload)
+		}
+	case conn.OpPong:
+		if c.ka != nil {
+			c.ka.pong()
+		}
+		c.pings.notify(payload)
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(payload)
+		}
+	case conn.OpClose:
+		return c.peerClosed(payload)
+	}
+	return nil
+}
+
+// failProtocol fails the connection with 1002.
+func (c *Conn) failProtocol(what string) error {
+	return c.fail(StatusProtocolError, what, &fault{msg: what, kind: ErrProtocol})
+}
+
+// fail fails the connection for the peer's fault: it records the cause,
+// sends a close frame with code (unless one was sent), lets the peer read
+// it, and closes the stream. It returns the error to give the caller.
+func (c *Conn) fail(code StatusCode, reason string, cause error) error {
+	c.setCloseErr(&CloseError{Code: code, Reason: reason, Err: cause})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = c.sendClose(ctx, code, reason, nil)
+	cancel()
+	// Close our sending side and read what the peer still sends, so the
+	// close frame is not lost to a reset caused by unread data.
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	c.drain(time.Now().Add(time.Second))
+	c.closeTransport()
+	return c.closeError()
+}
+
+// drain reads and discards until EOF, an error or the deadline.
+func (c *Conn) drain(deadline time.Time) {
+	if c.nc == nil {
+		return
+	}
+	c.dlMu.Lock()
+	_ = c.nc.SetReadDeadline(deadline)
+	c.dlMu.Unlock()
+	var buf [512]byte
+	for {
+		if _, err := c.rwc.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// readFailed turns a stream read error into the error to return. A
+// deadline error is returned as is and the connection stays usable;
+// anything else ends the connection: cleanly if the close handshake was
+// done, as an abnormal closure (1006) otherwise.
+func (c *Conn) readFailed(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
+		return err
+	}
+	if c.closeRcv.Load() || c.State() == Closed {
+		c.closeTransport()
+		return c.closeError()
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	} else if !errors.Is(err, io.ErrUnexpectedEOF) {
+		// A reset or any other failure also means the stream ended early.
+		err = fmt.Errorf("%w: %w", io.ErrUnexpectedEOF, err)
+	}
+	c.abort(err)
+	return c.closeError()
+}
+
+// nextFrameDiscarding reads and drops one frame's worth of data (or the
+// rest of the current message); used while waiting for the peer's close
+// frame. Data is still inflated and validated so the rules hold to the end.
+func (c *Conn) nextFrameDiscarding() (conn.Header, error) {
+	switch c.msgOp {
+	case conn.OpBinary:
+		if !c.binDone {
+			c.binCut = true // the caller's Message must not report the skipped rest as read
+			if err := c.discardBinary(); err != nil {
+				return conn.Header{}, err
+			}
+		}
+		c.msgOp = 0
+		return conn.Header{}, nil
+	case conn.OpText:
+		_, err := c.readText()
+		return conn.Header{}, err
+	}
+	h, err := c.readHeader()
+	if err != nil || h.Op.IsControl() {
+		return h, err
+	}
+	switch h.Op {
+	case conn.OpText:
+		c.startMessage(h)
+		c.text.Begin(c.opts.BufferCap)
+		if !c.compressed {
+			return h, c.reserveText(h.Length)
+		}
+	case conn.OpBinary:
+		c.startMessage(h)
+		c.binBudget = limits.Budget{Cap: -1}
+		c.binDone = false
+		if !c.binCut {
+			c.msgSeq++ // the caller's finished Message must not read this one
+		}
+	default:
+		return h, c.failProtocol("continuation frame with no message to continue")
+	}
+	return h, nil
+}

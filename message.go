@@ -1,0 +1,246 @@
+package wsio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Kind says whether a message is text or binary.
+type Kind uint8
+
+// String returns "text" or "binary".
+func (k Kind) String() string {
+	switch k {
+	case Text:
+		return "text"
+	case Binary:
+		return "binary"
+	}
+	return "unknown"
+}
+
+// Message is one received data message. A text message carries its whole
+// content in Text. A binary message is a stream: Message is an io.Reader
+// (and io.WriterTo) that reads the payload across all its frames and
+// returns io.EOF at the end of the message; it is never buffered whole.
+//
+// A binary message stays readable until the next call to Next (one whose
+// ctx is not already done), which discards whatever was left unread: from
+// that call on, every read of the message fails with ErrStaleMessage,
+// whatever came after it (another message, nothing yet, the end of the
+// connection), and never yields bytes of a later message. A message cut
+// short by the peer closing, the connection breaking, or Close discarding
+// its rest fails with an error matching io.ErrUnexpectedEOF and ErrClosed,
+// never io.EOF. Reading a text message's stream returns io.EOF at once.
+//
+// The context passed to the Next call that returned a binary message
+// governs its reads, as an http.Request's context governs its Body: when
+// it ends, a read in progress returns an error matching its Err (with
+// errors.Is), and later reads return ctx.Err() at once, consuming nothing.
+// So a ctx canceled as soon as Next returns leaves the message unreadable:
+// cancel it once the message has been read. WithContext gives the message
+// another context, to read on under.
+type Message struct {
+	// Kind is Text or Binary.
+	Kind Kind
+	// Text is the message when Kind is Text.
+	Text string
+
+	c   *Conn
+	ctx context.Context // governs the reads of a binary message; nil when it can never end
+	seq uint64          // the Conn's msgSeq when Next returned the message
+}
+
+// WithContext returns a copy of m whose reads ctx governs instead of the
+// context given to Next; the copy and m read the same stream, so reading
+// the copy resumes where a read of m stopped. Use it to go on reading a
+// binary message after Next's context ended, or to bound its reads more
+// tightly. It panics if ctx is nil, as http.Request.WithContext does.
+func (m Message) WithContext(ctx context.Context) Message {
+	if ctx == nil {
+		panic("websocket: nil Context")
+	}
+	m.ctx = endable(ctx)
+	return m
+}
+
+// endable returns ctx, or nil when ctx can never end (its Done channel is
+// nil, as context.Background's is), so that reads under such a context
+// cost no calls on it.
+func endable(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return ctx
+}
+
+// Read reads the next bytes of a binary message. It blocks until at
+// least one byte is available, the message ends (io.EOF), the connection
+// fails, the connection's read deadline passes (an error wrapping
+// os.ErrDeadlineExceeded) or the message's context ends (an error
+// matching its Err). A context already done makes Read return its Err at
+// once, consuming nothing.
+//
+// A read that the context or the read deadline interrupted leaves the
+// message where it stopped, when the stream supports deadlines (a
+// net.Conn, as from Dial and Accept): a later Read (through WithContext
+// once the context has ended) resumes exactly there, and the rest of the
+// message is intact. Inside a compressed message (permessage-deflate) an
+// interrupted read cannot be resumed: it ends the connection, and the
+// error also matches io.ErrUnexpectedEOF and ErrClosed. On a stream
+// without deadlines, the context's end closes the connection.
+//
+// Once Next has been called again, Read fails with ErrStaleMessage.
+func (m Message) Read(p []byte) (int, error) {
+	if m.c == nil || m.Kind != Binary {
+		return 0, io.EOF
+	}
+	return m.c.readBinary(m.ctx, m.seq, p)
+}
+
+// WriteTo streams the rest of a binary message to w, returning a nil
+// error at the message's end. The message's context, its staleness and
+// the read deadline apply as for Read; writes to w are not bounded by
+// them. On a client over plain TCP, an uncompressed message written to
+// an *os.File moves from the socket to the file inside the kernel
+// (splice), frame by frame, under the same rules.
+func (m Message) WriteTo(w io.Writer) (int64, error) {
+	if m.c == nil || m.Kind != Binary {
+		return 0, nil
+	}
+	if m.ctx != nil && m.ctx.Err() != nil {
+		return 0, m.ctx.Err()
+	}
+	if f, ok := w.(*os.File); ok {
+		if n, handled, err := m.c.spliceTo(m.ctx, m.seq, f); handled {
+			return n, err
+		}
+	}
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := m.c.readBinary(m.ctx, m.seq, buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+			if k != n {
+				return total, io.ErrShortWrite
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Next waits for the next data message. Control frames that arrive first
+// are handled on the way: pings are answered, pongs observed. A binary
+// message left unread is discarded first, and from this call on reads of
+// it fail with ErrStaleMessage.
+//
+// When the peer closes cleanly, Next returns a *CloseError with the peer's
+// code and reason. When the peer breaks the protocol, Next closes the
+// connection with the RFC's code (1002, 1007, 1009) and returns a
+// *CloseError saying so, which wraps ErrProtocol, ErrInvalidUTF8 or
+// ErrMessageTooBig. Every error after the connection ended matches
+// ErrClosed.
+//
+// A ctx already done makes Next return ctx.Err() at once, touching
+// nothing. Canceling ctx, or passing the read deadline, makes Next return
+// an error matching ctx.Err() (or one wrapping os.ErrDeadlineExceeded)
+// and leaves the connection usable when the stream supports deadlines: a
+// later Next resumes where this one stopped. The exception is a
+// compressed message that was being read (or discarded) when ctx ended:
+// its decompression cannot resume, so the connection is closed (1006) and
+// the error matches both ctx.Err() and ErrClosed.
+//
+// ctx also governs the reads of the binary message Next returns, until
+// the next call to Next (see Message): a Read or WriteTo blocked on a
+// stalled peer returns when ctx ends. To keep reading past ctx's end,
+// give the message another context with Message.WithContext.
+//
+// Only one goroutine may read at a time; a concurrent Next waits.
+func (c *Conn) Next(ctx context.Context) (Message, error) {
+	mctx := endable(ctx)
+	if mctx != nil && ctx.Err() != nil {
+		return Message{}, ctx.Err()
+	}
+	if err := c.lockRead(ctx); err != nil {
+		return Message{}, err
+	}
+	defer c.unlockRead()
+	c.msgSeq++ // from here on, the Message the last call returned is stale
+	stop := nop
+	if mctx != nil {
+		stop = c.watchRead(ctx)
+	}
+	m, err := c.next()
+	stop()
+	if err != nil {
+		return m, readCanceled(ctx, err)
+	}
+	if m.Kind == Binary {
+		m.ctx = mctx
+	}
+	return m, nil
+}
+
+// readCanceled turns the error of a read that ctx's end interrupted (the
+// read deadline it forced) into one matching ctx.Err(). When the
+// connection survived the error is ctx's alone; when the read could not
+// be resumed and the connection ended (inside a compressed message) it
+// wraps the close error too. Other errors, and deadline errors while ctx
+// is live (the caller's own read deadline), pass unchanged.
+func readCanceled(ctx context.Context, err error) error {
+	if err == nil || err == io.EOF || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", err, cerr)
+	}
+	return fmt.Errorf(prefix+"read canceled: %w", cerr)
+}
+
+func (c *Conn) lockRead(ctx context.Context) error {
+	if !c.readSeen.Load() {
+		c.readSeen.Store(true)
+	}
+	return c.lockErr(c.rsem.lock(ctx, c.done))
+}
+
+// lockErr turns a sem's errDone into the connection's close error.
+func (c *Conn) lockErr(err error) error {
+	if err == errDone {
+		return c.closeError()
+	}
+	return err
+}
+
+func (c *Conn) unlockRead() {
+	if c.State() == Closed {
+		c.releaseReader()
+	}
+	c.rsem.unlock()
+}
+
+// releaseReader gives the read buffer and any inflater back to their
+// pools once the connection is closed. The caller holds the read lock.
+func (c *Conn) releaseReader() {
+	c.rd.release()
+	c.releaseInflater()
+}

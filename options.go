@@ -1,0 +1,74 @@
+package wsio
+
+import (
+	"time"
+
+	"github.com/wsio/wsio/limits"
+)
+
+// Options are the per-connection settings shared by servers and clients.
+// The zero value of each field selects its default.
+type Options struct {
+	// FragmentSize is the payload size of each frame a binary message is
+	// cut into (BeginBinary, SendBinary). Default 512 KiB.
+	FragmentSize int
+	// BufferCap caps the bytes buffered for one message: a text message is
+	// assembled whole, so a larger one closes the connection with 1009, as
+	// soon as a frame header declares it. Default 2 MiB; negative means no cap.
+	BufferCap int64
+	// MaxBinaryMessage caps the size of a received binary message (which is
+	// streamed, not buffered); a larger one closes the connection with
+	// 1009. Zero means no limit.
+	MaxBinaryMessage int64
+	// CloseTimeout bounds how long Close waits for the peer's close frame
+	// before tearing the connection down. Default 5 s.
+	CloseTimeout time.Duration
+	// KeepaliveInterval, when positive, sends a ping this often (the first
+	// one up to a tenth sooner, at random, so that connections opened
+	// together do not ping together). If no pong
+	// arrives within KeepaliveTimeout (default: the interval) the
+	// connection is closed and reads fail with an error wrapping
+	// ErrKeepalive. Any bytes that arrive in that time count as a sign of
+	// life too (a pong can wait behind a long message). They are seen by
+	// whichever goroutine is reading (Next or a binary message's Read); when
+	// none is, the pong is looked for in the socket before the connection
+	// is given up, which works over plain TCP and Unix sockets only: over
+	// TLS keepalive needs a reader. Zero means off, except on a Server, which
+	// then pings every 30 s (see Server); negative means off everywhere.
+	KeepaliveInterval time.Duration
+	// KeepaliveTimeout is how long to wait for the pong; see KeepaliveInterval.
+	KeepaliveTimeout time.Duration
+	// OnPing, if set, is called with each ping's payload, after the pong
+	// was queued, on the reading goroutine. It must not keep the slice.
+	// A send that looks at the socket (see Conn) stops at a ping when
+	// OnPing is set, leaving it to the reader, so a close frame behind
+	// the ping is then seen only by a reader.
+	OnPing func(payload []byte)
+	// OnPong, if set, is called with each pong's payload on the reading
+	// goroutine. It must not keep the slice. As with OnPing, a send that
+	// looks at the socket leaves pongs to the reader when OnPong is set.
+	OnPong func(payload []byte)
+	// Compression configures permessage-deflate. A client offers it with
+	// the defaults when this is nil; a server accepts it only when this is
+	// set. Set Disabled to turn it off on a client.
+	Compression *Compression
+}
+
+// or returns v, or def when v is zero: an option left at its zero value
+// takes its default.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (o *Options) resolved() Options {
+	r := *o
+	r.FragmentSize = or(r.FragmentSize, limits.DefaultFragmentSize)
+	r.BufferCap = or(r.BufferCap, int64(limits.DefaultBufferCap))
+	r.CloseTimeout = or(r.CloseTimeout, limits.DefaultCloseTimeout)
+	r.KeepaliveTimeout = or(r.KeepaliveTimeout, r.KeepaliveInterval)
+	return r
+}
