@@ -1,3 +1,5 @@
+//go:build !js
+
 // Compressed echo of ~1 KiB JSON text over loopback, with and without
 // context takeover, against the same echo uncompressed. Besides ns/op the
 // benchmarks report cpu-ns/op: the process's CPU time (client and server

@@ -1,0 +1,206 @@
+//go:build js
+
+package wsio
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall/js"
+	"time"
+
+	"github.com/wsio/wsio/limits"
+)
+
+// Compression configures permessage-deflate (RFC 7692) on other
+// platforms. In a browser the browser negotiates compression itself
+// (Chromium always offers it), so Options.Compression must stay nil on
+// js/wasm: Dial refuses any other value with an error matching
+// errors.ErrUnsupported. The fields are those of the other platforms.
+type Compression struct {
+	// Disabled turns compression off.
+	Disabled bool
+	// Level is the flate level, from 1 (fastest; the default) to 9.
+	Level int
+	// Threshold is the smallest message compressed.
+	Threshold int
+	// NoContextTakeover compresses each message on its own.
+	NoContextTakeover bool
+	// PeerNoContextTakeover asks the peer to compress each message on its own.
+	PeerNoContextTakeover bool
+	// WindowBits is the base-2 log of the window this side compresses with.
+	WindowBits int
+	// PeerWindowBits asks the peer for a window of at most 2^PeerWindowBits bytes.
+	PeerWindowBits int
+}
+
+// DialOptions configure the client side of the opening handshake. On
+// js/wasm the browser's WebSocket makes the handshake, and it lets a page
+// choose only the URL and the subprotocols. Dial refuses, with an error
+// matching errors.ErrUnsupported and before it opens anything, options
+// the browser cannot honour: a non-empty Header, TLSConfig, NetDial,
+// Proxy, Options.Compression, a positive Options.KeepaliveInterval (the
+// browser cannot send pings), Options.OnPing and Options.OnPong (the
+// browser answers pings itself and shows a page neither pings nor
+// pongs). MaxHeaderBytes has no effect (the browser reads the response
+// head), nor has Options.FragmentSize on what is sent (the browser frames
+// messages itself); on js/wasm it is the size of the pieces a
+// BinaryWriter hands to JavaScript memory.
+type DialOptions struct {
+	Options
+
+	// Header holds extra request headers on other platforms. A browser
+	// sets the request's headers itself (cookies and Origin included):
+	// Dial refuses a non-empty Header.
+	Header http.Header
+	// Subprotocols lists the subprotocols to offer, most preferred first.
+	// Each must be a token (RFC 6455, 4.1); Dial refuses any other name,
+	// and a name offered twice, with an error matching ErrBadHandshake.
+	Subprotocols []string
+	// TLSConfig configures wss:// connections on other platforms; in a
+	// browser the browser verifies the server: Dial refuses a TLSConfig.
+	TLSConfig *tls.Config
+	// NetDial opens the TCP connection on other platforms: Dial refuses
+	// it in a browser.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds the opening handshake. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes caps the response head on other platforms; in a
+	// browser it has no effect.
+	MaxHeaderBytes int
+	// Proxy chooses a proxy on other platforms; a browser uses its own
+	// proxy settings: Dial refuses a non-nil Proxy.
+	Proxy func(*url.URL) (*url.URL, error)
+}
+
+// unsupported returns the error for an option the browser cannot honour.
+func unsupported(option, why string) error {
+	return fmt.Errorf(prefix+"dial: %s cannot be set in a browser (%s): %w", option, why, errors.ErrUnsupported)
+}
+
+// checkBrowserOptions refuses the options a browser's WebSocket cannot
+// honour.
+func checkBrowserOptions(o *DialOptions) error {
+	switch {
+	case len(o.Header) > 0:
+		return unsupported("DialOptions.Header", "the browser makes the request's headers itself")
+	case o.TLSConfig != nil:
+		return unsupported("DialOptions.TLSConfig", "the browser verifies the server itself")
+	case o.NetDial != nil:
+		return unsupported("DialOptions.NetDial", "the browser opens the connection itself")
+	case o.Proxy != nil:
+		return unsupported("DialOptions.Proxy", "the browser uses its own proxy settings")
+	case o.Compression != nil:
+		return unsupported("Options.Compression", "the browser negotiates permessage-deflate itself")
+	case o.KeepaliveInterval > 0:
+		return unsupported("Options.KeepaliveInterval", "a page cannot send pings")
+	case o.OnPing != nil:
+		return unsupported("Options.OnPing", "the browser answers pings without showing them")
+	case o.OnPong != nil:
+		return unsupported("Options.OnPong", "a page cannot send pings")
+	}
+	seen := make(map[string]bool, len(o.Subprotocols))
+	for _, p := range o.Subprotocols {
+		if !isToken(p) {
+			return &fault{msg: fmt.Sprintf(prefix+"dial: the subprotocol %q is not a token", truncUTF8(p, 64)), kind: ErrBadHandshake}
+		}
+		if seen[p] {
+			return &fault{msg: fmt.Sprintf(prefix+"dial: the subprotocol %q is offered twice", p), kind: ErrBadHandshake}
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, 5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
+// https:// are taken as the same) with the browser's WebSocket. ctx bounds
+// the opening handshake only; the connection outlives it. If ctx is
+// already done, Dial returns ctx.Err() without dialing; if it ends during
+// the handshake, the attempt is abandoned and the error matches
+// ctx.Err().
+//
+// Dial checks the options first: those the browser cannot honour (see
+// DialOptions) make it return an error matching errors.ErrUnsupported, a
+// subprotocol that is not a token one matching ErrBadHandshake, without
+// opening a connection.
+//
+// The *http.Response is always nil: a browser shows a page neither the
+// server's response nor why a handshake failed. A failed handshake (a
+// refused connection, a status other than 101, a subprotocol the server
+// chose that was not offered) is an error matching ErrBadHandshake.
+func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if o == nil {
+		o = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf(prefix+"dial: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+		u.Scheme = "ws"
+	case "wss", "https":
+		u.Scheme = "wss"
+	default:
+		return nil, nil, fmt.Errorf(prefix+"dial: unsupported scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, nil, errors.New(prefix + "dial: the URL has no host")
+	}
+	u.Fragment, u.RawFragment = "", "" // the browser refuses a URL with one
+	if err := checkBrowserOptions(o); err != nil {
+		return nil, nil, err
+	}
+	c := newJSConn(&o.Options)
+	protocols := make([]any, len(o.Subprotocols))
+	for i, p := range o.Subprotocols {
+		protocols[i] = p
+	}
+	var ws js.Value
+	if err := jsTry(func() { ws = jsWebSocket.New(u.String(), protocols) }); err != nil {
+		return nil, nil, &fault{msg: prefix + "dial: " + err.Error(), kind: ErrBadHandshake, cause: err}
+	}
+	c.attach(ws)
+
+	t := time.NewTimer(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout))
+	defer t.Stop()
+	var fail error
+	select {
+	case <-c.opened:
+	case <-c.done:
+		// The browser tells a page only that the attempt failed.
+		fail = &fault{msg: fmt.Sprintf(prefix+"dial %s: the browser could not open the connection (%s)", u.Redacted(), c.closeError().Code), kind: ErrBadHandshake}
+	case <-ctx.Done():
+		fail = fmt.Errorf(prefix+"dial %s: %w", u.Redacted(), ctx.Err())
+	case <-t.C:
+		fail = fmt.Errorf(prefix+"dial %s: the handshake timed out: %w", u.Redacted(), context.DeadlineExceeded)
+	}
+	if fail != nil {
+		c.CloseNow()
+		return nil, nil, fail
+	}
+	c.protocol = ws.Get("protocol").String()
+	return c, nil, nil
+}

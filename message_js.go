@@ -1,0 +1,183 @@
+//go:build js
+
+package wsio
+
+import (
+	"context"
+	"io"
+	"syscall/js"
+)
+
+// Message is one received data message. A text message carries its whole
+// content in Text. A binary message is an io.Reader (and io.WriterTo)
+// over its payload, returning io.EOF at the end.
+//
+// On js/wasm the browser delivers a binary message whole; its payload
+// stays in JavaScript memory and each Read copies the next bytes into the
+// caller's buffer, so a Read never waits. A binary message stays readable
+// until the next call to Next (one whose ctx is not already done): from
+// then on every read fails with ErrStaleMessage. Reading a text message's
+// stream returns io.EOF at once.
+//
+// The context passed to the Next call that returned a binary message
+// governs its reads: once it is done, reads return ctx.Err() at once,
+// consuming nothing. WithContext gives the message another context.
+type Message struct {
+	// Kind is Text or Binary.
+	Kind Kind
+	// Text is the message when Kind is Text.
+	Text string
+
+	c   *Conn
+	ctx context.Context // governs the reads of a binary message; nil when it can never end
+	seq uint64          // the Conn's msgSeq when Next returned the message
+}
+
+// WithContext returns a copy of m whose reads ctx governs instead of the
+// context given to Next; the copy and m read the same payload. It panics
+// if ctx is nil, as http.Request.WithContext does.
+func (m Message) WithContext(ctx context.Context) Message {
+	if ctx == nil {
+		panic("websocket: nil Context")
+	}
+	m.ctx = endable(ctx)
+	return m
+}
+
+// endable returns ctx, or nil when ctx can never end (its Done channel is
+// nil, as context.Background's is).
+func endable(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return ctx
+}
+
+// Read reads the next bytes of a binary message, returning io.EOF at its
+// end. A context already done makes Read return its Err at once,
+// consuming nothing; once Next has been called again, Read fails with
+// ErrStaleMessage.
+func (m Message) Read(p []byte) (int, error) {
+	if m.c == nil || m.Kind != Binary {
+		return 0, io.EOF
+	}
+	if m.ctx != nil && m.ctx.Err() != nil {
+		return 0, m.ctx.Err()
+	}
+	return m.c.readBinary(m.seq, p)
+}
+
+// WriteTo writes the rest of a binary message to w, returning a nil error
+// at the message's end. The message's context and its staleness apply as
+// for Read.
+func (m Message) WriteTo(w io.Writer) (int64, error) {
+	if m.c == nil || m.Kind != Binary {
+		return 0, nil
+	}
+	buf := make([]byte, 256<<10)
+	var total int64
+	for {
+		n, err := m.Read(buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+			if k != n {
+				return total, io.ErrShortWrite
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// readBinary copies the next bytes of the current binary message, when
+// seq still names it, into p.
+func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
+	c.curMu.Lock()
+	defer c.curMu.Unlock()
+	if seq != c.msgSeq {
+		return 0, ErrStaleMessage
+	}
+	if c.curOff >= c.curLen {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := min(len(p), c.curLen-c.curOff)
+	src := c.cur
+	if c.curOff > 0 || n < c.curLen {
+		src = c.cur.Call("subarray", c.curOff, c.curOff+n)
+	}
+	js.CopyBytesToGo(p[:n], src)
+	c.curOff += n
+	if c.curOff == c.curLen {
+		c.cur = js.Undefined() // the payload can be collected
+	}
+	return n, nil
+}
+
+// Next waits for the next data message and returns it: text whole in
+// Message.Text, binary as a Message to read. A binary message returned
+// before becomes stale (its reads fail with ErrStaleMessage).
+//
+// Messages that arrived before the connection ended are returned first;
+// then Next returns the *CloseError saying how it ended: the peer's code
+// and reason when it closed, 1006 when the connection broke, 1009
+// (matching ErrMessageTooBig) when a message over Options.BufferCap (text)
+// or Options.MaxBinaryMessage (binary) arrived. After this side's Close
+// or CloseNow, the messages not yet returned are discarded.
+//
+// A ctx already done makes Next return ctx.Err() at once, touching
+// nothing. Canceling ctx, or passing the read deadline, makes Next return
+// an error matching ctx.Err() (or one wrapping os.ErrDeadlineExceeded)
+// and leaves the connection usable: no message is lost. ctx also governs
+// the reads of the binary message Next returns (see Message).
+//
+// Only one goroutine may read at a time; a concurrent Next waits.
+func (c *Conn) Next(ctx context.Context) (Message, error) {
+	mctx := endable(ctx)
+	if mctx != nil && ctx.Err() != nil {
+		return Message{}, ctx.Err()
+	}
+	if err := c.wait(ctx, &c.rdl, c.rlock, nil, 0, "read"); err != nil {
+		return Message{}, err
+	}
+	defer func() { c.rlock <- struct{}{} }()
+	c.curMu.Lock()
+	c.msgSeq++ // from here on, the Message the last call returned is stale
+	seq := c.msgSeq
+	c.cur, c.curOff, c.curLen = js.Undefined(), 0, 0
+	c.curMu.Unlock()
+	for {
+		c.mu.Lock()
+		if len(c.queue) > 0 {
+			m := c.queue[0]
+			c.queue[0] = jsMessage{}
+			c.queue = c.queue[1:]
+			c.mu.Unlock()
+			if m.kind == Text {
+				return Message{Kind: Text, Text: m.text}, nil
+			}
+			c.curMu.Lock()
+			c.cur, c.curLen = m.data, m.n
+			c.curMu.Unlock()
+			return Message{Kind: Binary, c: c, ctx: mctx, seq: seq}, nil
+		}
+		closed := c.State() == Closed
+		c.mu.Unlock()
+		if closed {
+			return Message{}, c.closeError()
+		}
+		if err := c.wait(ctx, &c.rdl, c.notify, nil, 0, "read"); err != nil {
+			return Message{}, err
+		}
+	}
+}
