@@ -254,13 +254,9 @@ func (c *Conn) attach(ws js.Value) {
 func (c *Conn) arrived(data js.Value) {
 	var m jsMessage
 	if data.Type() == js.TypeString {
-		// A UTF-16 code unit is at least one byte of UTF-8, so a string
-		// longer in units than the cap is over it without converting.
+		// The browser holds the whole text already; converted, it is
+		// measured in UTF-8 bytes, as the cap is, and dropped when over.
 		limit := c.opts.BufferCap
-		if limit >= 0 && int64(data.Length()) > limit {
-			c.tooBig(Text, int64(data.Length()))
-			return
-		}
 		m = jsMessage{kind: Text, text: data.String()}
 		if limit >= 0 && int64(len(m.text)) > limit {
 			c.tooBig(Text, int64(len(m.text)))
