@@ -218,7 +218,9 @@ func TestBrowserCloseCodes(t *testing.T) {
 		if err := c.SendText(ctx, "close please"); err != nil {
 			t.Fatal(err)
 		}
+		start := time.Now()
 		_, err := c.Next(ctx)
+		t.Logf("the close took %v", time.Since(start))
 		var ce *wsio.CloseError
 		if !errors.As(err, &ce) || ce.Code != 4003 || ce.Reason != "bye from wsio ✓" || !ce.Remote {
 			t.Fatalf("Next: %v, want the server's 4003 close", err)

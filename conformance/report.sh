@@ -6,17 +6,18 @@
 #   reports/server-wsio/index.md  the suite, full size, against the wsio client (cmd/echoclient)
 #   reports/interop.md            interop with real peers (go test ./interop/)
 #   reports/hostile.md            hostile input (go test -race ./hostile/)
+#   reports/wasm-size.md          js/wasm size of a minimal client, wsio and coder/websocket (cmd/wasmsize)
 #   ../README.md                  the summaries of those, of soak/results*.md and of
 #                                 bench/results*.md (the soak and the benchmark write
 #                                 their own reports; conformance/README.md says how)
 #
-# WSIO_REPORT_STEPS picks steps (default: conformance,interop,hostile,readme).
+# WSIO_REPORT_STEPS picks steps (default: conformance,interop,hostile,wasmsize,readme).
 # The interop step installs the peers first (peers/install.sh). Every step
 # runs even when one fails; the script then exits 1.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
-steps=",${WSIO_REPORT_STEPS:-conformance,interop,hostile,readme},"
+steps=",${WSIO_REPORT_STEPS:-conformance,interop,hostile,wasmsize,readme},"
 tmp="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -94,6 +95,10 @@ if [[ "$steps" == *,hostile,* ]]; then
   else
     failed "the hostile tests wrote no report"
   fi
+fi
+
+if [[ "$steps" == *,wasmsize,* ]]; then
+  go run ./cmd/wasmsize >/dev/null || failed "cmd/wasmsize failed"
 fi
 
 if [[ "$steps" == *,readme,* ]]; then

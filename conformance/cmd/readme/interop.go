@@ -19,6 +19,7 @@ var peerNames = map[string]string{
 	"TestNodejsWebsocket":     "`nodejs-websocket` (Node)",
 	"TestPythonWebsockets":    "Python `websockets`",
 	"TestChromium":            "Chromium, headless",
+	"TestWasm":                "Chromium, headless, running wsio compiled to js/wasm",
 }
 
 // peerVersions says where each peer's version comes from: an npm package
@@ -29,6 +30,7 @@ var peerVersions = map[string]struct{ lock, npm, deb string }{
 	"TestNodejsWebsocket":     {lock: "nodejs-websocket", npm: "nodejs-websocket"},
 	"TestPythonWebsockets":    {deb: "python3-websockets"},
 	"TestChromium":            {deb: "chromium"},
+	"TestWasm":                {deb: "chromium"},
 }
 
 // testEvent is one line of `go test -json`.
