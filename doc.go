@@ -113,6 +113,22 @@
 // are answered from inside reads, so a connection needs a reader for
 // keepalive and Ping to see pongs.
 //
+// # WebAssembly
+//
+// Built for js/wasm (GOOS=js GOARCH=wasm), the package is the client side
+// over the browser's WebSocket, with the same names: Dial, Conn (Next,
+// SendText, SendBinary, BeginBinary, Close, CloseNow, Done, Err,
+// Subprotocol, SetValue, Value, the read and write deadlines), Message,
+// BinaryWriter, CloseError and the sentinels; stream.NetConn works there
+// too. What a browser cannot do is refused with an error matching
+// errors.ErrUnsupported rather than ignored: DialOptions' Header,
+// TLSConfig, NetDial and Proxy, Options.Compression, keepalive pings,
+// Ping, and Close with a code other than 1000 or 3000–4999. A browser
+// sends only whole messages, so BeginBinary buffers its message (in
+// JavaScript memory, up to Options.BufferCap) and Close sends it. A
+// message over the limits ends the connection with a *CloseError of code
+// 1009 on this side, but the browser's close frame then carries no code.
+//
 // # Packages
 //
 // This package is the one a program imports (with stream for the net.Conn
