@@ -93,6 +93,13 @@ func (c *Conn) CloseNow() error {
 // closes the stream. A reason longer than 123 bytes is cut at a UTF-8
 // boundary.
 //
+// Data discarded while Close waits is held to the rules and limits a read
+// keeps: a message over BufferCap or MaxBinaryMessage (or one that breaks
+// the protocol) ends the connection as soon as that is known, without
+// reading more of it or waiting further for the peer's close frame; no
+// second close frame is sent, and Close returns an error, as when the
+// peer does not answer.
+//
 // It returns nil when the peer answered: its close frame carried this
 // side's code, 1000 or no code. A close frame with any other code is the
 // peer's own close (it closed for a reason of its own, for example 1009
@@ -241,7 +248,7 @@ func (c *Conn) awaitPeerClose(deadline time.Time) bool {
 		c.dlMu.Unlock()
 	}
 	for {
-		if _, err := c.nextFrameDiscarding(); err != nil {
+		if err := c.nextFrameDiscarding(); err != nil {
 			return c.closeRcv.Load()
 		}
 	}

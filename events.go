@@ -354,12 +354,9 @@ func (c *Conn) settle() (idle bool, err error) {
 	}
 	if c.msgOp == conn.OpBinary {
 		c.msgSeq++ // the Binary callback's reader is stale from here on
-		if !c.binDone {
-			if err := c.discardBinary(); err != nil {
-				return false, err
-			}
+		if _, err := c.finishMessage(false); err != nil {
+			return false, err
 		}
-		c.msgOp = 0
 	}
 	if c.msgOp != 0 || c.rd.buffered() > 0 {
 		return false, nil

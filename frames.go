@@ -144,44 +144,19 @@ func (c *Conn) readFailed(err error) error {
 	return c.closeError()
 }
 
-// nextFrameDiscarding reads and drops one frame's worth of data (or the
-// rest of the current message); used while waiting for the peer's close
-// frame. Data is still inflated and validated so the rules hold to the end.
-func (c *Conn) nextFrameDiscarding() (conn.Header, error) {
-	switch c.msgOp {
-	case conn.OpBinary:
-		if !c.binDone {
-			c.binCut = true // the caller's Message must not report the skipped rest as read
-			if err := c.discardBinary(); err != nil {
-				return conn.Header{}, err
-			}
-		}
-		c.msgOp = 0
-		return conn.Header{}, nil
-	case conn.OpText:
-		_, err := c.readText()
-		return conn.Header{}, err
+// nextFrameDiscarding reads one frame and drops its data (or finishes and
+// drops the current message); used while waiting for the peer's close
+// frame. Messages start and end as they do for Next (startMessage,
+// finishMessage), so data is still inflated, validated and held to its
+// limits to the end.
+func (c *Conn) nextFrameDiscarding() error {
+	if c.msgOp != 0 {
+		_, err := c.finishMessage(true)
+		return err
 	}
 	h, err := c.readHeader()
 	if err != nil || h.Op.IsControl() {
-		return h, err
+		return err
 	}
-	switch h.Op {
-	case conn.OpText:
-		c.startMessage(h)
-		c.text.Begin(c.opts.BufferCap)
-		if !c.compressed {
-			return h, c.reserveText(h.Length)
-		}
-	case conn.OpBinary:
-		c.startMessage(h)
-		c.binBudget = limits.Budget{Cap: -1}
-		c.binDone = false
-		if !c.binCut {
-			c.msgSeq++ // the caller's finished Message must not read this one
-		}
-	default:
-		return h, c.failProtocol("continuation frame with no message to continue")
-	}
-	return h, nil
+	return c.startMessage(h)
 }
