@@ -92,7 +92,7 @@ func (c *Conn) failProtocol(what string) error {
 // sends a close frame with code (unless one was sent), lets the peer read
 // it, and closes the stream. It returns the error to give the caller.
 func (c *Conn) fail(code StatusCode, reason string, cause error) error {
-	c.setCloseErr(&CloseError{Code: code, Reason: reason, Err: cause})
+	c.closing.setErr(&CloseError{Code: code, Reason: reason, Err: cause})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = c.sendClose(ctx, code, reason, nil)
 	cancel()
@@ -111,9 +111,9 @@ func (c *Conn) drain(deadline time.Time) {
 	if c.nc == nil {
 		return
 	}
-	c.dlMu.Lock()
+	c.dl.mu.Lock()
 	_ = c.nc.SetReadDeadline(deadline)
-	c.dlMu.Unlock()
+	c.dl.mu.Unlock()
 	var buf [512]byte
 	for {
 		if _, err := c.rwc.Read(buf[:]); err != nil {
@@ -130,7 +130,7 @@ func (c *Conn) readFailed(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
 		return err
 	}
-	if c.closeRcv.Load() || c.State() == Closed {
+	if c.closing.has(closeReceived) || c.State() == Closed {
 		c.closeTransport()
 		return c.closeError()
 	}

@@ -282,7 +282,7 @@ func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, er
 	if !c.readMayBlock() {
 		return c.readBinaryLocked(p)
 	}
-	stop := c.watchRead(ctx)
+	stop := c.watch(ctx, reading)
 	n, err := c.readBinaryLocked(p)
 	stop()
 	return n, readCanceled(ctx, err)

@@ -181,15 +181,13 @@ func (s *netConn) Close() error {
 	if s.closed.Swap(true) {
 		return s.opError("close", nil, false)
 	}
-	// A Read blocked on the socket returns a deadline error, which Read
-	// reports as net.ErrClosed because closed is set; the handshake
-	// below discards what the reader left unread.
-	_ = s.c.SetReadDeadline(aLongTimeAgo)
+	// A deadline that has passed by the time it is set makes a Read
+	// blocked on the socket return a deadline error, which Read reports
+	// as net.ErrClosed because closed is set; the handshake below
+	// discards what the reader left unread.
+	_ = s.c.SetReadDeadline(time.Now())
 	return s.c.Close(wsio.StatusNormalClosure, "")
 }
-
-// aLongTimeAgo is a deadline in the past, which makes blocked reads return.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // opError wraps err, an error of op ("read", "write", "close"), the way
 // package net does. open reports whether the connection had not ended
