@@ -125,29 +125,24 @@ func (c *Conn) finishMessage(cut bool) (Message, error) {
 // connection with 1009 when they pass it.
 func (c *Conn) charge(n int64) error {
 	if c.msgOp == conn.OpText {
-		return c.reserveText(n)
+		if err := c.text.Reserve(n); err != nil {
+			return c.tooBig("text message too big", "the buffer cap", c.opts.BufferCap, err)
+		}
+		return nil
 	}
-	return c.takeBinary(n)
-}
-
-func (c *Conn) reserveText(n int64) error {
-	if err := c.text.Reserve(n); err != nil {
-		return c.fail(StatusMessageTooBig, "text message too big", &fault{
-			msg:  fmt.Sprintf("text message too big: over the buffer cap of %d bytes", c.opts.BufferCap),
-			kind: ErrMessageTooBig, cause: err,
-		})
-	}
-	return nil
-}
-
-func (c *Conn) takeBinary(n int64) error {
 	if err := c.binBudget.Take(n); err != nil {
-		return c.fail(StatusMessageTooBig, "binary message too big", &fault{
-			msg:  fmt.Sprintf("binary message too big: over the limit of %d bytes", c.binBudget.Cap),
-			kind: ErrMessageTooBig, cause: err,
-		})
+		return c.tooBig("binary message too big", "the limit", c.binBudget.Cap, err)
 	}
 	return nil
+}
+
+// tooBig fails the connection with 1009 for a message over limit, which
+// is max bytes.
+func (c *Conn) tooBig(what, limit string, max int64, cause error) error {
+	return c.fail(StatusMessageTooBig, what, &fault{
+		msg:  fmt.Sprintf("%s: over %s of %d bytes", what, limit, max),
+		kind: ErrMessageTooBig, cause: cause,
+	})
 }
 
 // nextFragment reads frames up to the next continuation frame of the
@@ -240,6 +235,12 @@ func (c *Conn) readText() (string, error) {
 			return "", err
 		}
 	}
+	return c.finishText()
+}
+
+// finishText ends the current text message, read whole into the
+// assembler, and returns it once its UTF-8 is found complete.
+func (c *Conn) finishText() (string, error) {
 	c.msgOp = 0
 	s, err := c.text.Finish()
 	if err != nil {
@@ -346,7 +347,7 @@ func (c *Conn) readBinaryLocked(p []byte) (int, error) {
 		n, err = c.inflater().Read(p)
 		if n > 0 {
 			c.recordInflated(p[:n])
-			if e := c.takeBinary(int64(n)); e != nil {
+			if e := c.charge(int64(n)); e != nil {
 				return 0, cutShort(e)
 			}
 		}

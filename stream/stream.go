@@ -39,7 +39,7 @@
 //     Source and Addr the socket's local and remote addresses, nil over
 //     a stream that has none) whose Err is the cause, so errors.Is and
 //     errors.As see through it: a *CloseError,
-//     ErrClosed, ErrProtocol and the rest of package conn's sentinels
+//     ErrClosed, ErrProtocol and the rest of package wsio's sentinels
 //     still match.
 //   - After a local Close (of the net.Conn, or Close or CloseNow of the
 //     connection under it) Read and Write fail with an error matching
