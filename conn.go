@@ -98,13 +98,13 @@ type Conn struct {
 	// Reading; guarded by rsem.
 	rsem      sem
 	rd        reader
-	fs        frameState
+	fs        frameState    // the current frame of the data message in progress
 	src       msgSource     // the current message's payload, for the inflater
 	deflate   *deflateState // permessage-deflate, when negotiated
 	infl      io.ReadCloser // the current message's inflater, if any
 	text      textframe.Assembler
-	msgSeq    uint64 // a binary Message is current while its seq equals this; each Next advances it (see binaryState)
-	binBudget limits.Budget
+	msgSeq    uint64        // a binary Message is current while its seq equals this; each Next, and each binary message's start (startMessage), advances it
+	binBudget limits.Budget // what the current binary message may still bring under MaxBinaryMessage
 	// The small fields together, so the struct has no padding between
 	// them (TestConnFitsItsSizeClass keeps Conn's size in check).
 	msgOp      conn.Opcode // data message in progress (text or binary), or 0
