@@ -14,48 +14,22 @@ import (
 	"github.com/wsio/wsio/limits"
 )
 
-// setCloseErr records how the connection ended, keeping the first cause.
-// It reports whether e was recorded.
-func (c *Conn) setCloseErr(e *CloseError) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeErr != nil {
-		return false
-	}
-	c.closeErr = e
-	return true
-}
-
-func (c *Conn) closeError() *CloseError {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeErr
-}
+// closeError returns how the connection ended, or nil while it has not.
+func (c *Conn) closeError() *CloseError { return c.closing.error() }
 
 // abort tears the stream down at once, recording cause as an abnormal
 // closure if nothing was recorded before.
 func (c *Conn) abort(cause error) {
-	c.setCloseErr(&CloseError{Code: StatusAbnormalClosure, Err: cause})
+	c.closing.setErr(&CloseError{Code: StatusAbnormalClosure, Err: cause})
 	c.closeTransport()
 }
 
 // closeTransport closes the stream once and runs the OnClose hooks.
 func (c *Conn) closeTransport() {
-	c.mu.Lock()
-	if c.State() == Closed {
-		c.mu.Unlock()
+	hooks, first := c.closing.end()
+	if !first {
 		return
 	}
-	if c.closeErr == nil {
-		c.closeErr = &CloseError{Code: StatusAbnormalClosure, Err: ErrClosed}
-	}
-	hooks := c.onClose
-	c.onClose = nil
-	// Done first: whoever sees the Closed state (a reader that then
-	// returns) finds Done closed too.
-	close(c.done)
-	c.state.Store(int32(Closed))
-	c.mu.Unlock()
 	_ = c.rwc.Close()
 	if c.ka != nil {
 		c.ka.stop()
@@ -95,6 +69,13 @@ func (c *Conn) CloseNow() error {
 // closes the stream. A reason longer than 123 bytes is cut at a UTF-8
 // boundary.
 //
+// Data discarded while Close waits is held to the rules and limits a read
+// keeps: a message over BufferCap or MaxBinaryMessage (or one that breaks
+// the protocol) ends the connection as soon as that is known, without
+// reading more of it or waiting further for the peer's close frame; no
+// second close frame is sent, and Close returns an error, as when the
+// peer does not answer.
+//
 // It returns nil when the peer answered: its close frame carried this
 // side's code, 1000 or no code. A close frame with any other code is the
 // peer's own close (it closed for a reason of its own, for example 1009
@@ -132,7 +113,7 @@ func (c *Conn) closeHandshake(code StatusCode, reason string, local *CloseError)
 		t := time.NewTimer(time.Until(deadline))
 		defer t.Stop()
 		select {
-		case <-c.done:
+		case <-c.closing.done:
 		case <-t.C:
 			c.closeTransport()
 		}
@@ -166,17 +147,9 @@ var errCloseSent = &fault{msg: prefix + "a close frame was already sent", kind: 
 // frame, so a reader that sees the peer's answer does not report it as
 // the peer's own close.
 func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, local *CloseError) error {
-	c.mu.Lock()
-	if c.closeSent || c.State() == Closed {
-		c.mu.Unlock()
+	if !c.closing.claim(local) {
 		return errCloseSent
 	}
-	c.closeSent = true
-	if local != nil && c.closeErr == nil {
-		c.closeErr = local
-	}
-	c.state.Store(int32(Closing))
-	c.mu.Unlock()
 	var buf [limits.MaxControlPayload]byte
 	n := 0
 	if code != StatusNoStatus && code != 0 {
@@ -187,35 +160,9 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, lo
 		return err
 	}
 	err := c.writeFrameLocked(ctx, true, 0, conn.OpClose, buf[:n], true)
-	c.closeWritten = true
+	c.closing.wrote()
 	c.unlockWrite()
 	return err
-}
-
-// closeRecvChan returns a channel that is closed once the peer's close
-// frame has arrived. It is made on first use: only a closing handshake
-// that waits while another goroutine reads needs it, so an idle
-// connection does not carry one.
-func (c *Conn) closeRecvChan() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeRecv == nil {
-		c.closeRecv = make(chan struct{})
-		if c.closeRcv.Load() {
-			close(c.closeRecv)
-		}
-	}
-	return c.closeRecv
-}
-
-// noteCloseReceived records that the peer's close frame arrived, once,
-// and wakes a closeRecvChan waiter.
-func (c *Conn) noteCloseReceived() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeRcv.CompareAndSwap(false, true) && c.closeRecv != nil {
-		close(c.closeRecv)
-	}
 }
 
 // awaitPeerClose waits for the peer's close frame until deadline, reading
@@ -224,27 +171,27 @@ func (c *Conn) awaitPeerClose(deadline time.Time) bool {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	if !c.rsem.tryLock() {
-		switch c.rsem.lockSlow(nil, c.done, c.closeRecvChan(), t.C) {
+		switch c.rsem.lockSlow(nil, c.closing.done, c.closing.receivedChan(), t.C) {
 		case gotOther:
 			return true
 		case gotDone:
-			return c.closeRcv.Load()
+			return c.closing.has(closeReceived)
 		case gotTimer:
 			return false
 		}
 	}
 	defer c.rsem.unlock()
-	if c.closeRcv.Load() {
+	if c.closing.has(closeReceived) {
 		return true
 	}
 	if c.nc != nil {
-		c.dlMu.Lock()
+		c.dl.mu.Lock()
 		_ = c.nc.SetReadDeadline(deadline)
-		c.dlMu.Unlock()
+		c.dl.mu.Unlock()
 	}
 	for {
-		if _, err := c.nextFrameDiscarding(); err != nil {
-			return c.closeRcv.Load()
+		if err := c.nextFrameDiscarding(); err != nil {
+			return c.closing.has(closeReceived)
 		}
 	}
 }
@@ -270,13 +217,10 @@ func (c *Conn) peerClosed(payload []byte) error {
 	case StatusInvalidPayload:
 		return c.fail(StatusInvalidPayload, why, &fault{msg: why, kind: ErrInvalidUTF8})
 	}
-	c.recordPeerClose(code, reason)
+	c.closing.recordPeer(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 	defer cancel()
-	c.mu.Lock()
-	initiated := c.closeSent
-	c.mu.Unlock()
-	if !initiated {
+	if !c.closing.has(closeClaimed) {
 		echo := code
 		if echo == StatusNoStatus {
 			echo = 0
@@ -309,25 +253,4 @@ func decodeClose(payload []byte) (code StatusCode, reason string, bad StatusCode
 		return code, string(payload[2:]), 0, ""
 	}
 	return StatusNoStatus, "", 0, ""
-}
-
-// recordPeerClose records the peer's close frame, valid, as how the
-// connection ended: when nothing was recorded before, or when this side's
-// Close recorded its own close and the peer's frame is not merely an
-// answer to it (its code is neither ours, nor 1000, nor absent), so the
-// peer's code and reason reach the program whichever frame went first. A
-// close recorded for a fault (Err set) stays. It then wakes a Close
-// waiting for the frame.
-func (c *Conn) recordPeerClose(code StatusCode, reason string) {
-	e := &CloseError{Code: code, Reason: reason, Remote: true}
-	c.mu.Lock()
-	switch own := c.closeErr; {
-	case own == nil:
-		c.closeErr = e
-	case !own.Remote && own.Err == nil && c.State() != Closed &&
-		code != own.Code && code != StatusNormalClosure && code != StatusNoStatus:
-		c.closeErr = e
-	}
-	c.mu.Unlock()
-	c.noteCloseReceived()
 }

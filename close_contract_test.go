@@ -3,10 +3,13 @@
 package wsio_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -366,5 +369,69 @@ func TestCloseErrorIs(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCloseWaitKeepsBinaryLimit: while Close waits for the peer's close
+// frame it reads and drops what the peer still sends, under the limits a
+// read keeps. A binary message over MaxBinaryMessage fails the connection
+// as soon as it is known to be too big (at its header, or once that much
+// has been inflated) as the option promises and RFC 6455 (10.4) demands:
+// nothing of it is read or inflated past the limit, and no 1009 frame
+// follows the close frame already sent (5.5.1), so the connection simply
+// ends, well before CloseTimeout, and Close reports the missing answer.
+func TestCloseWaitKeepsBinaryLimit(t *testing.T) {
+	t.Parallel()
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	_, _ = fw.Write(make([]byte, 1<<20))
+	_ = fw.Flush()
+	bomb := bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff})
+	var zeroMask [4]byte
+	tests := []struct {
+		name    string
+		deflate bool
+		send    []byte // the peer's bytes after the server's close frame
+	}{
+		// A 1 MiB message of which 64 KiB arrive, and then nothing.
+		{"declared over the limit", false, append(frameHeader(0x80|0x2, 1<<20, &zeroMask), make([]byte, 64<<10)...)},
+		// A whole compressed message that inflates to 1 MiB.
+		{"inflates over the limit", true, clientFrame(true, 0x40, 0x2, bomb)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := wsio.ServerOptions{Options: wsio.Options{MaxBinaryMessage: 1 << 10, CloseTimeout: 10 * timeout}}
+			if tt.deflate {
+				opts.Compression = &wsio.Compression{}
+			}
+			type outcome struct{ close, err error }
+			done := make(chan outcome, 1)
+			_, url := newServer(t, opts, func(c *wsio.Conn) {
+				err := c.Close(wsio.StatusNormalClosure, "")
+				done <- outcome{err, c.Err()}
+			})
+			upgrade := rawUpgrade
+			if tt.deflate {
+				upgrade = rawDeflateUpgrade
+			}
+			nc, br := upgrade(t, url)
+			_ = nc.SetDeadline(time.Now().Add(timeout))
+			if f, err := readFrame(br); err != nil || f.op != 0x8 {
+				t.Fatalf("the server sent %+v, %v; want its close frame", f, err)
+			}
+			_, _ = nc.Write(tt.send) // may fail once the server has given up
+			// The server ends the stream without reading on: EOF, or a
+			// reset when our bytes were left unread.
+			if _, err := br.ReadByte(); errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("the server still waits for the close frame, reading the message over the limit: %v", err)
+			}
+			_ = nc.Close()
+			got := receive(t, done, "the server's Close")
+			if got.close == nil {
+				t.Error("Close = nil; the peer never answered")
+			}
+			wantClose(t, got.err, wsio.StatusNormalClosure, false)
+		})
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/wsio/wsio/conn"
 	"github.com/wsio/wsio/limits"
@@ -101,22 +100,19 @@ type Conn struct {
 	// Reading; guarded by rsem.
 	rsem      sem
 	rd        reader
-	fs        frameState
+	fs        frameState    // the current frame of the data message in progress
 	src       msgSource     // the current message's payload, for the inflater
 	deflate   *deflateState // permessage-deflate, when negotiated
 	infl      io.ReadCloser // the current message's inflater, if any
 	text      textframe.Assembler
-	msgSeq    uint64 // a binary Message is current while its seq equals this; each Next advances it (see binaryState)
-	binBudget limits.Budget
-	rwg       sync.WaitGroup // a read deadline callback in flight
-	// The small fields last, together, so the struct has no padding
-	// between them (TestConnFitsItsSizeClass keeps Conn's size in check).
+	msgSeq    uint64        // a binary Message is current while its seq equals this; each Next, and each binary message's start (startMessage), advances it
+	binBudget limits.Budget // what the current binary message may still bring under MaxBinaryMessage
+	// The small fields together, so the struct has no padding between
+	// them (TestConnFitsItsSizeClass keeps Conn's size in check).
 	msgOp      conn.Opcode // data message in progress (text or binary), or 0
 	compressed bool        // the current message is compressed
 	binDone    bool        // the current binary message was read to its end
 	binCut     bool        // the close handshake discarded the rest of the caller's binary message
-	rcancel    bool        // the read deadline was forced by a context
-	evParked   bool        // ServeEvents parked c: SetReadDeadline re-arms its timer; guarded by dlMu
 	readSeen   atomic.Bool // a read (Next, ServeEvents) has taken the read lock: the connection has a reader
 
 	// Writing; frames under wsem, whole data messages under msem.
@@ -125,40 +121,20 @@ type Conn struct {
 	streamOpen atomic.Bool
 	pollMark   uint32 // look clock's tick of the last look at the socket (peerCheck); guarded by msem
 	werr       error  // fatal write error; guarded by wsem
-	wwg        sync.WaitGroup
-	wcancel    bool
 
 	pongPending atomic.Bool
 	pongBusy    atomic.Bool // a pongLoop goroutine is running
 	pongMu      sync.Mutex
 	pongQ       *pongQueue // nil when no pong is pending
 
-	// Deadlines the user set (net.Conn style), restored after a context
-	// forced an earlier one.
-	dlMu          sync.Mutex
-	readDeadline  time.Time
-	writeDeadline time.Time
-	// c.cancelRead and c.cancelWrite as func values, made on first use
-	// (by watchRead under the read lock, watchWrite under the write lock)
-	// so a connection that never reads or writes under a cancelable
-	// context does not carry them.
-	cancelReadFn  func()
-	cancelWriteFn func()
+	dl       deadlines  // the stream's deadlines, the user's and forced ones
+	watchers [2]watcher // a context's watch over blocked I/O, by dir
 
-	// Closing.
-	state        atomic.Int32
-	mu           sync.Mutex
-	closeSent    bool
-	closeWritten bool          // the close frame went out; guarded by wsem
-	closeErr     *CloseError   // how the connection ended; set once
-	closeRecv    chan struct{} // closed when the peer's close frame arrived; made by closeRecvChan, guarded by mu
-	done         chan struct{} // closed when rwc is closed
-	onClose      []func()
+	closing closeState // the ready state, the closing handshake and how it ended
 
-	pings    pingWaiters
-	ka       *keepalive
-	value    atomic.Value
-	closeRcv atomic.Bool
+	pings pingWaiters
+	ka    *keepalive
+	value atomic.Value
 }
 
 // newConn wraps an established stream. buffered holds bytes already read
@@ -168,11 +144,11 @@ func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *
 		rwc:    rwc,
 		client: client,
 		opts:   o.resolved(),
-		done:   make(chan struct{}),
 	}
+	c.closing.done = make(chan struct{})
 	c.nc, _ = rwc.(net.Conn)
 	c.rd.init(rwc, buffered)
-	c.state.Store(int32(Open))
+	c.closing.state.Store(int32(Open))
 	if c.opts.KeepaliveInterval > 0 {
 		c.startKeepalive()
 	}
@@ -191,7 +167,7 @@ func NewConn(rwc io.ReadWriteCloser, client bool, o *Options) *Conn {
 }
 
 // State returns the connection's ready state.
-func (c *Conn) State() State { return State(c.state.Load()) }
+func (c *Conn) State() State { return c.closing.ready() }
 
 // Subprotocol returns the subprotocol the handshake chose, or "". (The
 // ones a client offered are in Request().Header, and a server's
@@ -261,7 +237,7 @@ func (c *Conn) SetValue(v any) { c.value.Store(v) }
 // Done returns a channel that is closed when the connection is closed: by
 // the time State reports Closed (or a read has failed with the
 // *CloseError), Done is closed.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} { return c.closing.done }
 
 // Err returns how the connection ended (a *CloseError), or nil while it is
 // open. Reads and sends after the end fail with it (a binary message's
@@ -276,22 +252,15 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // may change to the peer's once its frame arrives; from the time Done is
 // closed, Err no longer changes.
 func (c *Conn) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeErr == nil {
-		return nil
+	if ce := c.closeError(); ce != nil {
+		return ce
 	}
-	return c.closeErr
+	return nil
 }
 
 // OnClose registers f to run once after the connection is closed.
 func (c *Conn) OnClose(f func()) {
-	c.mu.Lock()
-	if c.State() == Closed {
-		c.mu.Unlock()
+	if !c.closing.onClose(f) {
 		f()
-		return
 	}
-	c.onClose = append(c.onClose, f)
-	c.mu.Unlock()
 }

@@ -5,8 +5,46 @@ package wsio
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
+
+// dir is one direction of the stream, for the deadline state kept per
+// direction.
+type dir uint8
+
+const (
+	reading dir = iota
+	writing
+)
+
+// deadlines is the stream deadline state of a connection over a net.Conn.
+// mu guards every field; the stream's deadlines are set only under it, so
+// the user's setting and a forced one never cross.
+type deadlines struct {
+	mu sync.Mutex
+	// user is the deadline the user set for each direction
+	// (SetReadDeadline, SetWriteDeadline), the one the stream carries
+	// whenever none is forced.
+	user [2]time.Time
+	// forced says a direction's stream deadline is held by the package
+	// (force, until restore): a context's end or ServeEvents' wait. The
+	// user's deadline is then only recorded, and restore puts it back.
+	forced [2]bool
+	// parked says ServeEvents parked the connection: no goroutine reads
+	// it, so SetReadDeadline re-arms its timer.
+	parked bool
+}
+
+// watcher is what watch keeps per direction. Only the goroutine holding
+// the direction's lock (rsem for reading, wsem for writing) uses it.
+type watcher struct {
+	wg sync.WaitGroup // a callback forcing the deadline is in flight
+	// cancel forces the direction's deadline into the past, as a func
+	// value made on first use, so a connection that never reads or writes
+	// under a cancelable context does not carry one.
+	cancel func()
+}
 
 // SetReadDeadline sets the deadline for reads (Next and binary message
 // reads) when the stream is a net.Conn. A read that passes it fails with
@@ -15,17 +53,7 @@ import (
 // connection read by ServeEvents, passing the deadline ends the
 // connection instead (see Events).
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if c.nc == nil {
-		return errors.ErrUnsupported
-	}
-	c.dlMu.Lock()
-	c.readDeadline = t
-	var err error
-	if !c.rcancel {
-		err = c.nc.SetReadDeadline(t)
-	}
-	parked := c.evParked
-	c.dlMu.Unlock()
+	parked, err := c.setDeadline(reading, t)
 	if parked {
 		// No goroutine is reading to see the new deadline: the parked
 		// connection's timer must.
@@ -41,14 +69,38 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // out (mid-frame, or between two frames of the message) breaks the
 // connection, as a context's end does (see Conn).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	_, err := c.setDeadline(writing, t)
+	return err
+}
+
+// setDeadline records t as the user's deadline for direction d and sets
+// it on the stream unless a forced one holds it. It reports whether
+// ServeEvents has parked the connection.
+func (c *Conn) setDeadline(d dir, t time.Time) (parked bool, err error) {
 	if c.nc == nil {
-		return errors.ErrUnsupported
+		return false, errors.ErrUnsupported
 	}
-	c.dlMu.Lock()
-	defer c.dlMu.Unlock()
-	c.writeDeadline = t
-	if c.wcancel {
-		return nil
+	c.dl.mu.Lock()
+	defer c.dl.mu.Unlock()
+	c.dl.user[d] = t
+	if !c.dl.forced[d] {
+		err = c.streamDeadline(d, t)
+	}
+	return c.dl.parked, err
+}
+
+// userDeadline returns the deadline the user set for direction d.
+func (c *Conn) userDeadline(d dir) time.Time {
+	c.dl.mu.Lock()
+	defer c.dl.mu.Unlock()
+	return c.dl.user[d]
+}
+
+// streamDeadline sets direction d's deadline on the stream. The caller
+// holds dl.mu.
+func (c *Conn) streamDeadline(d dir, t time.Time) error {
+	if d == reading {
+		return c.nc.SetReadDeadline(t)
 	}
 	return c.nc.SetWriteDeadline(t)
 }
@@ -56,52 +108,33 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // aLongTimeAgo is a deadline in the past, which makes blocked I/O return.
 var aLongTimeAgo = time.Unix(1, 0)
 
-func (c *Conn) cancelRead() {
-	defer c.rwg.Done()
-	c.dlMu.Lock()
-	c.rcancel = true
-	_ = c.nc.SetReadDeadline(aLongTimeAgo)
-	c.dlMu.Unlock()
+// force holds direction d's stream deadline at t, or at the user's
+// deadline when that is sooner, until restore.
+func (c *Conn) force(d dir, t time.Time) {
+	c.dl.mu.Lock()
+	c.dl.forced[d] = true
+	if u := c.dl.user[d]; !u.IsZero() && u.Before(t) {
+		t = u
+	}
+	_ = c.streamDeadline(d, t)
+	c.dl.mu.Unlock()
 }
 
-func (c *Conn) cancelWrite() {
-	defer c.wwg.Done()
-	c.dlMu.Lock()
-	c.wcancel = true
-	_ = c.nc.SetWriteDeadline(aLongTimeAgo)
-	c.dlMu.Unlock()
+// restore ends a forced deadline of direction d: the stream carries the
+// user's deadline again.
+func (c *Conn) restore(d dir) {
+	c.dl.mu.Lock()
+	c.dl.forced[d] = false
+	_ = c.streamDeadline(d, c.dl.user[d])
+	c.dl.mu.Unlock()
 }
 
-// watchRead makes ctx's cancellation interrupt a blocked read. The
-// returned stop function must be called after the read.
-func (c *Conn) watchRead(ctx context.Context) (stop func()) {
-	if ctx.Done() == nil {
-		return nop
-	}
-	if c.nc == nil {
-		// No deadlines: cancellation can only tear the stream down.
-		s := context.AfterFunc(ctx, func() { c.abort(ctx.Err()) })
-		return func() { s() }
-	}
-	if c.cancelReadFn == nil {
-		c.cancelReadFn = c.cancelRead
-	}
-	c.rwg.Add(1)
-	s := context.AfterFunc(ctx, c.cancelReadFn)
-	return func() {
-		if s() {
-			c.rwg.Done()
-			return
-		}
-		c.rwg.Wait()
-		c.dlMu.Lock()
-		c.rcancel = false
-		_ = c.nc.SetReadDeadline(c.readDeadline)
-		c.dlMu.Unlock()
-	}
-}
-
-func (c *Conn) watchWrite(ctx context.Context) (stop func()) {
+// watch makes ctx's end interrupt blocked I/O in direction d: on a
+// net.Conn it forces the direction's deadline into the past, which the
+// returned stop function undoes; elsewhere it can only tear the stream
+// down. The caller holds the direction's lock and calls stop after the
+// I/O.
+func (c *Conn) watch(ctx context.Context, d dir) (stop func()) {
 	if ctx.Done() == nil {
 		return nop
 	}
@@ -109,21 +142,22 @@ func (c *Conn) watchWrite(ctx context.Context) (stop func()) {
 		s := context.AfterFunc(ctx, func() { c.abort(ctx.Err()) })
 		return func() { s() }
 	}
-	if c.cancelWriteFn == nil {
-		c.cancelWriteFn = c.cancelWrite
+	w := &c.watchers[d]
+	if w.cancel == nil {
+		w.cancel = func() {
+			defer w.wg.Done()
+			c.force(d, aLongTimeAgo)
+		}
 	}
-	c.wwg.Add(1)
-	s := context.AfterFunc(ctx, c.cancelWriteFn)
+	w.wg.Add(1)
+	s := context.AfterFunc(ctx, w.cancel)
 	return func() {
 		if s() {
-			c.wwg.Done()
+			w.wg.Done() // the callback will not run
 			return
 		}
-		c.wwg.Wait()
-		c.dlMu.Lock()
-		c.wcancel = false
-		_ = c.nc.SetWriteDeadline(c.writeDeadline)
-		c.dlMu.Unlock()
+		w.wg.Wait()
+		c.restore(d)
 	}
 }
 

@@ -168,13 +168,13 @@ func (ec *evConn) park() bool {
 		return false // let the reader see the end and report it
 	}
 	c := ec.c
-	c.dlMu.Lock()
-	dl := c.readDeadline
+	c.dl.mu.Lock()
+	dl := c.dl.user[reading]
 	passed := !dl.IsZero() && !time.Now().Before(dl)
 	// From here on SetReadDeadline re-arms the timer, so a deadline set
 	// after armLocked reads it below is not missed.
-	c.evParked = !passed
-	c.dlMu.Unlock()
+	c.dl.parked = !passed
+	c.dl.mu.Unlock()
 	if passed {
 		return false
 	}
@@ -190,18 +190,16 @@ func (ec *evConn) park() bool {
 // setEvParked records whether a parked c needs SetReadDeadline to re-arm
 // its timer.
 func (c *Conn) setEvParked(v bool) {
-	c.dlMu.Lock()
-	c.evParked = v
-	c.dlMu.Unlock()
+	c.dl.mu.Lock()
+	c.dl.parked = v
+	c.dl.mu.Unlock()
 }
 
 // armLocked sets the timer of a parked connection to fire at its read
 // deadline, or stops it when there is none. The caller holds ec.mu.
 func (ec *evConn) armLocked() {
 	c := ec.c
-	c.dlMu.Lock()
-	dl := c.readDeadline
-	c.dlMu.Unlock()
+	dl := c.userDeadline(reading)
 	switch {
 	case dl.IsZero():
 		if ec.timer != nil {
@@ -238,9 +236,7 @@ func (ec *evConn) deadlinePassed() {
 		return
 	}
 	c := ec.c
-	c.dlMu.Lock()
-	dl := c.readDeadline
-	c.dlMu.Unlock()
+	dl := c.userDeadline(reading)
 	if dl.IsZero() {
 		ec.mu.Unlock()
 		return
@@ -304,14 +300,7 @@ func (c *Conn) awaitData(d time.Duration) bool {
 	if c.State() == Closed || c.rd.buffered() > 0 {
 		return true
 	}
-	c.dlMu.Lock()
-	c.rcancel = true // a SetReadDeadline meanwhile is only recorded
-	wait := time.Now().Add(d)
-	if dl := c.readDeadline; !dl.IsZero() && dl.Before(wait) {
-		wait = dl
-	}
-	_ = c.nc.SetReadDeadline(wait)
-	c.dlMu.Unlock()
+	c.force(reading, time.Now().Add(d)) // a SetReadDeadline meanwhile is only recorded
 	var err error
 	for {
 		if err = c.rd.fill(); err != nil || !c.takeControl() {
@@ -319,10 +308,7 @@ func (c *Conn) awaitData(d time.Duration) bool {
 		}
 		c.rd.idle()
 	}
-	c.dlMu.Lock()
-	c.rcancel = false
-	_ = c.nc.SetReadDeadline(c.readDeadline)
-	c.dlMu.Unlock()
+	c.restore(reading)
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
@@ -356,12 +342,9 @@ func (c *Conn) settle() (idle bool, err error) {
 	}
 	if c.msgOp == conn.OpBinary {
 		c.msgSeq++ // the Binary callback's reader is stale from here on
-		if !c.binDone {
-			if err := c.discardBinary(); err != nil {
-				return false, err
-			}
+		if _, err := c.finishMessage(false); err != nil {
+			return false, err
 		}
-		c.msgOp = 0
 	}
 	if c.msgOp != 0 || c.rd.buffered() > 0 {
 		return false, nil

@@ -94,7 +94,7 @@ func (c *Conn) failProtocol(what string) error {
 // sends a close frame with code (unless one was sent), lets the peer read
 // it, and closes the stream. It returns the error to give the caller.
 func (c *Conn) fail(code StatusCode, reason string, cause error) error {
-	c.setCloseErr(&CloseError{Code: code, Reason: reason, Err: cause})
+	c.closing.setErr(&CloseError{Code: code, Reason: reason, Err: cause})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = c.sendClose(ctx, code, reason, nil)
 	cancel()
@@ -113,9 +113,9 @@ func (c *Conn) drain(deadline time.Time) {
 	if c.nc == nil {
 		return
 	}
-	c.dlMu.Lock()
+	c.dl.mu.Lock()
 	_ = c.nc.SetReadDeadline(deadline)
-	c.dlMu.Unlock()
+	c.dl.mu.Unlock()
 	var buf [512]byte
 	for {
 		if _, err := c.rwc.Read(buf[:]); err != nil {
@@ -132,7 +132,7 @@ func (c *Conn) readFailed(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) && c.State() != Closed {
 		return err
 	}
-	if c.closeRcv.Load() || c.State() == Closed {
+	if c.closing.has(closeReceived) || c.State() == Closed {
 		c.closeTransport()
 		return c.closeError()
 	}
@@ -146,44 +146,19 @@ func (c *Conn) readFailed(err error) error {
 	return c.closeError()
 }
 
-// nextFrameDiscarding reads and drops one frame's worth of data (or the
-// rest of the current message); used while waiting for the peer's close
-// frame. Data is still inflated and validated so the rules hold to the end.
-func (c *Conn) nextFrameDiscarding() (conn.Header, error) {
-	switch c.msgOp {
-	case conn.OpBinary:
-		if !c.binDone {
-			c.binCut = true // the caller's Message must not report the skipped rest as read
-			if err := c.discardBinary(); err != nil {
-				return conn.Header{}, err
-			}
-		}
-		c.msgOp = 0
-		return conn.Header{}, nil
-	case conn.OpText:
-		_, err := c.readText()
-		return conn.Header{}, err
+// nextFrameDiscarding reads one frame and drops its data (or finishes and
+// drops the current message); used while waiting for the peer's close
+// frame. Messages start and end as they do for Next (startMessage,
+// finishMessage), so data is still inflated, validated and held to its
+// limits to the end.
+func (c *Conn) nextFrameDiscarding() error {
+	if c.msgOp != 0 {
+		_, err := c.finishMessage(true)
+		return err
 	}
 	h, err := c.readHeader()
 	if err != nil || h.Op.IsControl() {
-		return h, err
+		return err
 	}
-	switch h.Op {
-	case conn.OpText:
-		c.startMessage(h)
-		c.text.Begin(c.opts.BufferCap)
-		if !c.compressed {
-			return h, c.reserveText(h.Length)
-		}
-	case conn.OpBinary:
-		c.startMessage(h)
-		c.binBudget = limits.Budget{Cap: -1}
-		c.binDone = false
-		if !c.binCut {
-			c.msgSeq++ // the caller's finished Message must not read this one
-		}
-	default:
-		return h, c.failProtocol("continuation frame with no message to continue")
-	}
-	return h, nil
+	return c.startMessage(h)
 }

@@ -38,7 +38,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op conn.Opcod
 // lockWrite takes the writer. Pongs queued by the reader go out first, so
 // they are not overtaken by frames written after their ping was read.
 func (c *Conn) lockWrite(ctx context.Context) error {
-	if err := c.lockErr(c.wsem.lock(ctx, c.done)); err != nil {
+	if err := c.lockErr(c.wsem.lock(ctx, c.closing.done)); err != nil {
 		return err
 	}
 	if c.pongPending.Load() {
@@ -60,7 +60,7 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn
 			return err
 		}
 	}
-	stop := c.watchWrite(ctx)
+	stop := c.watch(ctx, writing)
 	n, err := c.writeRaw(fin, rsv, op, p)
 	stop()
 	return c.writeFailed(ctx, n, err)
@@ -70,7 +70,7 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn
 // return: nil; a deadline or cancellation that struck before any byte
 // went out, after which the stream is intact and the call may be retried;
 // or a broken connection. A deadline error while ctx is done is taken
-// as ctx's doing (watchWrite forces one when ctx ends), so the error then
+// as ctx's doing (watch forces one when ctx ends), so the error then
 // wraps ctx.Err(), not the deadline.
 func (c *Conn) writeFailed(ctx context.Context, n int, err error) error {
 	if err == nil {
@@ -108,10 +108,7 @@ func (c *Conn) writable() error {
 	if c.werr != nil {
 		return c.werr
 	}
-	c.mu.Lock()
-	sent := c.closeSent
-	c.mu.Unlock()
-	if sent || c.State() == Closed {
+	if c.closing.has(closeClaimed) || c.State() == Closed {
 		if e := c.closeError(); e != nil {
 			return e
 		}

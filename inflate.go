@@ -35,7 +35,7 @@ func (c *Conn) inflateText() (string, error) {
 		n, err := r.Read(buf)
 		if n > 0 {
 			c.recordInflated(buf[:n])
-			if e := c.reserveText(int64(n)); e != nil {
+			if e := c.charge(int64(n)); e != nil {
 				return "", e
 			}
 			copy(c.text.Next(n), buf[:n])
@@ -53,12 +53,7 @@ func (c *Conn) inflateText() (string, error) {
 	if err := c.endInflate(); err != nil {
 		return "", err
 	}
-	c.msgOp = 0
-	s, err := c.text.Finish()
-	if err != nil {
-		return "", c.failUTF8(err)
-	}
-	return s, nil
+	return c.finishText()
 }
 
 // msgSource feeds the inflater: the message's raw payload, then the tail

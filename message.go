@@ -185,7 +185,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	c.msgSeq++ // from here on, the Message the last call returned is stale
 	stop := nop
 	if mctx != nil {
-		stop = c.watchRead(ctx)
+		stop = c.watch(ctx, reading)
 	}
 	m, err := c.next()
 	stop()
@@ -222,7 +222,7 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if !c.readSeen.Load() {
 		c.readSeen.Store(true)
 	}
-	return c.lockErr(c.rsem.lock(ctx, c.done))
+	return c.lockErr(c.rsem.lock(ctx, c.closing.done))
 }
 
 // lockErr turns a sem's errDone into the connection's close error.

@@ -394,7 +394,7 @@ func (s *streamSink) writeFileFrame(f binstream.File, n int64, op conn.Opcode, f
 	if err := c.writable(); err != nil {
 		return 0, err
 	}
-	stop := c.watchWrite(s.ctx)
+	stop := c.watch(s.ctx, writing)
 	var hdr [conn.MaxHeaderSize]byte
 	hn := conn.PutHeader(hdr[:], fin, 0, op, n, nil)
 	tc := c.nc.(*net.TCPConn)

@@ -18,7 +18,9 @@ type Options struct {
 	BufferCap int64
 	// MaxBinaryMessage caps the size of a received binary message (which is
 	// streamed, not buffered); a larger one closes the connection with
-	// 1009. Zero means no limit.
+	// 1009. The cap holds for every message read, including one Close
+	// reads and drops while it waits for the peer's close frame (see
+	// Close). Zero means no limit.
 	MaxBinaryMessage int64
 	// CloseTimeout bounds how long Close waits for the peer's close frame
 	// before tearing the connection down. Default 5 s.

@@ -185,7 +185,7 @@ func (c *Conn) closeFrameUnanswered() (stop bool) {
 		return false
 	}
 	if code, reason, bad, _ := decodeClose(payload); bad == 0 {
-		c.recordPeerClose(code, reason)
+		c.closing.recordPeer(code, reason)
 	}
 	return true
 }

@@ -39,7 +39,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.done:
+	case <-c.closing.done:
 		return c.closeError()
 	}
 }
@@ -122,7 +122,7 @@ func (c *Conn) writePendingPongs() {
 		q.count--
 		c.pongMu.Unlock()
 		// Pongs may still precede our close frame, but never follow it.
-		if c.closeWritten || c.writeFrameLocked(context.Background(), true, 0, conn.OpPong, b[:n], true) != nil {
+		if c.closing.has(closeWritten) || c.writeFrameLocked(context.Background(), true, 0, conn.OpPong, b[:n], true) != nil {
 			return
 		}
 	}

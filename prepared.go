@@ -120,7 +120,7 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	stop := c.watchWrite(ctx)
+	stop := c.watch(ctx, writing)
 	n, err := c.rwc.Write(frames)
 	stop()
 	return c.writeFailed(ctx, n, err)

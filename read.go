@@ -31,25 +31,20 @@ type frameState struct {
 	maskPos   int
 }
 
+// next reads on to the next data message: it finishes the current one
+// (returning a text message it completes), handles control frames, and
+// starts the next message from its first frame. The caller holds the
+// read lock.
 func (c *Conn) next() (Message, error) {
 	for {
 		if c.State() == Closed {
 			return Message{}, c.closeError()
 		}
-		switch c.msgOp {
-		case conn.OpBinary:
-			if !c.binDone {
-				if err := c.discardBinary(); err != nil {
-					return Message{}, err
-				}
+		if c.msgOp != 0 {
+			m, err := c.finishMessage(false)
+			if err != nil || m.Kind == Text {
+				return m, err
 			}
-			c.msgOp = 0
-		case conn.OpText:
-			s, err := c.readText()
-			if err != nil {
-				return Message{}, err
-			}
-			return Message{Kind: Text, Text: s}, nil
 		}
 		h, err := c.readHeader()
 		if err != nil {
@@ -58,60 +53,98 @@ func (c *Conn) next() (Message, error) {
 		if h.Op.IsControl() {
 			continue // handled by readHeader
 		}
-		switch h.Op {
-		case conn.OpContinuation:
-			return Message{}, c.failProtocol("continuation frame with no message to continue")
-		case conn.OpText:
-			c.startMessage(h)
-			c.text.Begin(c.opts.BufferCap)
-			if !c.compressed {
-				if err := c.reserveText(h.Length); err != nil {
-					return Message{}, err
-				}
-			}
-		case conn.OpBinary:
-			c.startMessage(h)
-			c.binBudget = limits.Budget{Cap: -1}
-			if c.opts.MaxBinaryMessage > 0 {
-				c.binBudget.Cap = c.opts.MaxBinaryMessage
-			}
-			if !c.compressed {
-				if err := c.takeBinary(h.Length); err != nil {
-					return Message{}, err
-				}
-			}
-			c.binDone = false
+		if err := c.startMessage(h); err != nil {
+			return Message{}, err
+		}
+		if h.Op == conn.OpBinary {
 			return Message{Kind: Binary, c: c, seq: c.msgSeq}, nil
 		}
 	}
 }
 
-// startMessage records the first frame of a data message.
-func (c *Conn) startMessage(h conn.Header) {
+// startMessage starts a data message from the header of its first frame,
+// the one way a message starts (Next and the closing handshake's wait
+// alike), so the limits hold on every path: a text message is assembled
+// under BufferCap, a binary one is charged to MaxBinaryMessage, and an
+// uncompressed message's declared length is charged at once, so one over
+// its limit fails the connection (1009) before any of its payload is
+// read. Starting a binary message makes the Message the last Next
+// returned stale, unless the closing handshake cut that one short
+// (binCut), whose reads must go on reporting so. A continuation frame
+// with no message to continue fails the connection (1002). The caller
+// holds the read lock, with no message in progress.
+func (c *Conn) startMessage(h conn.Header) error {
+	switch h.Op {
+	case conn.OpText:
+		c.text.Begin(c.opts.BufferCap)
+	case conn.OpBinary:
+		c.binBudget = limits.Budget{Cap: -1}
+		if c.opts.MaxBinaryMessage > 0 {
+			c.binBudget.Cap = c.opts.MaxBinaryMessage
+		}
+		c.binDone = false
+		if !c.binCut {
+			c.msgSeq++
+		}
+	default:
+		return c.failProtocol("continuation frame with no message to continue")
+	}
 	c.msgOp = h.Op
 	c.compressed = h.Rsv&conn.Rsv1 != 0
 	c.fs = frameState{hdr: h, remaining: h.Length}
 	c.src = msgSource{c: c}
-}
-
-func (c *Conn) reserveText(n int64) error {
-	if err := c.text.Reserve(n); err != nil {
-		return c.fail(StatusMessageTooBig, "text message too big", &fault{
-			msg:  fmt.Sprintf("text message too big: over the buffer cap of %d bytes", c.opts.BufferCap),
-			kind: ErrMessageTooBig, cause: err,
-		})
+	if c.compressed {
+		return nil // charged as it is inflated
 	}
-	return nil
+	return c.charge(h.Length)
 }
 
-func (c *Conn) takeBinary(n int64) error {
+// finishMessage ends the current data message: a text message is read
+// whole and returned, the rest of a binary message is read and dropped.
+// cut marks a binary message dropped by the closing handshake rather
+// than by the next read, so the caller's Message reports it cut short
+// instead of read to its end. The caller holds the read lock.
+func (c *Conn) finishMessage(cut bool) (Message, error) {
+	if c.msgOp == conn.OpText {
+		s, err := c.readText()
+		if err != nil {
+			return Message{}, err
+		}
+		return Message{Kind: Text, Text: s}, nil
+	}
+	if c.msgOp == conn.OpBinary && !c.binDone {
+		c.binCut = c.binCut || cut
+		if err := c.discardBinary(); err != nil {
+			return Message{}, err
+		}
+	}
+	c.msgOp = 0
+	return Message{}, nil
+}
+
+// charge counts n more payload bytes of the current message against its
+// limit (BufferCap for text, MaxBinaryMessage for binary) and fails the
+// connection with 1009 when they pass it.
+func (c *Conn) charge(n int64) error {
+	if c.msgOp == conn.OpText {
+		if err := c.text.Reserve(n); err != nil {
+			return c.tooBig("text message too big", "the buffer cap", c.opts.BufferCap, err)
+		}
+		return nil
+	}
 	if err := c.binBudget.Take(n); err != nil {
-		return c.fail(StatusMessageTooBig, "binary message too big", &fault{
-			msg:  fmt.Sprintf("binary message too big: over the limit of %d bytes", c.binBudget.Cap),
-			kind: ErrMessageTooBig, cause: err,
-		})
+		return c.tooBig("binary message too big", "the limit", c.binBudget.Cap, err)
 	}
 	return nil
+}
+
+// tooBig fails the connection with 1009 for a message over limit, which
+// is max bytes.
+func (c *Conn) tooBig(what, limit string, max int64, cause error) error {
+	return c.fail(StatusMessageTooBig, what, &fault{
+		msg:  fmt.Sprintf("%s: over %s of %d bytes", what, limit, max),
+		kind: ErrMessageTooBig, cause: cause,
+	})
 }
 
 // nextFragment reads frames up to the next continuation frame of the
@@ -130,12 +163,7 @@ func (c *Conn) nextFragment() error {
 			return c.failProtocol("new " + h.Op.String() + " message inside a fragmented message")
 		}
 		if !c.compressed {
-			if c.msgOp == conn.OpText {
-				err = c.reserveText(h.Length)
-			} else {
-				err = c.takeBinary(h.Length)
-			}
-			if err != nil {
+			if err := c.charge(h.Length); err != nil {
 				return err
 			}
 		}
@@ -209,6 +237,12 @@ func (c *Conn) readText() (string, error) {
 			return "", err
 		}
 	}
+	return c.finishText()
+}
+
+// finishText ends the current text message, read whole into the
+// assembler, and returns it once its UTF-8 is found complete.
+func (c *Conn) finishText() (string, error) {
 	c.msgOp = 0
 	s, err := c.text.Finish()
 	if err != nil {
@@ -251,7 +285,7 @@ func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, er
 	if !c.readMayBlock() {
 		return c.readBinaryLocked(p)
 	}
-	stop := c.watchRead(ctx)
+	stop := c.watch(ctx, reading)
 	n, err := c.readBinaryLocked(p)
 	stop()
 	return n, readCanceled(ctx, err)
@@ -315,7 +349,7 @@ func (c *Conn) readBinaryLocked(p []byte) (int, error) {
 		n, err = c.inflater().Read(p)
 		if n > 0 {
 			c.recordInflated(p[:n])
-			if e := c.takeBinary(int64(n)); e != nil {
+			if e := c.charge(int64(n)); e != nil {
 				return 0, cutShort(e)
 			}
 		}

@@ -31,7 +31,7 @@ func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int6
 		return 0, false, nil
 	}
 	if ctx != nil {
-		stop := c.watchRead(ctx)
+		stop := c.watch(ctx, reading)
 		defer func() {
 			stop()
 			err = readCanceled(ctx, err)

@@ -221,7 +221,7 @@ func (c *Conn) beginMessage(ctx context.Context, stream bool) error {
 	if c.streamOpen.Load() {
 		return ErrStreamOpen
 	}
-	if err := c.lockErr(c.msem.lock(ctx, c.done)); err != nil {
+	if err := c.lockErr(c.msem.lock(ctx, c.closing.done)); err != nil {
 		return err
 	}
 	if stream {
@@ -233,7 +233,7 @@ func (c *Conn) beginMessage(ctx context.Context, stream bool) error {
 // waitMessage takes the data-message slot, waiting for an open stream to
 // end rather than failing (for Broadcast).
 func (c *Conn) waitMessage(ctx context.Context) error {
-	return c.lockErr(c.msem.lock(ctx, c.done))
+	return c.lockErr(c.msem.lock(ctx, c.closing.done))
 }
 
 // endMessage frees the data-message slot. A connection that closed

@@ -39,7 +39,7 @@
 //     Source and Addr the socket's local and remote addresses, nil over
 //     a stream that has none) whose Err is the cause, so errors.Is and
 //     errors.As see through it: a *CloseError,
-//     ErrClosed, ErrProtocol and the rest of package conn's sentinels
+//     ErrClosed, ErrProtocol and the rest of package wsio's sentinels
 //     still match.
 //   - After a local Close (of the net.Conn, or Close or CloseNow of the
 //     connection under it) Read and Write fail with an error matching
@@ -181,15 +181,13 @@ func (s *netConn) Close() error {
 	if s.closed.Swap(true) {
 		return s.opError("close", nil, false)
 	}
-	// A Read blocked on the socket returns a deadline error, which Read
-	// reports as net.ErrClosed because closed is set; the handshake
-	// below discards what the reader left unread.
-	_ = s.c.SetReadDeadline(aLongTimeAgo)
+	// A deadline that has passed by the time it is set makes a Read
+	// blocked on the socket return a deadline error, which Read reports
+	// as net.ErrClosed because closed is set; the handshake below
+	// discards what the reader left unread.
+	_ = s.c.SetReadDeadline(time.Now())
 	return s.c.Close(wsio.StatusNormalClosure, "")
 }
-
-// aLongTimeAgo is a deadline in the past, which makes blocked reads return.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // opError wraps err, an error of op ("read", "write", "close"), the way
 // package net does. open reports whether the connection had not ended
