@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -121,7 +122,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 	}
 	offered := headerList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
-	ext, deflate := negotiate(r, o)
+	ext, dfl := negotiate(r, o)
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -135,18 +136,18 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 	}
 	_ = nc.SetDeadline(time.Time{})
 	_ = nc.SetWriteDeadline(time.Now().Add(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
-	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, deflate, pre)
+	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, dfl, pre)
 }
 
 // upgrade writes the 101 response on nc and wraps it; pre holds bytes
 // already read past the request head. On failure it closes nc.
 func upgrade(nc net.Conn, r *http.Request, o *ServerOptions, hdr http.Header, protocol string, offered []string,
-	ext string, deflate *deflateState, pre []byte) (*Conn, error) {
+	ext string, dfl *deflateState, pre []byte) (*Conn, error) {
 	if _, err := nc.Write(response(make([]byte, 0, 256), r, o, hdr, protocol, ext)); err != nil {
 		return nil, responseFailed(nc, err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
-	c := accepted(nc, r, o, protocol, offered, deflate, pre)
+	c := accepted(nc, r, o, protocol, offered, dfl, pre)
 	c.req.Store(r)
 	return c, nil
 }
@@ -180,11 +181,11 @@ func responseFailed(nc net.Conn, err error) error {
 // accepted wraps nc, whose 101 response to r has been sent. The caller
 // keeps the request (Accept) or its head (AcceptConn) on the Conn.
 func accepted(nc net.Conn, r *http.Request, o *ServerOptions, protocol string, offered []string,
-	deflate *deflateState, pre []byte) *Conn {
+	dfl *deflateState, pre []byte) *Conn {
 	c := newConn(nc, false, &o.Options, pre)
 	c.path = r.URL.Path
 	c.protocol = protocol
-	c.useDeflate(deflate)
+	c.useDeflate(dfl)
 	return c
 }
 
@@ -195,12 +196,15 @@ func negotiate(r *http.Request, o *ServerOptions) (string, *deflateState) {
 	if !o.Compression.enabled() {
 		return "", nil
 	}
-	offers, err := parseExtensions(r.Header["Sec-Websocket-Extensions"])
+	offers, err := deflate.ParseExtensions(r.Header["Sec-Websocket-Extensions"])
 	if err != nil {
 		return "", nil
 	}
-	ext, deflate, _ := acceptDeflate(offers, o.Compression)
-	return ext, deflate
+	ext, p, ok := deflate.AcceptOffers(offers, o.Compression.config())
+	if !ok {
+		return "", nil
+	}
+	return ext, newDeflateState(o.Compression, p)
 }
 
 // checkUpgrade validates an upgrade request (RFC 6455, 4.2.1).

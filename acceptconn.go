@@ -346,7 +346,7 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	}
 	offered := headerList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
-	ext, deflate := negotiate(r, o)
+	ext, dfl := negotiate(r, o)
 	stop()
 	if ctx.Err() != nil {
 		return fail("handshake", ctx.Err())
@@ -368,7 +368,7 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	if armed {
 		_ = nc.SetDeadline(time.Time{})
 	}
-	c := accepted(nc, r, o, protocol, offered, deflate, pre)
+	c := accepted(nc, r, o, protocol, offered, dfl, pre)
 	// Keep the head, not the parsed request (which may hold only the
 	// handshake's fields): Request parses it if it is ever asked for.
 	c.head = head

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -167,7 +168,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	}
 	offer := ""
 	if comp.enabled() {
-		offer = deflateOffer(comp)
+		offer = deflate.Offer(comp.config())
 	}
 
 	var kb [16]byte
@@ -200,17 +201,21 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	if reason := checkResponse(head.header, key, o.Subprotocols); reason != "" {
 		return nil, resp, &HandshakeError{Status: head.status, Reason: reason}
 	}
-	exts, err := parseExtensions(head.header.Values("Sec-Websocket-Extensions"))
+	exts, err := deflate.ParseExtensions(head.header.Values("Sec-Websocket-Extensions"))
 	if err != nil {
 		return nil, resp, &HandshakeError{Status: head.status, Reason: err.Error()}
 	}
 	if len(exts) > 0 && offer == "" {
 		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server chose an extension that was not offered"}
 	}
-	var deflate *deflateState
+	var dfl *deflateState
 	if offer != "" {
-		if deflate, err = clientDeflate(exts, comp); err != nil {
+		p, ok, err := deflate.CheckResponse(exts, comp.config())
+		if err != nil {
 			return nil, resp, &HandshakeError{Status: head.status, Reason: "permessage-deflate: " + err.Error()}
+		}
+		if ok {
+			dfl = newDeflateState(comp, p)
 		}
 	}
 	if !stop() {
@@ -223,7 +228,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	c.protocol = head.header.Get("Sec-Websocket-Protocol")
 	c.respHdr = head.header
 	c.path = u.Path
-	c.useDeflate(deflate)
+	c.useDeflate(dfl)
 	return c, resp, nil
 }
 

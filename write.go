@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -129,14 +130,14 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 	var err error
 	switch {
 	case busy && !keep && d.outTakeover && d.level == 1 && d.outBits == 15:
-		err = flate.StatelessDeflate(bp, p, false, lastBytes(d.outHist, sendHistory(d.outBits)))
+		err = flate.StatelessDeflate(bp, p, false, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
 	default:
 		err = c.deflateInto(bp, p, keep)
 	}
 	if err != nil {
 		return err
 	}
-	z := bytes.TrimSuffix(bp.Bytes(), []byte(flushMarker))
+	z := bytes.TrimSuffix(bp.Bytes(), []byte(deflate.FlushMarker))
 	first := true
 	for {
 		n := min(len(z), c.opts.FragmentSize)
@@ -156,7 +157,7 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 			return err
 		}
 		if first && d.outTakeover {
-			d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
+			d.outHist = deflate.AppendHistory(d.outHist, p, deflate.SendHistory(d.outBits))
 		}
 		if fin {
 			return nil
@@ -177,9 +178,9 @@ func (c *Conn) deflateInto(dst *bytes.Buffer, p []byte, keep bool) error {
 	case d.fw != nil:
 		fw = d.takeCompressor()
 	case d.outTakeover:
-		fw = getCompressor(d.level, d.outBits, &d.sink, lastBytes(d.outHist, sendHistory(d.outBits)))
+		fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
 	default:
-		fw = getCompressor(d.level, d.outBits, &d.sink, nil)
+		fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, nil)
 	}
 	_, err := fw.Write(p)
 	if err == nil {
@@ -188,7 +189,7 @@ func (c *Conn) deflateInto(dst *bytes.Buffer, p []byte, keep bool) error {
 	if err == nil && keep && c.State() != Closed && d.keepCompressor(fw) {
 		c.armCompressorRelease()
 	} else {
-		putCompressor(d.level, d.outBits, fw)
+		deflate.PutCompressor(d.level, d.outBits, fw)
 	}
 	return err
 }
@@ -783,11 +784,11 @@ func (m *Prepared) deflatedFrames(level int) []byte {
 	defer m.mu.Unlock()
 	if m.deflated[level] == nil {
 		var buf bytes.Buffer
-		w := getCompressor(level, 15, &buf, nil)
+		w := deflate.GetCompressor(level, 15, &buf, nil)
 		_, _ = w.Write(m.payload)
 		_ = w.Flush()
-		putCompressor(level, 15, w)
-		z := bytes.TrimSuffix(buf.Bytes(), []byte(flushMarker))
+		deflate.PutCompressor(level, 15, w)
+		z := bytes.TrimSuffix(buf.Bytes(), []byte(deflate.FlushMarker))
 		m.deflated[level] = m.frame(z, conn.Rsv1)
 	}
 	return m.deflated[level]
