@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -274,7 +275,7 @@ func (c *Conn) Request() *http.Request {
 	if r := c.req.Load(); r != nil || c.head == "" {
 		return r
 	}
-	r, err := parseHead(c.head)
+	r, err := handshake.ParseHead(c.head)
 	if err != nil {
 		return nil // not reached: the same head parsed at the handshake
 	}

@@ -88,7 +88,7 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 // A connection that keeps a compressor (busy, see deflateState.plan) goes
 // on with it: it continues its own stream, without re-reading history. A
 // busy one with context takeover that may not keep one uses the stateless
-// encoder, which hashes its dictionary (sendHistory) more cheaply than a
+// encoder, which hashes its dictionary (deflate.SendHistory) more cheaply than a
 // borrowed compressor primes itself with it. Any other message borrows a
 // pooled compressor: the stateless encoder keeps its 16 KiB table on the
 // goroutine's stack.

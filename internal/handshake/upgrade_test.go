@@ -1,4 +1,4 @@
-package wsio
+package handshake
 
 import (
 	"net/http"
