@@ -13,9 +13,10 @@ func HistoryLimit(bits int) int { return 1 << max(bits, 9) }
 func SendHistory(bits int) int { return min(HistoryLimit(bits), 4<<10) }
 
 // AppendHistory appends p to h, keeping at least the last limit bytes. h's
-// capacity stops growing at historyCap(limit); when p does not fit, the
-// part still needed slides to the front, so a slide copies under limit
-// bytes and comes at most once per historyCap(limit)-limit bytes appended.
+// capacity stops growing at limit plus a slack of a quarter of limit (at
+// least 4 KiB); when p does not fit, the part still needed slides to the
+// front, so a slide copies under limit bytes and comes at most once per
+// slack's worth of bytes appended.
 func AppendHistory(h, p []byte, limit int) []byte {
 	if len(p) >= limit {
 		h, p = h[:0], p[len(p)-limit:]

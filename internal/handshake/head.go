@@ -21,8 +21,8 @@ var bufs = sync.Pool{New: func() any {
 // PutBuffer gives it back.
 func GetBuffer() *[]byte { return bufs.Get().(*[]byte) }
 
-// PutBuffer gives bp, from GetBuffer or a head reader, back to the pool.
-// Nothing may use the buffer afterwards.
+// PutBuffer gives bp, from GetBuffer, back to the pool. Nothing may use
+// the buffer afterwards.
 func PutBuffer(bp *[]byte) { bufs.Put(bp) }
 
 // ErrHeadTooLarge means no head ended within the cap.
@@ -66,7 +66,7 @@ func cutLine(s string) (line, rest string) {
 	return strings.TrimSuffix(line, "\r"), rest
 }
 
-// ReadHeadBytes reads from r into a pooled buffer until it holds a
+// readHeadBytes reads from r into a pooled buffer until it holds a
 // whole HTTP head (up to and including the first empty line; CRLF or
 // bare LF line ends), reading at most max bytes. It returns the buffer,
 // holding every byte read, and the head's length; the caller gives the
@@ -77,7 +77,7 @@ func cutLine(s string) (line, rest string) {
 // While arm is not nil, each read is first tried without waiting (try),
 // and arm is called before the first read that has to wait. With arm
 // nil, try is not used.
-func ReadHeadBytes(r io.Reader, max int, try TryRead, arm func()) (*[]byte, int, error) {
+func readHeadBytes(r io.Reader, max int, try TryRead, arm func()) (*[]byte, int, error) {
 	bp := GetBuffer()
 	buf := (*bp)[:0]
 	fail := func(err error) (*[]byte, int, error) {

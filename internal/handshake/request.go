@@ -17,13 +17,21 @@ import (
 // parses it. It returns the head as read and the bytes read past it. A
 // head that did not end within max bytes gives ErrHeadTooLarge; a peer
 // that went away or timed out gives the read error; a malformed head, the
-// parse error. With full false the request may hold only the header
-// fields the handshake reads (see parseUpgradeHead), and come from a
-// pool: then q is not nil, req is q's request, and the caller hands q
-// back with Release once it no longer reads req. try and arm are as for
-// ReadHeadBytes.
+// parse error.
+//
+// With full true, net/http parses the head. With full false, a head of
+// the usual upgrade shape (GET, origin-form target, HTTP/1.1, CRLF lines,
+// one Host, no body) is parsed without it, into a pooled request whose
+// Header holds only the fields the handshake reads (Connection, Upgrade,
+// Origin and the Sec-WebSocket- fields): then q is not nil, req is q's
+// request, and the caller hands q back with Release once it no longer
+// reads req. Any other head goes to net/http, whose verdict stands.
+//
+// While arm is not nil, each read is first tried without waiting (try),
+// and arm is called before the first read that has to wait, so a caller
+// sets its deadline only then.
 func ReadRequestHead(r io.Reader, max int, full bool, try TryRead, arm func()) (req *http.Request, q *UpgradeReq, head string, pre []byte, err error) {
-	bp, n, err := ReadHeadBytes(r, max, try, arm)
+	bp, n, err := readHeadBytes(r, max, try, arm)
 	if err != nil {
 		return nil, nil, "", nil, err
 	}

@@ -93,11 +93,14 @@ func parseResponseHead(b []byte) (*ResponseHead, int, error) {
 }
 
 // ReadResponseHead reads from r until a whole response head has arrived,
-// at most maxBytes of it plus its final empty line, and parses it (see
-// parseResponseHead for what it accepts). It returns the head with the
-// bytes read past it.
+// at most maxBytes of it plus its final empty line, and parses it. It
+// returns the head with the bytes read past it. It accepts only what
+// RFC 9112 allows: a status line "HTTP/1.x NNN reason", header fields
+// "token: value" with no obsolete line folding and no control characters
+// in the value, CRLF line ends (a bare LF is tolerated as the RFC
+// permits); any other head is an error.
 func ReadResponseHead(r io.Reader, maxBytes int) (*ResponseHead, []byte, error) {
-	bp, _, err := ReadHeadBytes(r, maxBytes+4, nil, nil)
+	bp, _, err := readHeadBytes(r, maxBytes+4, nil, nil)
 	if err == ErrHeadTooLarge {
 		err = fmt.Errorf("response head larger than %d bytes", maxBytes)
 	}
