@@ -140,7 +140,8 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 // already read past the request head. On failure it closes nc.
 func upgrade(nc net.Conn, r *http.Request, o *ServerOptions, hdr http.Header, protocol string, offered []string,
 	ext string, dfl *deflateState, pre []byte) (*Conn, error) {
-	if _, err := nc.Write(handshake.AppendResponse(make([]byte, 0, 256), handshake.First(r.Header["Sec-Websocket-Key"]), protocol, ext, hdr, o.Header)); err != nil {
+	key := handshake.First(r.Header["Sec-Websocket-Key"])
+	if _, err := nc.Write(handshake.AppendResponse(make([]byte, 0, 256), key, protocol, ext, hdr, o.Header)); err != nil {
 		return nil, responseFailed(nc, err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
