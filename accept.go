@@ -5,13 +5,11 @@ package wsio
 import (
 	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -112,7 +110,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 	}
 	if he := checkUpgrade(r, o); he != nil {
 		refusalHeaders(he.Status, w.Header())
-		if bodyReason(r) != "" {
+		if handshake.BodyReason(r) != "" {
 			// The body is left unread, so the connection cannot carry
 			// another request; net/http would otherwise try to read it
 			// to the end before answering.
@@ -121,9 +119,9 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 		http.Error(w, he.Error(), he.Status)
 		return nil, he
 	}
-	offered := headerList(r.Header, "Sec-Websocket-Protocol")
+	offered := handshake.HeaderList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
-	ext, deflate := negotiate(r, o)
+	ext, dfl := negotiate(r, o)
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -137,40 +135,21 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 	}
 	_ = nc.SetDeadline(time.Time{})
 	_ = nc.SetWriteDeadline(time.Now().Add(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
-	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, deflate, pre)
+	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, dfl, pre)
 }
 
 // upgrade writes the 101 response on nc and wraps it; pre holds bytes
 // already read past the request head. On failure it closes nc.
 func upgrade(nc net.Conn, r *http.Request, o *ServerOptions, hdr http.Header, protocol string, offered []string,
-	ext string, deflate *deflateState, pre []byte) (*Conn, error) {
-	if _, err := nc.Write(response(make([]byte, 0, 256), r, o, hdr, protocol, ext)); err != nil {
+	ext string, dfl *deflateState, pre []byte) (*Conn, error) {
+	key := handshake.First(r.Header["Sec-Websocket-Key"])
+	if _, err := nc.Write(handshake.AppendResponse(make([]byte, 0, 256), key, protocol, ext, hdr, o.Header)); err != nil {
 		return nil, responseFailed(nc, err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
-	c := accepted(nc, r, o, protocol, offered, deflate, pre)
+	c := accepted(nc, r, o, protocol, offered, dfl, pre)
 	c.req.Store(r)
 	return c, nil
-}
-
-// response appends the 101 response to b and returns the result.
-func response(b []byte, r *http.Request, o *ServerOptions, hdr http.Header, protocol, ext string) []byte {
-	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = appendAcceptKey(b, first(r.Header["Sec-Websocket-Key"]))
-	b = append(b, "\r\n"...)
-	if protocol != "" {
-		b = append(b, "Sec-WebSocket-Protocol: "...)
-		b = append(b, protocol...)
-		b = append(b, "\r\n"...)
-	}
-	if ext != "" {
-		b = append(b, "Sec-WebSocket-Extensions: "...)
-		b = append(b, ext...)
-		b = append(b, "\r\n"...)
-	}
-	b = appendHeader(b, hdr, responseOwned...)
-	b = appendHeader(b, o.Header, responseOwned...)
-	return append(b, "\r\n"...)
 }
 
 // responseFailed closes nc after the 101 response could not be written.
@@ -182,11 +161,11 @@ func responseFailed(nc net.Conn, err error) error {
 // accepted wraps nc, whose 101 response to r has been sent. The caller
 // keeps the request (Accept) or its head (AcceptConn) on the Conn.
 func accepted(nc net.Conn, r *http.Request, o *ServerOptions, protocol string, offered []string,
-	deflate *deflateState, pre []byte) *Conn {
+	dfl *deflateState, pre []byte) *Conn {
 	c := newConn(nc, false, &o.Options, pre)
 	c.path = r.URL.Path
 	c.protocol = protocol
-	c.useDeflate(deflate)
+	c.useDeflate(dfl)
 	return c
 }
 
@@ -197,186 +176,28 @@ func negotiate(r *http.Request, o *ServerOptions) (string, *deflateState) {
 	if !o.Compression.enabled() {
 		return "", nil
 	}
-	offers, err := parseExtensions(r.Header["Sec-Websocket-Extensions"])
+	offers, err := deflate.ParseExtensions(r.Header["Sec-Websocket-Extensions"])
 	if err != nil {
 		return "", nil
 	}
-	ext, deflate, _ := acceptDeflate(offers, o.Compression)
-	return ext, deflate
+	ext, p, ok := deflate.AcceptOffers(offers, o.Compression.config())
+	if !ok {
+		return "", nil
+	}
+	return ext, newDeflateState(o.Compression, p)
 }
 
-// checkUpgrade validates an upgrade request (RFC 6455, 4.2.1).
+// checkUpgrade validates an upgrade request (RFC 6455, 4.2.1) under o's
+// Hosts and OriginPatterns, and returns the refusal it deserves, or nil.
 func checkUpgrade(r *http.Request, o *ServerOptions) *HandshakeError {
-	bad := func(status int, reason string) *HandshakeError {
+	if status, reason := handshake.CheckUpgrade(r, o.Hosts, o.OriginPatterns); status != 0 {
 		return &HandshakeError{Status: status, Reason: reason}
-	}
-	switch {
-	case r.Method != http.MethodGet:
-		return bad(http.StatusMethodNotAllowed, "the method must be GET, not "+r.Method)
-	case !r.ProtoAtLeast(1, 1):
-		return bad(http.StatusBadRequest, "HTTP/1.1 or later is required, not "+r.Proto)
-	case !hasToken(r.Header, "Connection", "upgrade"):
-		return bad(http.StatusBadRequest, `the Connection header must contain "Upgrade"`)
-	case !hasToken(r.Header, "Upgrade", "websocket"):
-		return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
-	}
-	if reason := bodyReason(r); reason != "" {
-		return bad(http.StatusBadRequest, reason)
-	}
-	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
-		return bad(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
-	}
-	if k := r.Header["Sec-Websocket-Key"]; len(k) != 1 || !validKey(k[0]) {
-		return bad(http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
-	}
-	if !hostAllowed(r.Host, o.Hosts) {
-		return bad(http.StatusMisdirectedRequest, "the request is for host "+r.Host+", which is not in the server's Hosts")
-	}
-	if !originAllowed(r, o.OriginPatterns) {
-		return bad(http.StatusForbidden, "cross-origin request from "+r.Header.Get("Origin")+" not allowed")
 	}
 	return nil
 }
 
-// bodyReason returns why r, which must have no body, has one, or "". The
-// bytes behind an upgrade request's head are the client's first frames;
-// a body would be HTTP's bytes among them, and a head with both
-// Content-Length and Transfer-Encoding is the classic smuggling signal
-// (RFC 9112, 6.3), so any declared body is refused rather than read or
-// skipped. Content-Length: 0 declares none. net/http moves a valid
-// Transfer-Encoding into r.TransferEncoding (dropping a Content-Length
-// beside it) and refuses an unsupported one itself; the header is checked
-// too for a request that reached Accept some other way.
-func bodyReason(r *http.Request) string {
-	switch {
-	case len(r.TransferEncoding) > 0:
-		return "the request must have no body, but it has Transfer-Encoding: " + strings.Join(r.TransferEncoding, ", ")
-	case len(r.Header["Transfer-Encoding"]) > 0:
-		return "the request must have no body, but it has a Transfer-Encoding header"
-	case r.ContentLength != 0:
-		return "the request must have no body, but it has Content-Length: " + strconv.FormatInt(r.ContentLength, 10)
-	}
-	return ""
-}
-
-// originAllowed implements the same-origin default and the allow-list
-// (see ServerOptions.OriginPatterns).
-func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header["Origin"]
-	if len(origin) == 0 {
-		return true
-	}
-	if len(origin) > 1 {
-		return false
-	}
-	u, err := url.Parse(origin[0])
-	if err != nil || u.Host == "" {
-		return slices.Contains(patterns, "*")
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	host, port, ok := splitHostPort(u.Host)
-	for _, p := range patterns {
-		if p == "*" || ok && originMatch(p, host, port) {
-			return true
-		}
-	}
-	return false
-}
-
-// originMatch reports whether an Origin's host and port ("" for none)
-// match pattern, which is not "*" alone (see ServerOptions.OriginPatterns).
-func originMatch(pattern, host, port string) bool {
-	phost, pport, ok := splitHostPort(pattern)
-	if !ok || pport != "*" && pport != port {
-		return false
-	}
-	switch suffix, wild := strings.CutPrefix(phost, "*."); {
-	case phost == "*":
-		return true
-	case wild:
-		// One or more whole labels, then the suffix; an IP address has
-		// no labels to stand in for.
-		n := len(host) - len(suffix)
-		if suffix == "" || n < 2 || host[n-1] != '.' || !strings.EqualFold(host[n:], suffix) {
-			return false
-		}
-		_, err := netip.ParseAddr(host)
-		return err != nil
-	}
-	return sameHost(phost, host)
-}
-
-// hostAllowed reports whether the Host header hostport names one of
-// hosts, or hosts is empty (see ServerOptions.Hosts).
-func hostAllowed(hostport string, hosts []string) bool {
-	if len(hosts) == 0 {
-		return true
-	}
-	host := hostName(hostport)
-	if host == "" {
-		return false
-	}
-	for _, h := range hosts {
-		if h = hostName(h); h != "" && sameHost(h, host) {
-			return true
-		}
-	}
-	return false
-}
-
-// hostName returns the host of a Host header or Hosts entry, without a
-// port or an IPv6 address's brackets, or "" for one of neither shape. A
-// bare IPv6 address is itself (its colons are no port).
-func hostName(s string) string {
-	if _, err := netip.ParseAddr(s); err == nil {
-		return s
-	}
-	host, _, ok := splitHostPort(s)
-	if !ok {
-		return ""
-	}
-	return host
-}
-
-// splitHostPort splits "host", "host:port", "[ipv6]" or "[ipv6]:port"
-// into the host, without brackets, and the port, "" for none. ok is false
-// for any other shape: an empty host or port, an IPv6 address without
-// brackets, anything after the brackets but a port.
-func splitHostPort(s string) (host, port string, ok bool) {
-	if rest, bracketed := strings.CutPrefix(s, "["); bracketed {
-		host, rest, ok = strings.Cut(rest, "]")
-		if !ok || host == "" {
-			return "", "", false
-		}
-		if rest == "" {
-			return host, "", true
-		}
-		port, ok = strings.CutPrefix(rest, ":")
-		return host, port, ok && port != ""
-	}
-	host, port, hasPort := strings.Cut(s, ":")
-	if host == "" || hasPort && (port == "" || strings.Contains(port, ":")) {
-		return "", "", false
-	}
-	return host, port, true
-}
-
-// sameHost reports whether a and b, hosts without ports or brackets, name
-// the same host: equal ignoring case, or the same IP address.
-func sameHost(a, b string) bool {
-	if strings.EqualFold(a, b) {
-		return true
-	}
-	x, err := netip.ParseAddr(a)
-	if err != nil {
-		return false
-	}
-	y, err := netip.ParseAddr(b)
-	return err == nil && x == y
-}
-
+// chooseProtocol picks the subprotocol among the client's offers: o's
+// SelectSubprotocol's choice, or the first of o.Subprotocols offered.
 func chooseProtocol(r *http.Request, o *ServerOptions, offered []string) string {
 	if len(offered) == 0 {
 		return ""
@@ -395,30 +216,3 @@ func chooseProtocol(r *http.Request, o *ServerOptions, offered []string) string 
 	}
 	return ""
 }
-
-// appendHeader writes h as header lines, leaving out names that are not
-// tokens, the names in skip (canonical form: the ones the handshake itself
-// sets), and values with line breaks, so no user header can split or
-// forge the head.
-func appendHeader(b []byte, h http.Header, skip ...string) []byte {
-	for name, vs := range h {
-		if !isToken(name) || slices.Contains(skip, http.CanonicalHeaderKey(name)) {
-			continue
-		}
-		for _, v := range vs {
-			if strings.ContainsAny(v, "\r\n") {
-				continue
-			}
-			b = append(b, name...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	return b
-}
-
-// responseOwned are the headers Accept writes itself or that a 101 may
-// not carry.
-var responseOwned = []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol",
-	"Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding", "Content-Type"}

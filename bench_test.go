@@ -245,19 +245,6 @@ func benchEcho(b *testing.B, url string) {
 	}
 }
 
-// BenchmarkParseResponseHead parses a typical 101 answer, as Dial does.
-func BenchmarkParseResponseHead(b *testing.B) {
-	head := []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" +
-		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15\r\n\r\n")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := parseResponseHead(head); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkStream measures the bulk path: one binary message of 8 MiB
 // per op, written with BeginBinary and io.Copy (512 KiB frames) by a
 // sender that never reads, to a peer that reads and discards it. The

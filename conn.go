@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -182,7 +183,7 @@ func (c *Conn) Request() *http.Request {
 	if r := c.req.Load(); r != nil || c.head == "" {
 		return r
 	}
-	r, err := parseHead(c.head)
+	r, err := handshake.ParseHead(c.head)
 	if err != nil {
 		return nil // not reached: the same head parsed at the handshake
 	}

@@ -14,81 +14,8 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/deflate"
 )
-
-// FuzzExtensions: any Sec-WebSocket-Extensions value is parsed without
-// panic; a server's answer to it is something its own client accepts for
-// the same offer, with matching settings.
-func FuzzExtensions(f *testing.F) {
-	for _, s := range []string{
-		"permessage-deflate; client_max_window_bits",
-		"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9; server_no_context_takeover; client_no_context_takeover",
-		`permessage-deflate; server_max_window_bits="12", x-foo; a=b`,
-		"permessage-deflate;;", "a,,b", `x; y="\"q\""`, "permessage-deflate; server_max_window_bits=08",
-	} {
-		f.Add(s, uint8(0))
-	}
-	f.Fuzz(func(t *testing.T, header string, knobs uint8) {
-		offers, err := parseExtensions([]string{header})
-		if err != nil {
-			return
-		}
-		cfg := &Compression{NoContextTakeover: knobs&1 != 0, PeerNoContextTakeover: knobs&2 != 0, WindowBits: 8 + int(knobs>>2&7), PeerWindowBits: 8 + int(knobs>>5&7)}
-		resp, st, ok := acceptDeflate(offers, cfg)
-		if !ok {
-			return
-		}
-		back, err := parseExtensions([]string{resp})
-		if err != nil || len(back) != 1 {
-			t.Fatalf("our response %q does not parse: %v", resp, err)
-		}
-		if st.outBits < 8 || st.outBits > 15 || st.inBits < 8 || st.inBits > 15 {
-			t.Fatalf("window bits out of range: %+v", st)
-		}
-		// The accepted offer, as a client would have sent it: our client
-		// must accept our response and agree on the settings.
-		for _, o := range offers {
-			if o.name != "permessage-deflate" {
-				continue
-			}
-			if _, _, ok := acceptDeflate([]extension{o}, cfg); !ok {
-				continue
-			}
-			ccfg := clientConfigFor(o)
-			cst, err := clientDeflate(back, ccfg)
-			if err != nil {
-				t.Fatalf("offer %q, response %q: our client refuses: %v", header, resp, err)
-			}
-			if cst.outTakeover != st.inTakeover || cst.inTakeover != st.outTakeover {
-				t.Fatalf("offer %q, response %q: takeover disagrees: server %+v client %+v", header, resp, st, cst)
-			}
-			if cst.inBits < st.outBits {
-				t.Fatalf("offer %q, response %q: the client keeps a %d-bit window for a %d-bit sender", header, resp, cst.inBits, st.outBits)
-			}
-			break
-		}
-	})
-}
-
-// clientConfigFor is the client configuration that produces offer o.
-func clientConfigFor(o extension) *Compression {
-	c := &Compression{}
-	for _, p := range o.params {
-		switch p.name {
-		case "client_no_context_takeover":
-			c.NoContextTakeover = true
-		case "server_no_context_takeover":
-			c.PeerNoContextTakeover = true
-		case "server_max_window_bits":
-			c.PeerWindowBits, _ = parseBits(p.value)
-		case "client_max_window_bits":
-			if n, ok := parseBits(p.value); ok {
-				c.WindowBits = n
-			}
-		}
-	}
-	return c
-}
 
 // FuzzDeflateConn drives a server connection that negotiated
 // permessage-deflate (with context takeover) from a byte stream: no panic,
@@ -107,7 +34,7 @@ func FuzzDeflateConn(f *testing.F) {
 		w, _ := flate.NewWriter(&b, 6)
 		w.Write([]byte(s))
 		w.Flush()
-		return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
+		return bytes.TrimSuffix(b.Bytes(), []byte(deflate.FlushMarker))
 	}
 	msg := z(strings.Repeat("hello deflate ", 40))
 	f.Add(append(frame(true, conn.Rsv1, conn.OpText, msg), frame(true, 0, conn.OpClose, []byte{3, 232})...))
@@ -118,7 +45,7 @@ func FuzzDeflateConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		srv, peer := net.Pipe()
 		c := newConn(srv, false, &Options{BufferCap: 1 << 16, MaxBinaryMessage: 1 << 16, CloseTimeout: 50 * time.Millisecond}, nil)
-		st := newDeflateState(&Compression{})
+		st := newDeflateState(&Compression{}, deflate.Params{OutBits: 15, OutTakeover: true, InBits: 15, InTakeover: true})
 		c.useDeflate(st)
 		go func() {
 			_, _ = peer.Write(in)

@@ -13,15 +13,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -169,50 +168,54 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	}
 	offer := ""
 	if comp.enabled() {
-		offer = deflateOffer(comp)
+		offer = deflate.Offer(comp.config())
 	}
 
 	var kb [16]byte
 	_, _ = crand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
-	bp := headBufs.Get().(*[]byte)
-	_, err = nc.Write(buildRequest((*bp)[:0], u, key, offer, o))
-	headBufs.Put(bp)
+	bp := handshake.GetBuffer()
+	_, err = nc.Write(handshake.AppendRequest((*bp)[:0], u, key, offer, o.Subprotocols, o.Header))
+	handshake.PutBuffer(bp)
 	if err != nil {
 		return nil, nil, dialErr(ctx, "writing the request", err)
 	}
 
-	head, rest, err := readHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	head, rest, err := handshake.ReadResponseHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
 	if err != nil {
 		return nil, nil, dialErr(ctx, "reading the response", err)
 	}
 	resp := &http.Response{
-		Status:     statusLine(head.status, head.statusText),
-		StatusCode: head.status,
-		Proto:      head.proto,
+		Status:     handshake.StatusLine(head.Status, head.StatusText),
+		StatusCode: head.Status,
+		Proto:      head.Proto,
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     head.header,
+		Header:     head.Header,
 		Body:       http.NoBody,
 	}
-	if head.status != http.StatusSwitchingProtocols {
-		resp.Body = io.NopCloser(bytes.NewReader(readBody(nc, head.status, head.header, rest)))
-		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server did not switch protocols"}
+	if head.Status != http.StatusSwitchingProtocols {
+		resp.Body = io.NopCloser(bytes.NewReader(handshake.ReadBody(nc, head.Status, head.Header, rest)))
+		return nil, resp, &HandshakeError{Status: head.Status, Reason: "the server did not switch protocols"}
 	}
-	if reason := checkResponse(head.header, key, o.Subprotocols); reason != "" {
-		return nil, resp, &HandshakeError{Status: head.status, Reason: reason}
+	if reason := handshake.CheckResponse(head.Header, key, o.Subprotocols); reason != "" {
+		return nil, resp, &HandshakeError{Status: head.Status, Reason: reason}
 	}
-	exts, err := parseExtensions(head.header.Values("Sec-Websocket-Extensions"))
+	exts, err := deflate.ParseExtensions(head.Header.Values("Sec-Websocket-Extensions"))
 	if err != nil {
-		return nil, resp, &HandshakeError{Status: head.status, Reason: err.Error()}
+		return nil, resp, &HandshakeError{Status: head.Status, Reason: err.Error()}
 	}
 	if len(exts) > 0 && offer == "" {
-		return nil, resp, &HandshakeError{Status: head.status, Reason: "the server chose an extension that was not offered"}
+		return nil, resp, &HandshakeError{Status: head.Status, Reason: "the server chose an extension that was not offered"}
 	}
-	var deflate *deflateState
+	var dfl *deflateState
 	if offer != "" {
-		if deflate, err = clientDeflate(exts, comp); err != nil {
-			return nil, resp, &HandshakeError{Status: head.status, Reason: "permessage-deflate: " + err.Error()}
+		p, ok, err := deflate.CheckResponse(exts, comp.config())
+		if err != nil {
+			return nil, resp, &HandshakeError{Status: head.Status, Reason: "permessage-deflate: " + err.Error()}
+		}
+		if ok {
+			dfl = newDeflateState(comp, p)
 		}
 	}
 	if !stop() {
@@ -222,10 +225,10 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	}
 	ok = true
 	c := newConn(nc, true, &o.Options, rest)
-	c.protocol = head.header.Get("Sec-Websocket-Protocol")
-	c.respHdr = head.header
+	c.protocol = head.Header.Get("Sec-Websocket-Protocol")
+	c.respHdr = head.Header
 	c.path = u.Path
-	c.useDeflate(deflate)
+	c.useDeflate(dfl)
 	return c, resp, nil
 }
 
@@ -233,14 +236,6 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 func deadlineWithin(ctx context.Context, d time.Duration) bool {
 	dl, ok := ctx.Deadline()
 	return ok && time.Until(dl) <= d
-}
-
-// statusLine is http.Response.Status: "101 Switching Protocols".
-func statusLine(code int, text string) string {
-	if code == http.StatusSwitchingProtocols && text == "Switching Protocols" {
-		return "101 Switching Protocols"
-	}
-	return strconv.Itoa(code) + " " + text
 }
 
 // dialErr wraps an error of the handshake's I/O. The only deadline on the
@@ -253,7 +248,7 @@ func dialErr(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("websocket: handshake: %s: %w", what, err)
 }
 
-// checkRequestOptions refuses the options whose values buildRequest would
+// checkRequestOptions refuses the options whose values AppendRequest would
 // write into the request head as they are but that are not what their
 // field allows: a Host override that is not a valid Host header value and
 // a subprotocol that is not a token. Either could hold CR or LF and so add
@@ -263,105 +258,9 @@ func checkRequestOptions(o *DialOptions) error {
 		return &fault{msg: fmt.Sprintf(prefix+"dial: the Host header %q is not a valid host", truncUTF8(h, 64)), kind: ErrBadHandshake}
 	}
 	for _, p := range o.Subprotocols {
-		if !isToken(p) {
+		if !handshake.IsToken(p) {
 			return &fault{msg: fmt.Sprintf(prefix+"dial: the subprotocol %q is not a token", truncUTF8(p, 64)), kind: ErrBadHandshake}
 		}
 	}
 	return nil
-}
-
-// buildRequest appends the opening handshake's request head to b. The
-// Host override and the subprotocols have passed checkRequestOptions;
-// appendHeader filters the other headers.
-func buildRequest(b []byte, u *url.URL, key, extensions string, o *DialOptions) []byte {
-	host := u.Host
-	if h := o.Header.Get("Host"); h != "" {
-		host = h
-	}
-	b = append(b, "GET "...)
-	b = append(b, u.RequestURI()...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, host...)
-	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
-	b = append(b, key...)
-	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
-	if extensions != "" {
-		b = append(b, "Sec-WebSocket-Extensions: "...)
-		b = append(b, extensions...)
-		b = append(b, "\r\n"...)
-	}
-	if len(o.Subprotocols) > 0 {
-		b = append(b, "Sec-WebSocket-Protocol: "...)
-		b = append(b, strings.Join(o.Subprotocols, ", ")...)
-		b = append(b, "\r\n"...)
-	}
-	b = appendHeader(b, o.Header, "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
-		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions")
-	return append(b, "\r\n"...)
-}
-
-// readHead reads until a whole response head has arrived, at most
-// maxBytes of it plus its final empty line, and returns it with the bytes
-// read past it.
-func readHead(r io.Reader, maxBytes int) (*responseHead, []byte, error) {
-	bp, _, err := readHeadBytes(r, maxBytes+4, nil)
-	if err == errHeadTooLarge {
-		err = fmt.Errorf("response head larger than %d bytes", maxBytes)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	defer headBufs.Put(bp)
-	head, hn, err := parseResponseHead(*bp)
-	if err != nil {
-		return nil, nil, err
-	}
-	var rest []byte
-	if hn < len(*bp) {
-		rest = append([]byte(nil), (*bp)[hn:]...)
-	}
-	return head, rest, nil
-}
-
-// readBody reads the body of a refusing server's response, up to 64 KiB:
-// by Content-Length, by chunks, or to the end of the connection, as
-// RFC 9112 (6.3) says. The handshake deadline bounds the wait.
-func readBody(r io.Reader, status int, h http.Header, rest []byte) []byte {
-	const maxBody = 64 << 10
-	if status < 200 || status == http.StatusNoContent || status == http.StatusNotModified {
-		return nil
-	}
-	src := io.MultiReader(bytes.NewReader(rest), r)
-	switch {
-	case hasToken(h, "Transfer-Encoding", "chunked"):
-		src = httputil.NewChunkedReader(src)
-	case h.Get("Content-Length") != "":
-		cl, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
-		if err != nil || cl < 0 {
-			return nil
-		}
-		src = io.LimitReader(src, cl)
-	}
-	body, _ := io.ReadAll(io.LimitReader(src, maxBody))
-	return body
-}
-
-// checkResponse validates a 101 response (RFC 6455, 4.1) and returns why
-// it is not acceptable, or "".
-func checkResponse(h http.Header, key string, offered []string) string {
-	var accept [28]byte
-	switch {
-	case !hasToken(h, "Upgrade", "websocket"):
-		return `the Upgrade header does not contain "websocket"`
-	case !hasToken(h, "Connection", "upgrade"):
-		return `the Connection header does not contain "Upgrade"`
-	case first(h["Sec-Websocket-Accept"]) != string(appendAcceptKey(accept[:0], key)):
-		return "Sec-WebSocket-Accept does not match the key"
-	}
-	if p := h["Sec-Websocket-Protocol"]; len(p) > 0 {
-		if len(p) > 1 || !slices.Contains(offered, p[0]) {
-			return "the server chose a subprotocol that was not offered: " + strings.Join(p, ", ")
-		}
-	}
-	return ""
 }

@@ -9,6 +9,17 @@
 # target, so the committed corpus grows with every long run and `go test`
 # replays it. FUZZPARALLEL sets the worker count (default: all cores).
 # Not part of CI (it is long); the seed corpora run in every `go test`.
+#
+# The targets, found with `go test -list`, live next to the code they test:
+#   .                    FuzzServerConn, FuzzClientConn, FuzzDeflateConn
+#                        (whole connections driven by a byte stream)
+#   ./internal/handshake FuzzParseResponseHead, FuzzHeaderTokens,
+#                        FuzzParseUpgradeHead (HTTP heads, header grammar)
+#   ./internal/deflate   FuzzExtensions (permessage-deflate negotiation)
+#   ./conn               FuzzParseHeader, FuzzMask
+#   ./textframe          FuzzValidator, FuzzAssembler
+# Package patterns as arguments fuzz only those packages' targets, e.g.
+# `FUZZTIME=1m ./fuzz.sh ./internal/...`; the default is every package.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzztime="${FUZZTIME:-10m}"
@@ -16,7 +27,7 @@ par=()
 if [[ -n "${FUZZPARALLEL:-}" ]]; then par=(-parallel "$FUZZPARALLEL"); fi
 cache="$(go env GOCACHE)/fuzz"
 status=0
-for pkg in $(go list ./...); do
+for pkg in $(go list "${@:-./...}"); do
   for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "== $pkg $target ($fuzztime) $(date -u +%H:%M:%S)"
     # Minimizing new inputs can stall the exec counter for long stretches;

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/internal/handshake"
 )
 
 // cannedConn is a peer that answers at once from memory: as a server it
@@ -23,7 +25,7 @@ func (c *cannedConn) Write(p []byte) (int, error) {
 	if s := string(p); strings.HasPrefix(s, "GET ") {
 		i := strings.Index(s, "Sec-WebSocket-Key: ") + len("Sec-WebSocket-Key: ")
 		c.in.Reset("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-			acceptKey(s[i:i+24]) + "\r\n\r\n")
+			handshake.AcceptKey(s[i:i+24]) + "\r\n\r\n")
 	}
 	return len(p), nil
 }
@@ -53,7 +55,11 @@ func BenchmarkDialCanned(b *testing.B) {
 // BenchmarkAcceptConnCanned is AcceptConn's user-space cost for a
 // browser's request head.
 func BenchmarkAcceptConnCanned(b *testing.B) {
-	head := upgradeHeads["chromium"]
+	head := "GET /chat?room=7 HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nPragma: no-cache\r\n" +
+		"Cache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36\r\n" +
+		"Upgrade: websocket\r\nOrigin: http://example.test\r\nSec-WebSocket-Version: 13\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n" +
+		"Accept-Language: en-US\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
 	o := &ServerOptions{OriginPatterns: []string{"*"}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/handshake"
 )
 
 // TestMain fails the run if any goroutine started by this package is
@@ -166,7 +167,7 @@ func rawDial(t *testing.T, url string) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key) {
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != handshake.AcceptKey(key) {
 		t.Fatalf("handshake: %v %v", resp.Status, resp.Header)
 	}
 	return &rawPeer{t: t, nc: nc, br: br}

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/deflate"
 )
 
 // readCompressedText inflates the current text message into the
@@ -66,7 +67,7 @@ func (c *Conn) inflateText() (string, error) {
 // msgSource byte by byte through an interface.
 type msgSource struct {
 	c     *Conn
-	tail  int       // 0 while the payload lasts, then 1 + bytes of deflateTail served
+	tail  int       // 0 while the payload lasts, then 1 + bytes of deflate.Tail served
 	err   error     // the last error from the connection
 	whole *wholeMsg // the message's payload and tail, when taken whole
 }
@@ -79,7 +80,7 @@ type wholeMsg struct {
 
 // takeWhole moves the current message's payload out of the read buffer
 // when it is all there (one final frame, received whole, nothing of it
-// read yet) and returns it with deflateTail appended, or returns nil.
+// read yet) and returns it with deflate.Tail appended, or returns nil.
 func (c *Conn) takeWhole() *wholeMsg {
 	n := c.fs.remaining
 	if !c.fs.hdr.Fin || n <= 0 || n > wholeMax || n > int64(c.rd.buffered()) || c.src.tail != 0 || c.fs.remaining != c.fs.hdr.Length {
@@ -87,7 +88,7 @@ func (c *Conn) takeWhole() *wholeMsg {
 	}
 	w := wholePool.Get().(*wholeMsg)
 	src := c.rd.peek()[:n]
-	b := slices.Grow(w.buf[:0], int(n)+len(deflateTail))[:n]
+	b := slices.Grow(w.buf[:0], int(n)+len(deflate.Tail))[:n]
 	if c.fs.hdr.Masked {
 		c.fs.maskPos = conn.MaskCopy(c.fs.hdr.Mask, c.fs.maskPos, b, src)
 	} else {
@@ -95,16 +96,16 @@ func (c *Conn) takeWhole() *wholeMsg {
 	}
 	c.rd.consume(int(n))
 	c.fs.remaining = 0
-	w.buf = append(b, deflateTail...)
+	w.buf = append(b, deflate.Tail...)
 	w.r.Reset(w.buf)
-	c.src.tail = 1 + len(deflateTail) // the connection has nothing more to give
+	c.src.tail = 1 + len(deflate.Tail) // the connection has nothing more to give
 	c.src.whole = w
 	return w
 }
 
 func putWhole(w *wholeMsg) {
 	w.r.Reset(nil)
-	if cap(w.buf) <= wholeMax+len(deflateTail) {
+	if cap(w.buf) <= wholeMax+len(deflate.Tail) {
 		wholePool.Put(w)
 	}
 }
@@ -120,8 +121,8 @@ func (s *msgSource) Read(p []byte) (int, error) {
 		}
 		s.tail = 1
 	}
-	if i := s.tail - 1; i < len(deflateTail) {
-		n := copy(p, deflateTail[i:])
+	if i := s.tail - 1; i < len(deflate.Tail) {
+		n := copy(p, deflate.Tail[i:])
 		s.tail += n
 		return n, nil
 	}
@@ -158,13 +159,13 @@ func (c *Conn) inflater() io.ReadCloser {
 	if c.infl == nil {
 		var dict []byte
 		if d := c.deflate; d.inTakeover {
-			dict = lastBytes(d.inHist, historyLimit(d.inBits))
+			dict = deflate.LastBytes(d.inHist, deflate.HistoryLimit(d.inBits))
 		}
 		var src io.Reader = &c.src
 		if w := c.takeWhole(); w != nil {
 			src = &w.r
 		}
-		c.infl = getInflater(src, dict)
+		c.infl = deflate.GetInflater(src, dict)
 	}
 	return c.infl
 }
@@ -172,7 +173,7 @@ func (c *Conn) inflater() io.ReadCloser {
 // recordInflated keeps what the peer may refer back to.
 func (c *Conn) recordInflated(p []byte) {
 	if d := c.deflate; d.inTakeover {
-		d.inHist = appendHistory(d.inHist, p, historyLimit(d.inBits))
+		d.inHist = deflate.AppendHistory(d.inHist, p, deflate.HistoryLimit(d.inBits))
 	}
 }
 
@@ -198,7 +199,7 @@ func (c *Conn) endInflate() error {
 
 func (c *Conn) releaseInflater() {
 	if c.infl != nil {
-		putInflater(c.infl)
+		deflate.PutInflater(c.infl)
 		c.infl = nil
 	}
 	if w := c.src.whole; w != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/deflate"
 )
 
 // pattern returns n bytes that differ from one offset to the next, so a
@@ -447,7 +448,7 @@ func TestCompressedBinaryReadNextContext(t *testing.T) {
 	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
 	_, _ = fw.Write(payload)
 	_ = fw.Flush()
-	comp := bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xFF, 0xFF})
+	comp := bytes.TrimSuffix(z.Bytes(), []byte(deflate.FlushMarker))
 	// FIN, RSV1, binary; the first 1 KiB of the payload, then nothing.
 	if _, err := nc.Write(append(frameHeader(0xC2, len(comp), &testMask), masked(comp[:1<<10])...)); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/wsio/wsio/binstream"
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/deflate"
 )
 
 // BinaryWriter is an open binary message, returned by BeginBinary: an
@@ -94,9 +95,9 @@ func (w *BinaryWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compr
 		case d.fw != nil:
 			w.fw = d.takeCompressor() // kept from the last message: it goes on with its context
 		case d.outTakeover:
-			w.fw = getCompressor(d.level, d.outBits, &d.sink, lastBytes(d.outHist, sendHistory(d.outBits)))
+			w.fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
 		default:
-			w.fw = getCompressor(d.level, d.outBits, &d.sink, nil)
+			w.fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, nil)
 		}
 	}
 	w.bw.Reset(&w.sink, c.opts.FragmentSize)
@@ -184,7 +185,7 @@ func (w *BinaryWriter) Close() error {
 		}
 		// A flush ends with the marker 00 00 FF FF, which RFC 7692 has the
 		// sender remove; anything else held back is data.
-		if err == nil && string(w.hold[:w.held]) != flushMarker {
+		if err == nil && string(w.hold[:w.held]) != deflate.FlushMarker {
 			_, err = w.bw.Write(w.hold[:w.held])
 		}
 		w.held = 0
@@ -265,7 +266,7 @@ func (s *streamSink) wentOut() {
 	s.sent = true
 	if s.hist != nil {
 		d := s.c.deflate
-		d.outHist = appendHistory(d.outHist, s.hist, sendHistory(d.outBits))
+		d.outHist = deflate.AppendHistory(d.outHist, s.hist, deflate.SendHistory(d.outBits))
 		s.hist = nil
 	}
 }
@@ -275,9 +276,9 @@ func (s *streamSink) wentOut() {
 func (s *streamSink) remember(p []byte) {
 	d := s.c.deflate
 	if s.sent {
-		d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
+		d.outHist = deflate.AppendHistory(d.outHist, p, deflate.SendHistory(d.outBits))
 	} else {
-		s.hist = appendHistory(s.hist, p, sendHistory(d.outBits))
+		s.hist = deflate.AppendHistory(s.hist, p, deflate.SendHistory(d.outBits))
 	}
 }
 
@@ -302,7 +303,7 @@ func (s *streamSink) Done() {
 		if s.fin && s.keep && c.State() != Closed && d.keepCompressor(fw) {
 			c.armCompressorRelease()
 		} else {
-			putCompressor(d.level, d.outBits, fw)
+			deflate.PutCompressor(d.level, d.outBits, fw)
 		}
 		d.sink.w = nil
 	}

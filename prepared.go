@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -71,11 +72,11 @@ func (m *Prepared) deflatedFrames(level int) []byte {
 	defer m.mu.Unlock()
 	if m.deflated[level] == nil {
 		var buf bytes.Buffer
-		w := getCompressor(level, 15, &buf, nil)
+		w := deflate.GetCompressor(level, 15, &buf, nil)
 		_, _ = w.Write(m.payload)
 		_ = w.Flush()
-		putCompressor(level, 15, w)
-		z := bytes.TrimSuffix(buf.Bytes(), []byte(flushMarker))
+		deflate.PutCompressor(level, 15, w)
+		z := bytes.TrimSuffix(buf.Bytes(), []byte(deflate.FlushMarker))
 		m.deflated[level] = m.frame(z, conn.Rsv1)
 	}
 	return m.deflated[level]

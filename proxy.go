@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 	"golang.org/x/net/proxy"
 
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -236,41 +236,27 @@ func dialProxy(ctx context.Context, pu *url.URL, addr string, o *DialOptions) (n
 		nc = tc
 	}
 
-	req := make([]byte, 0, 128)
-	req = append(req, "CONNECT "...)
-	req = append(req, addr...)
-	req = append(req, " HTTP/1.1\r\nHost: "...)
-	req = append(req, addr...)
-	req = append(req, "\r\n"...)
-	if pu.User != nil {
-		pass, _ := pu.User.Password()
-		cred := base64.StdEncoding.EncodeToString([]byte(pu.User.Username() + ":" + pass))
-		req = append(req, "Proxy-Authorization: Basic "...)
-		req = append(req, cred...)
-		req = append(req, "\r\n"...)
-	}
-	req = append(req, "\r\n"...)
-	if _, err := nc.Write(req); err != nil {
+	if _, err := nc.Write(handshake.AppendConnect(make([]byte, 0, 128), addr, pu.User)); err != nil {
 		return nil, nil, proxyErr(ctx, name, "writing CONNECT", err)
 	}
-	head, rest, err := readHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	head, rest, err := handshake.ReadResponseHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
 	if err != nil {
 		return nil, nil, proxyErr(ctx, name, "reading the CONNECT response", err)
 	}
-	status := strconv.Itoa(head.status) + " " + head.statusText
-	if head.status < 200 || head.status > 299 {
+	status := strconv.Itoa(head.Status) + " " + head.StatusText
+	if head.Status < 200 || head.Status > 299 {
 		minor := 1
-		if head.proto == "HTTP/1.0" {
+		if head.Proto == "HTTP/1.0" {
 			minor = 0
 		}
 		resp := &http.Response{
 			Status:     status,
-			StatusCode: head.status,
-			Proto:      head.proto,
+			StatusCode: head.Status,
+			Proto:      head.Proto,
 			ProtoMajor: 1,
 			ProtoMinor: minor,
-			Header:     head.header,
-			Body:       io.NopCloser(bytes.NewReader(readBody(nc, head.status, head.header, rest))),
+			Header:     head.Header,
+			Body:       io.NopCloser(bytes.NewReader(handshake.ReadBody(nc, head.Status, head.Header, rest))),
 		}
 		return nil, resp, fmt.Errorf("%w: %s answered CONNECT %s with %s", ErrProxy, name, addr, status)
 	}

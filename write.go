@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/textframe"
 )
 
@@ -79,7 +80,7 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 // A connection that keeps a compressor (busy, see deflateState.plan) goes
 // on with it: it continues its own stream, without re-reading history. A
 // busy one with context takeover that may not keep one uses the stateless
-// encoder, which hashes its dictionary (sendHistory) more cheaply than a
+// encoder, which hashes its dictionary (deflate.SendHistory) more cheaply than a
 // borrowed compressor primes itself with it. Any other message borrows a
 // pooled compressor: the stateless encoder keeps its 16 KiB table on the
 // goroutine's stack.
@@ -121,14 +122,14 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 	var err error
 	switch {
 	case busy && !keep && d.outTakeover && d.level == 1 && d.outBits == 15:
-		err = flate.StatelessDeflate(bp, p, false, lastBytes(d.outHist, sendHistory(d.outBits)))
+		err = flate.StatelessDeflate(bp, p, false, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
 	default:
 		err = c.deflateInto(bp, p, keep)
 	}
 	if err != nil {
 		return err
 	}
-	z := bytes.TrimSuffix(bp.Bytes(), []byte(flushMarker))
+	z := bytes.TrimSuffix(bp.Bytes(), []byte(deflate.FlushMarker))
 	first := true
 	for {
 		n := min(len(z), c.opts.FragmentSize)
@@ -148,7 +149,7 @@ func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, bu
 			return err
 		}
 		if first && d.outTakeover {
-			d.outHist = appendHistory(d.outHist, p, sendHistory(d.outBits))
+			d.outHist = deflate.AppendHistory(d.outHist, p, deflate.SendHistory(d.outBits))
 		}
 		if fin {
 			return nil
@@ -169,9 +170,9 @@ func (c *Conn) deflateInto(dst *bytes.Buffer, p []byte, keep bool) error {
 	case d.fw != nil:
 		fw = d.takeCompressor()
 	case d.outTakeover:
-		fw = getCompressor(d.level, d.outBits, &d.sink, lastBytes(d.outHist, sendHistory(d.outBits)))
+		fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
 	default:
-		fw = getCompressor(d.level, d.outBits, &d.sink, nil)
+		fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, nil)
 	}
 	_, err := fw.Write(p)
 	if err == nil {
@@ -180,7 +181,7 @@ func (c *Conn) deflateInto(dst *bytes.Buffer, p []byte, keep bool) error {
 	if err == nil && keep && c.State() != Closed && d.keepCompressor(fw) {
 		c.armCompressorRelease()
 	} else {
-		putCompressor(d.level, d.outBits, fw)
+		deflate.PutCompressor(d.level, d.outBits, fw)
 	}
 	return err
 }

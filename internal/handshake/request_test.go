@@ -1,13 +1,9 @@
-//go:build !js
-
-package wsio
+package handshake
 
 import (
 	"bufio"
 	"crypto/sha1"
 	"encoding/base64"
-	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -81,8 +77,7 @@ func TestParseUpgradeHead(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			q := new(upgradeReq)
-			q.h = make(http.Header)
+			q := &UpgradeReq{h: make(http.Header)}
 			ok := parseUpgradeHead(tc.head, q)
 			if ok != tc.fast {
 				t.Fatalf("fast path taken = %v, want %v", ok, tc.fast)
@@ -110,32 +105,31 @@ func agreeWithNetHTTP(t *testing.T, head string, r *http.Request) {
 		t.Fatalf("target %q (path %q), net/http: %q (path %q)", r.URL, r.URL.Path, want.URL, want.URL.Path)
 	case r.Host != want.Host:
 		t.Fatalf("Host %q, net/http: %q", r.Host, want.Host)
-	case checkHead(r) != checkHead(want):
-		t.Fatalf("checkHead: %q, net/http's request: %q", checkHead(r), checkHead(want))
+	case CheckHead(r) != CheckHead(want):
+		t.Fatalf("CheckHead: %q, net/http's request: %q", CheckHead(r), CheckHead(want))
 	}
 	for _, key := range upgradeFields {
 		if !slices.Equal(r.Header[key], want.Header[key]) {
 			t.Fatalf("%s: %q, net/http: %q", key, r.Header[key], want.Header[key])
 		}
 	}
-	for _, o := range []*ServerOptions{{}, {OriginPatterns: []string{"*.example.test"}}, {Hosts: []string{"example.test", "127.0.0.1"}}} {
-		if a, b := checkUpgrade(r, o), checkUpgrade(want, o); (a == nil) != (b == nil) || a != nil && *a != *b {
-			t.Fatalf("checkUpgrade: %v, on net/http's request: %v", a, b)
+	// The root's choices of subprotocol and extensions read only the
+	// fields compared above; its checks are CheckUpgrade's.
+	for _, o := range []struct{ hosts, patterns []string }{{}, {patterns: []string{"*.example.test"}}, {hosts: []string{"example.test", "127.0.0.1"}}} {
+		as, ar := CheckUpgrade(r, o.hosts, o.patterns)
+		bs, br := CheckUpgrade(want, o.hosts, o.patterns)
+		if as != bs || ar != br {
+			t.Fatalf("CheckUpgrade: %d %q, on net/http's request: %d %q", as, ar, bs, br)
 		}
 	}
-	o := &ServerOptions{Options: Options{Compression: &Compression{}}, Subprotocols: []string{"superchat"}}
-	if a, b := headerList(r.Header, "Sec-Websocket-Protocol"), headerList(want.Header, "Sec-Websocket-Protocol"); !slices.Equal(a, b) ||
-		chooseProtocol(r, o, a) != chooseProtocol(want, o, b) {
+	if a, b := HeaderList(r.Header, "Sec-Websocket-Protocol"), HeaderList(want.Header, "Sec-Websocket-Protocol"); !slices.Equal(a, b) {
 		t.Fatalf("subprotocols: %q, net/http: %q", a, b)
-	}
-	if a, _ := negotiate(r, o); a != func() string { b, _ := negotiate(want, o); return b }() {
-		t.Fatalf("extensions: %q differ from net/http's", a)
 	}
 }
 
 // FuzzParseUpgradeHead: whatever head the fast parser accepts, net/http
 // accepts with the same request line, Host and handshake fields; and
-// readRequestHead, fed one byte at a time, finds the same head.
+// ReadRequestHead, fed one byte at a time, finds the same head.
 func FuzzParseUpgradeHead(f *testing.F) {
 	for _, h := range upgradeHeads {
 		f.Add(h + "\x81\x80abcd")
@@ -165,17 +159,16 @@ func FuzzParseUpgradeHead(f *testing.F) {
 		}
 		head := s[:end]
 		// A pooled request, so one left dirty by an earlier input shows.
-		q := upgradeReqs.Get().(*upgradeReq)
+		q := upgradeReqs.Get().(*UpgradeReq)
 		if parseUpgradeHead(head, q) {
 			agreeWithNetHTTP(t, head, &q.r)
 		}
-		q.release()
+		q.Release()
 		// The head reader over the same bytes, one at a time.
-		nc := &readerConn{r: iotest.OneByteReader(strings.NewReader(s))}
-		r, _, got, pre, err := readRequestHead(nc, 16<<10, false, nil)
+		r, _, got, pre, err := ReadRequestHead(iotest.OneByteReader(strings.NewReader(s)), 16<<10, false, nil, nil)
 		switch {
 		case len(head) > 16<<10:
-			if err != errHeadTooLarge {
+			if err != ErrHeadTooLarge {
 				t.Fatalf("a %d-byte head: %v", len(head), err)
 			}
 		case got != head || len(pre) != 0:
@@ -186,16 +179,8 @@ func FuzzParseUpgradeHead(f *testing.F) {
 	})
 }
 
-// readerConn is a net.Conn that reads from r and has nothing else.
-type readerConn struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c *readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
 // TestReadRequestHeadCap: a head of exactly the cap is read whole, one
-// byte more is errHeadTooLarge, whatever sizes the reads come in.
+// byte more is ErrHeadTooLarge, whatever sizes the reads come in.
 func TestReadRequestHeadCap(t *testing.T) {
 	t.Parallel()
 	const max = 16 << 10
@@ -206,11 +191,11 @@ func TestReadRequestHeadCap(t *testing.T) {
 	for _, chunk := range []int{1, 1000, 4096, 5000, 64 << 10} {
 		for _, size := range []int{max - 1, max, max + 1, 3 * max} {
 			head := pad(size)
-			nc := &readerConn{r: &chunkReader{b: []byte(head + "\x81\x80abcd"), n: chunk}}
-			r, _, got, _, err := readRequestHead(nc, max, false, nil)
+			cr := &chunkReader{b: []byte(head + "\x81\x80abcd"), n: chunk}
+			r, _, got, _, err := ReadRequestHead(cr, max, false, nil, nil)
 			if size > max {
-				if err != errHeadTooLarge {
-					t.Errorf("reads of %d: a %d-byte head gave %v, want errHeadTooLarge", chunk, size, err)
+				if err != ErrHeadTooLarge {
+					t.Errorf("reads of %d: a %d-byte head gave %v, want ErrHeadTooLarge", chunk, size, err)
 				}
 				continue
 			}
@@ -230,15 +215,14 @@ func BenchmarkReadRequestHead(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			cr := &chunkReader{}
-			nc := &readerConn{r: cr}
 			for b.Loop() {
 				cr.b, cr.n = head, len(head)
-				_, q, _, _, err := readRequestHead(nc, 16<<10, full, nil)
+				_, q, _, _, err := ReadRequestHead(cr, 16<<10, full, nil, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				if q != nil {
-					q.release()
+					q.Release()
 				}
 			}
 		})
@@ -249,14 +233,14 @@ func BenchmarkReadRequestHead(b *testing.B) {
 // against a plain SHA-1 of key + GUID.
 func TestAcceptKey(t *testing.T) {
 	t.Parallel()
-	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+	if got := AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Fatalf("RFC example: %q", got)
 	}
 	for _, n := range []int{0, 1, 24, 28, 29, 100} {
 		key := strings.Repeat("k", n)
 		sum := sha1.Sum([]byte(key + keyGUID))
-		if want := base64.StdEncoding.EncodeToString(sum[:]); acceptKey(key) != want {
-			t.Errorf("%d-byte key: %q, want %q", n, acceptKey(key), want)
+		if want := base64.StdEncoding.EncodeToString(sum[:]); AcceptKey(key) != want {
+			t.Errorf("%d-byte key: %q, want %q", n, AcceptKey(key), want)
 		}
 	}
 }

@@ -1,6 +1,4 @@
-//go:build !js
-
-package wsio
+package handshake
 
 import (
 	"net/http"
