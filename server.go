@@ -243,8 +243,9 @@ func (s *Server) Len() int {
 // closing handshake (CloseNow: the peers see their connection end with
 // 1006, and this side's reads and writes fail with a *CloseError of code
 // 1006). A handshake that completes after Close gets a close frame with
-// 1001 (going away) instead of the handler. For a graceful end, with a close frame to every connection, use
-// Shutdown. Calling Close again returns nil.
+// 1001 (going away) instead of the handler. For a graceful end, with a
+// close frame to every connection, use Shutdown. Calling Close again
+// returns nil.
 func (s *Server) Close() error {
 	err := s.stopAccepting()
 	for c := range s.Conns() {

@@ -835,6 +835,9 @@ func TestServerServeClose(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	c := dial(t, "ws://"+ln.Addr().String(), nil)
+	// Dial returns when the 101 arrives, which can be before the Server
+	// counts the connection; one that completes after Close gets 1001.
+	waitUntil(t, "the Server counts the connection", func() bool { return srv.Len() == 1 })
 	if err := srv.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
