@@ -114,7 +114,13 @@ type ServerOptions struct {
 // GODEBUG=http2xconnect=1 (see ExtendedConnectEnabled). Over HTTP/2 the
 // stream ends when the handler returns, so a handler that calls Accept on
 // such a request must not return before the connection is closed (a
-// Server's handler needs no care: ServeHTTP waits).
+// Server's handler needs no care: ServeHTTP waits). The streams of one
+// HTTP/2 connection share its receive window, which net/http's server
+// returns only as handlers read: with its defaults (1 MiB per connection
+// and per stream) one WebSocket whose handler stops reading holds back
+// what the client sends on all the others. Set the http.Server's
+// HTTP2.MaxReceiveBufferPerConnection to several times
+// MaxReceiveBufferPerStream.
 func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, error) {
 	if o == nil {
 		o = &ServerOptions{}

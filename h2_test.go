@@ -60,6 +60,8 @@ func TestHTTP2(t *testing.T) {
 		{"Hostile", h2Hostile},
 		{"Refused", h2Refused},
 		{"EventServer", h2EventServer},
+		{"StreamFlood", h2StreamFlood},
+		{"SlowReader", h2SlowReader},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -652,6 +654,110 @@ func h2EventServer(t *testing.T) {
 	c := dial(t, wsURL(ts.URL), &wsio.DialOptions{HTTP2: true, TLSConfig: &tls.Config{RootCAs: pool}})
 	roundTrip(t, c, "event")
 	roundTrip(t, c, "again")
+}
+
+func h2StreamFlood(t *testing.T) {
+	t.Parallel()
+	const limit, n = 10, 60
+	hold := make(chan struct{})
+	e := newH2Server(t, "h2", wsio.ServerOptions{}, func(c *wsio.Conn) {
+		<-hold
+		drain(c)
+	})
+	e.srv.MaxConns = limit
+	o := &wsio.DialOptions{HTTP2: true, TLSConfig: e.tls.Clone()}
+	ctx := testCtx(t)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		opened   []*wsio.Conn
+		refused  int
+		failures []error
+	)
+	for i := range n {
+		if i == 1 {
+			wg.Wait() // the HTTP/2 connection is open: the rest share it
+		}
+		wg.Go(func() {
+			c, resp, err := wsio.Dial(ctx, e.url, o)
+			mu.Lock()
+			defer mu.Unlock()
+			var he *wsio.HandshakeError
+			switch {
+			case err == nil:
+				opened = append(opened, c)
+			case errors.As(err, &he) && he.Status == http.StatusServiceUnavailable && resp != nil && resp.ProtoMajor == 2:
+				refused++
+			default:
+				failures = append(failures, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(opened) != limit || refused != n-limit || len(failures) > 0 {
+		t.Errorf("%d opened, %d refused with 503 over HTTP/2, failures %v; want %d and %d", len(opened), refused, failures, limit, n-limit)
+	}
+	if got := e.conns.Load(); got != 1 {
+		t.Errorf("%d TCP connections, want 1", got)
+	}
+	close(hold)
+	for _, c := range opened {
+		wg.Go(func() { _ = c.Close(wsio.StatusNormalClosure, "") })
+	}
+	wg.Wait()
+	waitUntil(t, "the server drops every connection", func() bool { return e.srv.Len() == 0 })
+}
+
+// h2SlowReader: a WebSocket whose handler does not read, and one whose
+// client does not read, do not hold back another WebSocket on the same
+// HTTP/2 connection. Upstream this takes a server whose connection-wide
+// receive window is larger than a stream's (net/http's default makes
+// both 1 MiB, so one stalled stream could take the whole window).
+func h2SlowReader(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var first atomic.Bool
+	e := newH2Server(t, "h2", wsio.ServerOptions{}, func(c *wsio.Conn) {
+		if first.CompareAndSwap(false, true) {
+			// The slow one: sends a lot, reads nothing until released.
+			go func() { _ = c.SendBinary(context.Background(), make([]byte, 8<<20)) }()
+			<-release
+		}
+		echo(c)
+	})
+	e.ts.Config.HTTP2.MaxReceiveBufferPerStream = 256 << 10
+	e.ts.Config.HTTP2.MaxReceiveBufferPerConnection = 16 << 20
+	o := &wsio.DialOptions{HTTP2: true, TLSConfig: e.tls.Clone()}
+	slow := dial(t, e.url, o)
+	ctx := testCtx(t)
+	sent := make(chan error, 1)
+	go func() { sent <- slow.SendBinary(ctx, make([]byte, 8<<20)) }()
+	fast := dial(t, e.url, o)
+	data := make([]byte, 2<<20)
+	_, _ = rand.Read(data)
+	for range 3 {
+		if err := fast.SendBinary(ctx, data); err != nil {
+			t.Fatalf("SendBinary beside a stalled stream: %v", err)
+		}
+		_, got, err := readMessage(ctx, fast)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("echo beside a stalled stream: %v (equal %v)", err, bytes.Equal(got, data))
+		}
+	}
+	roundTrip(t, fast, "still fast")
+	if got := e.conns.Load(); got != 1 {
+		t.Errorf("%d TCP connections, want 1", got)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the stalled upload finished (%v): the test did not stall it", err)
+	default:
+	}
+	go drainUntilClosed(slow) // takes the server's message and its echo
+	close(release)
+	if err := <-sent; err != nil {
+		t.Fatalf("the stalled upload, released: %v", err)
+	}
 }
 
 // TestHTTP2WithoutExtendedConnect runs in a process without
