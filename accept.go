@@ -113,8 +113,10 @@ type ServerOptions struct {
 // HTTP/2 server passes such requests on only when the process started with
 // GODEBUG=http2xconnect=1 (see ExtendedConnectEnabled). Over HTTP/2 the
 // stream ends when the handler returns, so a handler that calls Accept on
-// such a request must not return before the connection is closed (a
-// Server's handler needs no care: ServeHTTP waits). The streams of one
+// such a request must not return before the connection is closed and its
+// stream released, which is when the OnClose functions run (Done closes a
+// moment earlier, when a write may still be in flight); a Server's
+// handler, and stream.Listener's, need no care: their ServeHTTP waits. The streams of one
 // HTTP/2 connection share its receive window, which net/http's server
 // returns only as handlers read: with its defaults (1 MiB per connection
 // and per stream) one WebSocket whose handler stops reading holds back

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/stream"
 )
 
 // TestHTTP2 runs the WebSocket-over-HTTP/2 (RFC 8441) tests. net/http's
@@ -62,6 +63,7 @@ func TestHTTP2(t *testing.T) {
 		{"EventServer", h2EventServer},
 		{"StreamFlood", h2StreamFlood},
 		{"SlowReader", h2SlowReader},
+		{"StreamListener", h2StreamListener},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -757,6 +759,50 @@ func h2SlowReader(t *testing.T) {
 	close(release)
 	if err := <-sent; err != nil {
 		t.Fatalf("the stalled upload, released: %v", err)
+	}
+}
+
+// h2StreamListener: a stream.Listener mounted on an HTTP/2 server hands
+// over connections that outlive the request's ServeHTTP call.
+func h2StreamListener(t *testing.T) {
+	t.Parallel()
+	ln := stream.NewListener(nil)
+	ts := httptest.NewUnstartedServer(ln)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		ts.Close()
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	served := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer nc.Close()
+		_, err = io.Copy(nc, nc) // echo the bytes until the client closes
+		served <- err
+	}()
+	c := dial(t, wsURL(ts.URL), &wsio.DialOptions{HTTP2: true, TLSConfig: &tls.Config{RootCAs: pool}})
+	nc := stream.NetConn(c)
+	data := make([]byte, 256<<10)
+	_, _ = rand.Read(data)
+	go func() { _, _ = nc.Write(data) }()
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(nc, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("echo through stream.Listener over HTTP/2: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	if err := c.Close(wsio.StatusNormalClosure, ""); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case <-served:
+	case <-time.After(2 * timeout):
+		t.Fatal("the listener's side did not end")
 	}
 }
 
