@@ -104,9 +104,31 @@ type ServerOptions struct {
 //
 // The connection lives on after the handler returns; the handler's
 // goroutine may be used to read it.
+//
+// Over HTTP/2 (r.ProtoMajor 2), Accept takes an RFC 8441 extended CONNECT
+// whose :protocol is "websocket": the same version, Hosts and origin rules
+// apply (400 for another method or :protocol, 426, 421, 403), subprotocol
+// and permessage-deflate are negotiated as over HTTP/1.1, and the answer is
+// 200; the connection then runs over the request's stream. net/http's
+// HTTP/2 server passes such requests on only when the process started with
+// GODEBUG=http2xconnect=1 (see ExtendedConnectEnabled). Over HTTP/2 the
+// stream ends when the handler returns, so a handler that calls Accept on
+// such a request must not return before the connection is closed and its
+// stream released, which is when the OnClose functions run (Done closes a
+// moment earlier, when a write may still be in flight); a Server's
+// handler, and stream.Listener's, need no care: their ServeHTTP waits. The streams of one
+// HTTP/2 connection share its receive window, which net/http's server
+// returns only as handlers read: with its defaults (1 MiB per connection
+// and per stream) one WebSocket whose handler stops reading holds back
+// what the client sends on all the others. Set the http.Server's
+// HTTP2.MaxReceiveBufferPerConnection to several times
+// MaxReceiveBufferPerStream.
 func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, error) {
 	if o == nil {
 		o = &ServerOptions{}
+	}
+	if r.ProtoMajor == 2 {
+		return acceptH2(w, r, o)
 	}
 	if he := checkUpgrade(r, o); he != nil {
 		refusalHeaders(he.Status, w.Header())

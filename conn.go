@@ -224,8 +224,10 @@ func (c *Conn) LocalAddr() net.Addr {
 }
 
 // NetConn returns the underlying stream (a net.Conn or *tls.Conn for
-// connections from Dial and Accept). Reading or writing it directly
-// corrupts the WebSocket stream.
+// connections from Dial and Accept over HTTP/1.1; over HTTP/2, a net.Conn
+// over the connection's stream, whose addresses are those of the HTTP/2
+// connection). Reading or writing it directly corrupts the WebSocket
+// stream.
 func (c *Conn) Transport() io.ReadWriteCloser { return c.rwc }
 
 // Value returns the value last given to SetValue, or nil.

@@ -74,6 +74,23 @@ type DialOptions struct {
 	// (httpproxy would read it with the credentials in the URL's path),
 	// and its error does not show the variable's value.
 	Proxy func(*url.URL) (*url.URL, error)
+	// HTTP2, when set, opens the WebSocket as a stream of an HTTP/2
+	// connection (RFC 8441's extended CONNECT): wss:// over TLS with ALPN
+	// "h2", ws:// over h2c with prior knowledge. The response is checked as
+	// over HTTP/1.1 (a 2xx status instead of 101, no Sec-WebSocket-Accept:
+	// HTTP/2 has none), and the connection behaves the same. Dials share
+	// HTTP/2 connections, as a browser's WebSockets to one origin do: all
+	// Dials with no TLSConfig, NetDial and Proxy share one pool, and those
+	// with only a TLSConfig one pool per *tls.Config (its settings are
+	// taken when first used); a Dial with a NetDial or Proxy gets an HTTP/2
+	// connection of its own, through them. When the server gives no
+	// answer over HTTP/2 (it does not speak HTTP/2 or h2c, or its SETTINGS
+	// do not allow extended CONNECT, as net/http's do not unless its
+	// process runs with GODEBUG=http2xconnect=1), Dial falls back to
+	// HTTP/1.1 within the same ctx and HandshakeTimeout; a refusal (a
+	// non-2xx answer) is returned as over HTTP/1.1, without falling back.
+	// MaxHeaderBytes does not apply (the HTTP/2 transport bounds headers).
+	HTTP2 bool
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
@@ -127,6 +144,13 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
+	}
+
+	if o.HTTP2 {
+		c, resp, err := dialH2(ctx, u, secure, o) // h2dial.go
+		if !errors.Is(err, errNoH2) {
+			return c, resp, err
+		}
 	}
 
 	nc, presp, err := dialNet(ctx, u, addr, o) // direct or through a proxy: proxy.go

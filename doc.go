@@ -68,6 +68,17 @@
 // and upgraded connections to a net.Listener (stream.NewListener), so
 // net/rpc, net/http or any byte protocol runs over WebSockets.
 //
+// # HTTP/2
+//
+// WebSockets also run as streams of an HTTP/2 connection (RFC 8441), as
+// browsers open them when a page's origin speaks HTTP/2: Accept (and so a
+// Server mounted on an http.Server over TLS or h2c) takes the extended
+// CONNECT and Dial makes it with DialOptions.HTTP2, many connections
+// sharing one TCP connection. net/http's HTTP/2 server offers extended
+// CONNECT only in a process started with GODEBUG=http2xconnect=1 (see
+// ExtendedConnectEnabled); without it, browsers and Dial use HTTP/1.1.
+// The connection behaves the same over either protocol.
+//
 // # Contexts
 //
 // Every call that can block takes a context. A call whose context is

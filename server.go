@@ -105,7 +105,10 @@ func NewEventServer(opts ServerOptions, e Events) *Server {
 	return &Server{opts: serverDefaults(opts), events: &e, conns: make(map[*Conn]struct{})}
 }
 
-// ServeHTTP upgrades the request and runs the handler. After Close or
+// ServeHTTP upgrades the request and runs the handler. An HTTP/2 request
+// (an RFC 8441 extended CONNECT, see Accept) is served the same way, and
+// ServeHTTP then returns only once the connection is closed, as the
+// stream ends when it returns. After Close or
 // Shutdown it answers 503; so it does, with a Retry-After header, when
 // MaxConns connections are open or in their handshake.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +118,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := Accept(w, r, &s.opts)
 	if tracked, ok := s.upgraded(c, err); ok {
 		s.runTracked(c, tracked)
+		awaitStream(c) // HTTP/2: the stream ends when ServeHTTP returns
 	}
 }
 

@@ -56,7 +56,9 @@ func NewListener(opts *wsio.ServerOptions) *Listener {
 // of Accept takes it. A request that is not a valid upgrade gets the
 // matching HTTP error from wsio.Accept. After Close, requests are answered
 // 503 Service Unavailable, and a connection still waiting is closed with
-// 1001 (going away); so is one whose request's context ends first.
+// 1001 (going away); so is one whose request's context ends first. Over
+// HTTP/2 (RFC 8441, see wsio.Accept), whose stream ends when the handler
+// returns, ServeHTTP returns only once the connection has been closed.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-l.done:
@@ -67,6 +69,13 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := wsio.Accept(w, r, l.opts)
 	if err != nil {
 		return // Accept answered the request
+	}
+	if r.ProtoMajor == 2 {
+		// OnClose hooks run once the stream is released, with no write
+		// in flight: only then may the handler return.
+		released := make(chan struct{})
+		c.OnClose(func() { close(released) })
+		defer func() { <-released }()
 	}
 	select {
 	case l.conns <- NetConn(c):

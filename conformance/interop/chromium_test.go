@@ -46,6 +46,7 @@ type serverLog struct {
 	mu       sync.Mutex
 	conns    int
 	protocol string
+	proto    string // the upgrade request's protocol: HTTP/1.1 or HTTP/2.0
 	verdict  string // "PASS" or "FAIL: ..."
 	pageSum  string // the page's "sha256:" report
 	blobSum  string // SHA-256 of the binary message wsio received
@@ -71,11 +72,14 @@ const chromiumCloseReason = "bye from wsio ✓"
 // offers it; the wsio server accepts it only when configured to).
 func TestChromium(t *testing.T) {
 	requirePeer(t, chromiumPeer)
-	t.Run("plain", func(t *testing.T) { runChromium(t, false) })
-	t.Run("deflate", func(t *testing.T) { runChromium(t, true) })
+	t.Run("plain", func(t *testing.T) { runChromium(t, false, false) })
+	t.Run("deflate", func(t *testing.T) { runChromium(t, true, false) })
 }
 
-func runChromium(t *testing.T, deflate bool) {
+// runChromium runs the page against a wsio server: over HTTP/1.1, or with
+// h2 over HTTPS with HTTP/2, where wsio must see the WebSocket come as an
+// HTTP/2.0 request (RFC 8441; see chromium_h2_test.go).
+func runChromium(t *testing.T, deflate, h2 bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -90,6 +94,7 @@ func runChromium(t *testing.T, deflate bool) {
 		log.mu.Lock()
 		log.conns++
 		log.protocol = c.Subprotocol()
+		log.proto = c.Request().Proto
 		log.mu.Unlock()
 		// The browser answers pings by itself; the pong is seen by the
 		// Next loop below.
@@ -156,13 +161,20 @@ func runChromium(t *testing.T, deflate bool) {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
+	scheme := "http"
+	if h2 {
+		scheme = "https"
+		hs.TLSConfig = selfSigned(t)
+		go func() { _ = hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { _ = hs.Serve(ln) }()
+	}
 	defer func() {
 		_ = hs.Close()
 		_ = ws.Shutdown(context.Background())
 	}()
 
-	url := fmt.Sprintf("http://%s/", ln.Addr())
+	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
 	p := startProc(t, "chromium", chromiumPeer.argv(url, strconv.Itoa(chromiumBlob), "wsio.v2,other", "60000"))
 	ev := p.wait("result", 80*time.Second)
 	var res chromiumResult
@@ -185,6 +197,9 @@ func runChromium(t *testing.T, deflate bool) {
 	}
 	if log.conns != 1 {
 		t.Errorf("wsio accepted %d connections, want 1", log.conns)
+	}
+	if want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]; log.proto != want {
+		t.Errorf("wsio saw the WebSocket over %q, want %s", log.proto, want)
 	}
 	if res.Protocol != "wsio.v2" || log.protocol != "wsio.v2" {
 		t.Errorf("subprotocol: page %q, wsio %q, want wsio.v2", res.Protocol, log.protocol)

@@ -9,6 +9,7 @@
 #   Debian (apt-get, as root or through sudo):
 #     python3-websockets      for /usr/bin/python3 (not a pyenv python3)
 #     chromium                /usr/bin/chromium
+#     haproxy                 /usr/sbin/haproxy (HTTP/2 WebSockets through a proxy)
 # Node.js 20+ with npm must be installed already. The conformance/interop
 # tests run this script once when a peer is missing; a peer that is still
 # missing afterwards fails its test (WSIO_SKIP_PEERS=1 skips them instead).
@@ -49,6 +50,7 @@ done
 missing=()
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null 2>&1 || fail "apt-get is missing; install ${missing[*]} by hand"
   sudo=()

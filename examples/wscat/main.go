@@ -10,6 +10,7 @@
 //	go run ./examples/wscat -c wss://example.com/ -H 'Authorization: Bearer x' -protocol chat
 //	go run ./examples/wscat -l 127.0.0.1:9002                      # listen, one connection at a time
 //	go run ./examples/wscat -c ws://127.0.0.1:9001/ -send-file big.iso -o echoed.iso
+//	go run ./examples/wscat -c wss://127.0.0.1:9001/ -insecure -http2  # over HTTP/2 (RFC 8441)
 //
 // -send-file sends the file as one binary message, streamed with
 // BeginBinary and io.Copy (never read into memory), shows its progress,
@@ -44,6 +45,7 @@ type config struct {
 	out       string
 	sendFile  string
 	ping      time.Duration
+	http2     bool
 
 	outFile *os.File // -o, opened once
 }
@@ -65,6 +67,7 @@ func main() {
 	flag.StringVar(&cfg.out, "o", "", "write received binary messages to this `file` instead of summarizing them")
 	flag.StringVar(&cfg.sendFile, "send-file", "", "send this `file` as one binary message, wait for the reply, and close")
 	flag.DurationVar(&cfg.ping, "ping", 0, "send a ping this often and show the pongs (0: never)")
+	flag.BoolVar(&cfg.http2, "http2", false, "with -c: open the WebSocket over HTTP/2 (RFC 8441; h2c for ws://), falling back to HTTP/1.1")
 	flag.Parse()
 	if *protocol != "" {
 		cfg.protocols = strings.Split(*protocol, ",")
@@ -117,6 +120,7 @@ func connect(cfg *config) error {
 		Options:      cfg.options(),
 		Header:       cfg.header,
 		Subprotocols: cfg.protocols,
+		HTTP2:        cfg.http2,
 	}
 	if cfg.insecure {
 		opts.TLSConfig = &tls.Config{InsecureSkipVerify: true}
@@ -130,7 +134,11 @@ func connect(cfg *config) error {
 		}
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "connected to %s (%s)%s\n", cfg.connect, resp.Status, describeProtocol(c))
+	over := ""
+	if resp.ProtoMajor == 2 {
+		over = " over HTTP/2"
+	}
+	fmt.Fprintf(os.Stderr, "connected to %s (%s)%s%s\n", cfg.connect, resp.Status, over, describeProtocol(c))
 	var lines <-chan string // nil with -send-file: standard input is not read
 	if cfg.sendFile == "" {
 		lines, _ = stdinLines()

@@ -27,9 +27,12 @@ async function main() {
       executablePath,
       headless: true,
       timeout,
+      // The HTTPS tests serve a self-signed certificate made at start-up.
+      ignoreHTTPSErrors: true,
       args: [
         '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--ignore-certificate-errors',
       ],
     });
     emit({ event: 'browser', version: context.browser() ? context.browser().version() : '' });
