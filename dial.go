@@ -225,22 +225,9 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	if reason := handshake.CheckResponse(head.Header, key, o.Subprotocols); reason != "" {
 		return nil, resp, &HandshakeError{Status: head.Status, Reason: reason}
 	}
-	exts, err := deflate.ParseExtensions(head.Header.Values("Sec-Websocket-Extensions"))
-	if err != nil {
-		return nil, resp, &HandshakeError{Status: head.Status, Reason: err.Error()}
-	}
-	if len(exts) > 0 && offer == "" {
-		return nil, resp, &HandshakeError{Status: head.Status, Reason: "the server chose an extension that was not offered"}
-	}
-	var dfl *deflateState
-	if offer != "" {
-		p, ok, err := deflate.CheckResponse(exts, comp.config())
-		if err != nil {
-			return nil, resp, &HandshakeError{Status: head.Status, Reason: "permessage-deflate: " + err.Error()}
-		}
-		if ok {
-			dfl = newDeflateState(comp, p)
-		}
+	dfl, reason := clientExtensions(head.Header, offer, comp)
+	if reason != "" {
+		return nil, resp, &HandshakeError{Status: head.Status, Reason: reason}
 	}
 	if !stop() {
 		// ctx ended as the handshake finished: the watch has set (or is
@@ -287,4 +274,29 @@ func checkRequestOptions(o *DialOptions) error {
 		}
 	}
 	return nil
+}
+
+// clientExtensions checks the server's Sec-WebSocket-Extensions answer to
+// offer (empty when nothing was offered) and returns the connection's
+// compression state (nil without compression), or why the answer is
+// refused.
+func clientExtensions(h http.Header, offer string, comp *Compression) (*deflateState, string) {
+	exts, err := deflate.ParseExtensions(h.Values("Sec-Websocket-Extensions"))
+	if err != nil {
+		return nil, err.Error()
+	}
+	if len(exts) > 0 && offer == "" {
+		return nil, "the server chose an extension that was not offered"
+	}
+	if offer == "" {
+		return nil, ""
+	}
+	p, ok, err := deflate.CheckResponse(exts, comp.config())
+	if err != nil {
+		return nil, "permessage-deflate: " + err.Error()
+	}
+	if !ok {
+		return nil, ""
+	}
+	return newDeflateState(comp, p), ""
 }

@@ -1,14 +1,16 @@
+//go:build !js
+
 package wsio
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -45,25 +47,12 @@ func acceptH2(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, 
 		http.Error(w, he.Error(), he.Status)
 		return nil, he
 	}
-	offered := headerList(r.Header, "Sec-Websocket-Protocol")
+	offered := handshake.HeaderList(r.Header, "Sec-Websocket-Protocol")
 	protocol := chooseProtocol(r, o, offered)
-	ext, deflate := negotiate(r, o)
+	ext, dfl := negotiate(r, o)
 
 	h := w.Header()
-	for _, name := range responseOwned {
-		delete(h, name)
-	}
-	for name, vs := range o.Header {
-		name = http.CanonicalHeaderKey(name)
-		if !isToken(name) || containsFold(responseOwned, name) {
-			continue
-		}
-		for _, v := range vs {
-			if !strings.ContainsAny(v, "\r\n") {
-				h[name] = append(h[name], v)
-			}
-		}
-	}
+	handshake.AddHeader(h, o.Header, handshake.ResponseOwned...)
 	if protocol != "" {
 		h.Set("Sec-WebSocket-Protocol", protocol)
 	}
@@ -88,7 +77,7 @@ func acceptH2(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, 
 		return nil, &HandshakeError{Status: http.StatusOK, Reason: "writing the response: " + err.Error()}
 	}
 	_ = s.SetWriteDeadline(time.Time{})
-	c := accepted(s, r, o, protocol, offered, deflate, nil)
+	c := accepted(s, r, o, protocol, offered, dfl, nil)
 	c.req.Store(r)
 	// The request's context ends when the peer resets the stream or the
 	// HTTP/2 connection goes away: the connection ends then, even when
@@ -100,40 +89,12 @@ func acceptH2(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, 
 
 // checkH2 validates an RFC 8441 request: an extended CONNECT whose
 // :protocol is "websocket", with the same version, host and origin rules
-// as over HTTP/1.1. HTTP/2 has no Sec-WebSocket-Key (RFC 8441, 5) and its
-// request body is the stream.
+// as over HTTP/1.1.
 func checkH2(r *http.Request, o *ServerOptions) *HandshakeError {
-	bad := func(status int, reason string) *HandshakeError {
+	if status, reason := handshake.CheckConnect(r, o.Hosts, o.OriginPatterns, xconnectHint()); status != 0 {
 		return &HandshakeError{Status: status, Reason: reason}
 	}
-	proto := r.Header.Get(":protocol")
-	switch {
-	case r.Method != http.MethodConnect:
-		return bad(http.StatusBadRequest, "over HTTP/2 a WebSocket is opened with an extended CONNECT (RFC 8441), not "+r.Method+xconnectHint())
-	case proto == "":
-		return bad(http.StatusBadRequest, "a CONNECT without :protocol is a tunnel request, not a WebSocket (RFC 8441 needs :protocol websocket)")
-	case !strings.EqualFold(proto, "websocket"):
-		return bad(http.StatusBadRequest, fmt.Sprintf("the :protocol %q is not websocket", truncUTF8(proto, 64)))
-	}
-	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
-		return bad(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
-	}
-	if !hostAllowed(r.Host, o.Hosts) {
-		return bad(http.StatusMisdirectedRequest, "the request is for host "+r.Host+", which is not in the server's Hosts")
-	}
-	if !originAllowed(r, o.OriginPatterns) {
-		return bad(http.StatusForbidden, "cross-origin request from "+r.Header.Get("Origin")+" not allowed")
-	}
 	return nil
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // awaitStream waits, when c runs over an HTTP/2 stream, until the stream

@@ -1,3 +1,5 @@
+//go:build !js
+
 package wsio
 
 import (
@@ -18,6 +20,8 @@ import (
 	"time"
 	"weak"
 
+	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/handshake"
 	"golang.org/x/net/http2"
 )
 
@@ -137,7 +141,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 	}
 	offer := ""
 	if comp.enabled() {
-		offer = deflateOffer(comp)
+		offer = deflate.Offer(comp.config())
 	}
 
 	hu := *u
@@ -167,16 +171,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 	if h := o.Header.Get("Host"); h != "" {
 		req.Host = h
 	}
-	for name, vs := range o.Header {
-		if !isToken(name) || containsFold(h2RequestOwned, name) {
-			continue
-		}
-		for _, v := range vs {
-			if !strings.ContainsAny(v, "\r\n") {
-				req.Header.Add(name, v)
-			}
-		}
-	}
+	handshake.AddHeader(req.Header, o.Header, h2RequestOwned...)
 	req.Header[":protocol"] = []string{"websocket"}
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	if offer != "" {
@@ -216,23 +211,12 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 		fail()
 		return nil, resp, &HandshakeError{Status: resp.StatusCode, Reason: reason}
 	}
-	if p := resp.Header["Sec-Websocket-Protocol"]; len(p) > 0 {
-		if len(p) > 1 || !slices.Contains(o.Subprotocols, p[0]) {
-			return refuse("the server chose a subprotocol that was not offered: " + strings.Join(p, ", "))
-		}
+	if reason := handshake.CheckSubprotocol(resp.Header, o.Subprotocols); reason != "" {
+		return refuse(reason)
 	}
-	exts, err := parseExtensions(resp.Header.Values("Sec-Websocket-Extensions"))
-	if err != nil {
-		return refuse(err.Error())
-	}
-	if len(exts) > 0 && offer == "" {
-		return refuse("the server chose an extension that was not offered")
-	}
-	var deflate *deflateState
-	if offer != "" {
-		if deflate, err = clientDeflate(exts, comp); err != nil {
-			return refuse("permessage-deflate: " + err.Error())
-		}
+	dfl, reason := clientExtensions(resp.Header, offer, comp)
+	if reason != "" {
+		return refuse(reason)
 	}
 	if !stopWatch() && ctx.Err() != nil {
 		// ctx ended as the handshake finished: the stream is being reset.
@@ -268,11 +252,10 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 	c.protocol = resp.Header.Get("Sec-Websocket-Protocol")
 	c.respHdr = resp.Header
 	c.path = u.Path
-	c.useDeflate(deflate)
+	c.useDeflate(dfl)
 	return c, resp, nil
 }
 
 // h2RequestOwned are the request headers dialH2 sets itself, or that
 // HTTP/2 does not carry.
-var h2RequestOwned = []string{"Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
-	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te"}
+var h2RequestOwned = append(slices.Clip(handshake.RequestOwned), "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te")

@@ -167,6 +167,13 @@ func CheckResponse(h http.Header, key string, offered []string) string {
 	case First(h["Sec-Websocket-Accept"]) != string(AppendAcceptKey(accept[:0], key)):
 		return "Sec-WebSocket-Accept does not match the key"
 	}
+	return CheckSubprotocol(h, offered)
+}
+
+// CheckSubprotocol reports why the server's Sec-WebSocket-Protocol answer
+// is not acceptable to a client that offered offered (more than one, or
+// one not offered), or "" when it is (none, or one of the offers).
+func CheckSubprotocol(h http.Header, offered []string) string {
 	if p := h["Sec-Websocket-Protocol"]; len(p) > 0 {
 		if len(p) > 1 || !slices.Contains(offered, p[0]) {
 			return "the server chose a subprotocol that was not offered: " + strings.Join(p, ", ")

@@ -1,6 +1,7 @@
 package handshake
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -29,12 +30,46 @@ func CheckUpgrade(r *http.Request, hosts, originPatterns []string) (status int, 
 	if reason := BodyReason(r); reason != "" {
 		return http.StatusBadRequest, reason
 	}
-	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
-		return http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13"
+	if status, reason := checkVersion(r); status != 0 {
+		return status, reason
 	}
 	if k := r.Header["Sec-Websocket-Key"]; len(k) != 1 || !ValidKey(k[0]) {
 		return http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value"
 	}
+	return checkPeer(r, hosts, originPatterns)
+}
+
+// CheckConnect validates an HTTP/2 extended CONNECT that opens a
+// WebSocket (RFC 8441, 4 and 5), with the same version, Hosts and origin
+// rules as CheckUpgrade; HTTP/2 has no Sec-WebSocket-Key and no
+// Connection or Upgrade fields. hint is added to the reason when the
+// method is not CONNECT (it can say why a client did not send one). It
+// returns the status to refuse the request with and why, or 0 and "".
+func CheckConnect(r *http.Request, hosts, originPatterns []string, hint string) (status int, reason string) {
+	proto := r.Header.Get(":protocol")
+	switch {
+	case r.Method != http.MethodConnect:
+		return http.StatusBadRequest, "over HTTP/2 a WebSocket is opened with an extended CONNECT (RFC 8441), not " + r.Method + hint
+	case proto == "":
+		return http.StatusBadRequest, "a CONNECT without :protocol is a tunnel request, not a WebSocket (RFC 8441 needs :protocol websocket)"
+	case !strings.EqualFold(proto, "websocket"):
+		return http.StatusBadRequest, fmt.Sprintf("the :protocol %.64q is not websocket", proto)
+	}
+	if status, reason := checkVersion(r); status != 0 {
+		return status, reason
+	}
+	return checkPeer(r, hosts, originPatterns)
+}
+
+func checkVersion(r *http.Request) (int, string) {
+	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		return http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13"
+	}
+	return 0, ""
+}
+
+// checkPeer applies the Hosts allow-list and the origin rules.
+func checkPeer(r *http.Request, hosts, originPatterns []string) (int, string) {
 	if !hostAllowed(r.Host, hosts) {
 		return http.StatusMisdirectedRequest, "the request is for host " + r.Host + ", which is not in the server's Hosts"
 	}

@@ -34,12 +34,12 @@ func AppendRequest(b []byte, u *url.URL, key, extensions string, subprotocols []
 	if len(subprotocols) > 0 {
 		b = appendField(b, "Sec-WebSocket-Protocol", strings.Join(subprotocols, ", "))
 	}
-	b = AppendHeader(b, h, requestOwned...)
+	b = AppendHeader(b, h, RequestOwned...)
 	return append(b, "\r\n"...)
 }
 
-// requestOwned are the fields AppendRequest writes itself.
-var requestOwned = []string{"Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
+// RequestOwned are the fields AppendRequest writes itself.
+var RequestOwned = []string{"Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
 	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions"}
 
 // AppendResponse appends the 101 response head to a request with
@@ -57,14 +57,14 @@ func AppendResponse(b []byte, key, protocol, extensions string, hs ...http.Heade
 		b = appendField(b, "Sec-WebSocket-Extensions", extensions)
 	}
 	for _, h := range hs {
-		b = AppendHeader(b, h, responseOwned...)
+		b = AppendHeader(b, h, ResponseOwned...)
 	}
 	return append(b, "\r\n"...)
 }
 
-// responseOwned are the fields AppendResponse writes itself or that a
-// 101 may not carry.
-var responseOwned = []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol",
+// ResponseOwned are the fields AppendResponse writes itself or that a
+// 101 may not carry; an HTTP/2 answer leaves them to the handshake too.
+var ResponseOwned = []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol",
 	"Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding", "Content-Type"}
 
 // AppendRefusal appends to b a response that refuses a handshake with
@@ -97,6 +97,27 @@ func AppendConnect(b []byte, addr string, user *url.Userinfo) []byte {
 		b = appendField(b, "Proxy-Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user.Username()+":"+pass)))
 	}
 	return append(b, "\r\n"...)
+}
+
+// AddHeader adds to dst the fields of h that AppendHeader would write
+// (the same names and values left out), for a head that net/http writes:
+// an HTTP/2 request or response. It first deletes the names in skip from
+// dst, so a handshake field set there by mistake does not go out twice.
+func AddHeader(dst, h http.Header, skip ...string) {
+	for _, name := range skip {
+		delete(dst, name)
+	}
+	for name, vs := range h {
+		name = http.CanonicalHeaderKey(name)
+		if !IsToken(name) || slices.Contains(skip, name) {
+			continue
+		}
+		for _, v := range vs {
+			if !strings.ContainsAny(v, "\r\n") {
+				dst[name] = append(dst[name], v)
+			}
+		}
+	}
 }
 
 // AppendHeader writes h as header lines, leaving out names that are not
