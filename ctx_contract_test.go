@@ -5,7 +5,6 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // These tests hold the connection to Go's context rule: a call whose ctx
@@ -544,26 +544,7 @@ func TestBinaryStreamCtx(t *testing.T) {
 
 // clientFrame encodes a masked frame.
 func clientFrame(fin bool, rsv, op byte, payload []byte) []byte {
-	b := []byte{rsv | op, 0x80}
-	if fin {
-		b[0] |= 0x80
-	}
-	switch n := len(payload); {
-	case n < 126:
-		b[1] |= byte(n)
-	case n < 1<<16:
-		b[1] |= 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] |= 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	key := [4]byte{0x12, 0x34, 0x56, 0x78}
-	b = append(b, key[:]...)
-	for i, x := range payload {
-		b = append(b, x^key[i%4])
-	}
-	return b
+	return wstest.Frame(fin, rsv, op, payload, &[4]byte{0x12, 0x34, 0x56, 0x78})
 }
 
 // TestNextCtxCutsCompressedMessage: a ctx that ends while Next reads (or
