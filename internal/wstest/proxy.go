@@ -22,6 +22,16 @@ func ClearProxyEnv(tb testing.TB) {
 	}
 }
 
+// ParseURL parses s, failing the test when it is no URL.
+func ParseURL(tb testing.TB, s string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		tb.Fatalf("parsing the URL %q: %v", s, err)
+	}
+	return u
+}
+
 // SecretShown returns the text of the first error in err's chain (err and
 // every error it wraps, depth first) that shows secret in any form: as it
 // is, percent-encoded, or inside the base64 of the Basic credentials
