@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 func sizeLabel(n int) string {
@@ -296,7 +297,7 @@ func BenchmarkStream(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := io.Copy(w, io.LimitReader(zeroReader{}, size)); err != nil {
+				if _, err := io.Copy(w, wstest.Zeros(size)); err != nil {
 					b.Fatal(err)
 				}
 				if err := w.Close(); err != nil {
@@ -306,12 +307,4 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// zeroReader yields zero bytes without end.
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }

@@ -504,7 +504,7 @@ func TestServerBroadcastSlowPeer(t *testing.T) {
 					return
 				}
 				close(stuck)
-				_, _ = io.Copy(w, io.LimitReader(zeros{}, 256<<20)) // blocks until the peer is gone
+				_, _ = io.Copy(w, wstest.Zeros(256<<20)) // blocks until the peer is gone
 				_ = w.Close()
 			}
 			drain(c)
@@ -523,13 +523,6 @@ func TestServerBroadcastSlowPeer(t *testing.T) {
 		checkRound(t, arrivals, n-1, 'n', 4, start, time.Second)
 		checkSlowBroadcastErr(t, err, took)
 	})
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }
 
 // TestServerBroadcastWaitsForStream: a connection in the middle of a

@@ -1,6 +1,9 @@
 package wstest
 
-import "math/rand/v2"
+import (
+	"io"
+	"math/rand/v2"
+)
 
 // Pattern returns n bytes in which each byte depends on its offset (and on
 // seed), so that a lost, repeated or misplaced stretch shows in a
@@ -25,4 +28,15 @@ func RandomBytes(n int, seed uint64) []byte {
 	b := make([]byte, n)
 	_, _ = rand.NewChaCha8(key).Read(b)
 	return b
+}
+
+// Zeros returns a reader of n zero bytes, made as they are read, for a
+// large message that costs no memory.
+func Zeros(n int64) io.Reader { return io.LimitReader(zeroReader{}, n) }
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
