@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -427,8 +426,7 @@ func TestCtxEndsMidFrame(t *testing.T) {
 // short.
 func TestCtxEndsBetweenFrames(t *testing.T) {
 	t.Parallel()
-	random := make([]byte, 256<<10) // incompressible: many frames compressed too
-	_, _ = rand.Read(random)
+	random := wstest.RandomBytes(256<<10, 1) // incompressible: many frames compressed too
 	cases := []struct {
 		name string
 		comp *wsio.Compression
@@ -522,8 +520,7 @@ func TestBinaryStreamCtx(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				chunk := make([]byte, 256<<10) // random, so compressed frames go out too
-				_, _ = rand.Read(chunk)
+				chunk := wstest.RandomBytes(256<<10, 2) // random, so compressed frames go out too
 				if _, err := w.Write(chunk); err != nil {
 					t.Fatalf("Write before the ctx ended: %v", err)
 				}
