@@ -13,7 +13,7 @@
 // Echo).
 //
 // Every wait is bounded (by Timeout unless a duration is given), and every
-// server, listener and connection it starts for a test is closed by the
-// test's cleanup, so a failing test neither hangs nor leaks goroutines
-// into the leak check.
+// server and listener it starts for a test is stopped by the test's
+// cleanup, which waits for the goroutines serving it, so a failing test
+// neither hangs nor leaks goroutines into the leak check.
 package wstest

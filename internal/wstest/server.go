@@ -57,18 +57,6 @@ func HTTPServer(tb testing.TB, useTLS bool, h http.HandlerFunc) *httptest.Server
 // or wss:// URL.
 func WSURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }
 
-// Listen returns a TCP listener on a free port of 127.0.0.1, closed when
-// the test ends.
-func Listen(tb testing.TB) net.Listener {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen on 127.0.0.1: %v", err)
-	}
-	tb.Cleanup(func() { _ = ln.Close() })
-	return ln
-}
-
 // FreePort returns a TCP port of 127.0.0.1 that was free a moment ago:
 // nothing listens there when FreePort returns, so a dial to it is refused
 // (unless something else took the port since).

@@ -186,7 +186,10 @@ func TestSecretShown(t *testing.T) {
 
 func TestDialer(t *testing.T) {
 	t.Parallel()
-	ln := wstest.Listen(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := wstest.ServeConns(t, ln, func(c net.Conn) { _, _ = io.WriteString(c, "hi") })
 	ctx := wstest.Context(t)
 
