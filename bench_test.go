@@ -6,14 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 func sizeLabel(n int) string {
@@ -146,27 +144,6 @@ func BenchmarkReadFrame(b *testing.B) {
 	}
 }
 
-// benchServer is testServer for a testing.TB.
-func benchServer(tb testing.TB, handler func(c *Conn)) string {
-	tb.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		handler(c)
-		c.closeTransport()
-	}))
-	tb.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
-
 // BenchmarkEcho measures round trips through a server that echoes each
 // message whole (read into a buffer, SendBinary: no allocation per
 // message on either side) and one that streams it back (BeginBinary and
@@ -177,7 +154,7 @@ func BenchmarkEcho(b *testing.B) {
 		name    string
 		handler func(c *Conn)
 	}{{"send", echoWhole}, {"stream", echo}} {
-		b.Run(srv.name, func(b *testing.B) { benchEcho(b, benchServer(b, srv.handler)) })
+		b.Run(srv.name, func(b *testing.B) { benchEcho(b, testServer(b, nil, srv.handler)) })
 	}
 }
 
@@ -258,7 +235,7 @@ func BenchmarkStream(b *testing.B) {
 			up := dir == "client-to-server"
 			ctx := context.Background()
 			serverConn := make(chan *Conn, 1)
-			url := benchServer(b, func(c *Conn) {
+			url := testServer(b, nil, func(c *Conn) {
 				if up {
 					for {
 						m, err := c.Next(ctx)
@@ -309,7 +286,7 @@ func BenchmarkStream(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := io.Copy(w, io.LimitReader(zeroReader{}, size)); err != nil {
+				if _, err := io.Copy(w, wstest.Zeros(size)); err != nil {
 					b.Fatal(err)
 				}
 				if err := w.Close(); err != nil {
@@ -319,12 +296,4 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// zeroReader yields zero bytes without end.
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // serveOne starts a server whose handler hands each connection to the
@@ -26,18 +27,6 @@ func serveOne(t *testing.T, opts wsio.ServerOptions) (url string, conns <-chan *
 		<-c.Done()
 	})
 	return url, ch
-}
-
-// receive waits for a value from ch, failing the test after timeout.
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(timeout):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
 }
 
 // wantEnded checks what Close returned against the close the connection
@@ -100,7 +89,7 @@ func TestCloseReportsPeerCode(t *testing.T) {
 			t.Parallel()
 			url, conns := serveOne(t, wsio.ServerOptions{})
 			c := dial(t, url, nil)
-			sc := receive(t, conns, "the server's connection")
+			sc := wstest.Receive(t, conns, "the server's connection")
 			serverDone := make(chan error, 1)
 			clientDone := make(chan error, 1)
 			closeServer := func() { go func() { serverDone <- sc.Close(tt.server.code, tt.server.reason) }() }
@@ -116,8 +105,8 @@ func TestCloseReportsPeerCode(t *testing.T) {
 				waitUntil(t, "the client is closing", func() bool { return c.State() != wsio.Open })
 				closeServer()
 			}
-			clientErr := receive(t, clientDone, "the client's Close")
-			serverErr := receive(t, serverDone, "the server's Close")
+			clientErr := wstest.Receive(t, clientDone, "the client's Close")
+			serverErr := wstest.Receive(t, serverDone, "the server's Close")
 			if tt.clientGetsRemote {
 				wantEnded(t, "client", c, clientErr, tt.server.code, tt.server.reason, true)
 			} else {
@@ -225,7 +214,7 @@ func TestSendLearnsPeerClose(t *testing.T) {
 		// The server's Close waits for the answer longer than waitUntil.
 		url, conns := serveOne(t, wsio.ServerOptions{Options: wsio.Options{CloseTimeout: 4 * timeout}})
 		c := dial(t, url, nil)
-		sc := receive(t, conns, "the server's connection")
+		sc := wstest.Receive(t, conns, "the server's connection")
 		serverDone := make(chan error, 1)
 		go func() { serverDone <- sc.Close(4001, "quota exceeded") }()
 		ctx := testCtx(t)
@@ -237,7 +226,7 @@ func TestSendLearnsPeerClose(t *testing.T) {
 		if ce := wantClose(t, err, 4001, true); ce.Reason != "quota exceeded" {
 			t.Errorf("reason %q", ce.Reason)
 		}
-		if err := receive(t, serverDone, "the server's Close"); err != nil {
+		if err := wstest.Receive(t, serverDone, "the server's Close"); err != nil {
 			t.Errorf("the server's Close = %v, want nil (the client answered)", err)
 		}
 		if cerr := c.Close(wsio.StatusNormalClosure, ""); cerr == nil {
@@ -251,10 +240,7 @@ func TestSendLearnsPeerClose(t *testing.T) {
 // maskedFrame encodes a client frame with first byte b0 (FIN, RSV,
 // opcode) and an all-zero mask key, which leaves the payload as it is.
 func maskedFrame(b0 byte, payload []byte) []byte {
-	if len(payload) > 125 {
-		panic("maskedFrame: payload too long")
-	}
-	return append([]byte{b0, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+	return wstest.AppendFrame(nil, b0, payload, &[4]byte{})
 }
 
 // TestCloseCodeSentinels: the side that detects a fault and the side that
@@ -291,7 +277,7 @@ func TestCloseCodeSentinels(t *testing.T) {
 					t.Fatalf("the server sent %+v, %v; want a close frame with %v", f, err, tt.code)
 				}
 				_ = nc.Close() // the server waits for the end of the stream
-				err = receive(t, serverErr, "the server's Next")
+				err = wstest.Receive(t, serverErr, "the server's Next")
 				wantClose(t, err, tt.code, false)
 				if !errors.Is(err, tt.sentinel) {
 					t.Errorf("the server's error %v does not match %v", err, tt.sentinel)
@@ -331,7 +317,7 @@ func TestCloseCodeSentinels(t *testing.T) {
 			name   string
 			err    error
 			remote bool
-		}{{"server", receive(t, serverErr, "the server's Next"), false}, {"client", err, true}} {
+		}{{"server", wstest.Receive(t, serverErr, "the server's Next"), false}, {"client", err, true}} {
 			wantClose(t, side.err, wsio.StatusMessageTooBig, side.remote)
 			if !errors.Is(side.err, wsio.ErrMessageTooBig) {
 				t.Errorf("%s: %v does not match ErrMessageTooBig", side.name, side.err)
@@ -394,7 +380,7 @@ func TestCloseWaitKeepsBinaryLimit(t *testing.T) {
 		send    []byte // the peer's bytes after the server's close frame
 	}{
 		// A 1 MiB message of which 64 KiB arrive, and then nothing.
-		{"declared over the limit", false, append(frameHeader(0x80|0x2, 1<<20, &zeroMask), make([]byte, 64<<10)...)},
+		{"declared over the limit", false, append(wstest.FrameHeader(0x80|0x2, 1<<20, &zeroMask), make([]byte, 64<<10)...)},
 		// A whole compressed message that inflates to 1 MiB.
 		{"inflates over the limit", true, clientFrame(true, 0x40, 0x2, bomb)},
 	}
@@ -427,7 +413,7 @@ func TestCloseWaitKeepsBinaryLimit(t *testing.T) {
 				t.Errorf("the server still waits for the close frame, reading the message over the limit: %v", err)
 			}
 			_ = nc.Close()
-			got := receive(t, done, "the server's Close")
+			got := wstest.Receive(t, done, "the server's Close")
 			if got.close == nil {
 				t.Error("Close = nil; the peer never answered")
 			}

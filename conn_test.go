@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 func TestEchoTextAndBinary(t *testing.T) {
@@ -116,10 +116,7 @@ func TestBinaryStreamFragmentsOnTheWire(t *testing.T) {
 			return tap, err
 		},
 	})
-	data := make([]byte, 10_500)
-	for i := range data {
-		data[i] = byte(rand.Uint32())
-	}
+	data := wstest.RandomBytes(10_500, 1)
 	w, err := c.BeginBinary(context.Background())
 	if err != nil {
 		t.Fatal(err)

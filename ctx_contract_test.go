@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/wsio/wsio"
 	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // These tests hold the connection to Go's context rule: a call whose ctx
@@ -430,8 +429,7 @@ func TestCtxEndsMidFrame(t *testing.T) {
 // short.
 func TestCtxEndsBetweenFrames(t *testing.T) {
 	t.Parallel()
-	random := make([]byte, 256<<10) // incompressible: many frames compressed too
-	_, _ = rand.Read(random)
+	random := wstest.RandomBytes(256<<10, 1) // incompressible: many frames compressed too
 	cases := []struct {
 		name string
 		comp *wsio.Compression
@@ -525,8 +523,7 @@ func TestBinaryStreamCtx(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				chunk := make([]byte, 256<<10) // random, so compressed frames go out too
-				_, _ = rand.Read(chunk)
+				chunk := wstest.RandomBytes(256<<10, 2) // random, so compressed frames go out too
 				if _, err := w.Write(chunk); err != nil {
 					t.Fatalf("Write before the ctx ended: %v", err)
 				}
@@ -547,26 +544,7 @@ func TestBinaryStreamCtx(t *testing.T) {
 
 // clientFrame encodes a masked frame.
 func clientFrame(fin bool, rsv, op byte, payload []byte) []byte {
-	b := []byte{rsv | op, 0x80}
-	if fin {
-		b[0] |= 0x80
-	}
-	switch n := len(payload); {
-	case n < 126:
-		b[1] |= byte(n)
-	case n < 1<<16:
-		b[1] |= 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] |= 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	key := [4]byte{0x12, 0x34, 0x56, 0x78}
-	b = append(b, key[:]...)
-	for i, x := range payload {
-		b = append(b, x^key[i%4])
-	}
-	return b
+	return wstest.Frame(fin, rsv, op, payload, &[4]byte{0x12, 0x34, 0x56, 0x78})
 }
 
 // TestNextCtxCutsCompressedMessage: a ctx that ends while Next reads (or

@@ -233,21 +233,7 @@ func deflateRaw(t *testing.T, p []byte) []byte {
 // takeover either way, so each raw message can be compressed on its own.
 func rawDeflateDial(t *testing.T, url string) *rawPeer {
 	t.Helper()
-	addr := strings.TrimPrefix(url, "ws://")
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
-	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n\r\n", addr)
-	p := &rawPeer{t: t, nc: nc}
-	p.br = newBufReader(nc)
-	head, err := readHTTPHead(p.br)
-	if err != nil || !strings.Contains(head, "101") || !strings.Contains(head, "permessage-deflate") {
-		t.Fatalf("handshake: %q %v", head, err)
-	}
-	return p
+	return rawDialExt(t, url, "permessage-deflate; client_no_context_takeover; server_no_context_takeover", 20*time.Second)
 }
 
 func TestDeflateFragmentedWithControlFrames(t *testing.T) {

@@ -5,86 +5,14 @@ package wsio_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
-
-// recorder is a raw TCP listener on 127.0.0.1 that keeps everything each
-// accepted connection sent, until that connection ended. It never answers.
-type recorder struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	got  []string      // one entry per ended connection, in the order accepted
-	done chan struct{} // closed when the accept loop has ended
-}
-
-const recorderMark = "END OF TEST"
-
-func startRecorder(t *testing.T) *recorder {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &recorder{ln: ln, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		for i := 0; ; i++ {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// Connections are read one after another, so got keeps the
-			// order in which they were accepted.
-			_ = nc.SetReadDeadline(time.Now().Add(timeout))
-			b, _ := io.ReadAll(nc)
-			_ = nc.Close()
-			r.mu.Lock()
-			r.got = append(r.got, string(b))
-			r.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-r.done
-	})
-	return r
-}
-
-// received returns what every connection accepted so far sent. It opens a
-// connection of its own that sends recorderMark and waits for it: a
-// connection opened before the call was accepted (and read to its end)
-// before that one, so nothing sent before the call is missed.
-func (r *recorder) received(t *testing.T) []string {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", r.ln.Addr().String(), timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.WriteString(nc, recorderMark)
-	_ = nc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	waitUntil(t, "the recorder to read its mark", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if n := len(r.got); n > 0 && r.got[n-1] == recorderMark {
-			got = append(got, r.got[:n-1]...)
-			return true
-		}
-		return false
-	})
-	return got
-}
 
 // TestDialRefusesInjection: a Host override or a subprotocol that would add
 // lines to the request head makes Dial fail before it dials, with an error
@@ -112,15 +40,15 @@ func TestDialRefusesInjection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rec := startRecorder(t)
+			rec := wstest.StartRecorder(t)
 			opts := tc.opts
 			opts.Proxy = wsio.ProxyURL(nil)
 			opts.HandshakeTimeout = time.Second // bounds the wait when the request does go out
-			c, resp, err := wsio.Dial(testCtx(t), "ws://"+rec.ln.Addr().String()+"/", &opts)
+			c, resp, err := wsio.Dial(testCtx(t), "ws://"+rec.Addr()+"/", &opts)
 			if c != nil {
 				_ = c.Transport().Close()
 			}
-			got := rec.received(t)
+			got := rec.Received(t)
 			if len(got) > 0 {
 				t.Errorf("the server received %d connection(s); the first sent %d request line(s):\n%q",
 					len(got), strings.Count(got[0], "GET "), got[0])

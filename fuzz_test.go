@@ -10,25 +10,19 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/wstest"
 	"github.com/wsio/wsio/textframe"
 )
 
 // encFrame encodes one frame; a non-nil key masks it.
 func encFrame(fin bool, rsv byte, op conn.Opcode, payload []byte, key *[4]byte) []byte {
-	var hdr [conn.MaxHeaderSize]byte
-	n := conn.PutHeader(hdr[:], fin, rsv, op, int64(len(payload)), key)
-	b := append(hdr[:n:n], payload...)
-	if key != nil {
-		conn.Mask(*key, 0, b[n:])
-	}
-	return b
+	return wstest.Frame(fin, rsv, byte(op), payload, key)
 }
 
 // rawHeader builds a header by hand, bypassing PutHeader's minimal encoding.
@@ -224,8 +218,7 @@ func runConnFuzz(t *testing.T, data []byte, client bool) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		buf := make([]byte, 1<<20)
-		t.Fatalf("connection hung on input %q\n%s", data, buf[:runtime.Stack(buf, true)])
+		t.Fatalf("connection hung on input %q\n%s", data, wstest.AllStacks())
 	}
 	_ = c.rwc.Close() // unblocks the peer if the connection failed to
 	wg.Wait()

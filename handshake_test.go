@@ -5,8 +5,6 @@ package wsio_test
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // rfcAccept is the Sec-WebSocket-Accept for testKey (RFC 6455, 1.3).
@@ -348,7 +347,7 @@ func TestDialRejectsBadResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			addr := fakeServer(t, func(key string) string {
-				return "HTTP/1.1 101 Switching Protocols\r\n" + strings.ReplaceAll(tc.response, "{accept}", acceptFor(key)) + "\r\n"
+				return "HTTP/1.1 101 Switching Protocols\r\n" + strings.ReplaceAll(tc.response, "{accept}", wstest.AcceptKey(key)) + "\r\n"
 			})
 			c, resp, err := wsio.Dial(testCtx(t), "ws://"+addr, &wsio.DialOptions{Subprotocols: tc.protocols})
 			var he *wsio.HandshakeError
@@ -389,12 +388,6 @@ func fakeServer(t *testing.T, respond func(key string) string) string {
 		io.Copy(io.Discard, nc) // until Dial hangs up
 	})
 	return ln.Addr().String()
-}
-
-// acceptFor computes Sec-WebSocket-Accept from its definition (RFC 6455, 4.2.2).
-func acceptFor(key string) string {
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // TestDialHandshakeTimeout: a server that accepts the TCP connection but

@@ -6,130 +6,45 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio/conn"
-	"github.com/wsio/wsio/internal/handshake"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
-// TestMain fails the run if any goroutine started by this package is
+// TestMain fails the run if any goroutine running code of the module is
 // still alive once every test has finished (a leak check for the whole
-// package, which parallel tests cannot confuse).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := waitForLeaks(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutines leaked:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// waitForLeaks returns the stacks of goroutines running this package's
-// code (other than the test runner), waiting up to d for them to end.
-func waitForLeaks(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		var leaked []string
-		for _, g := range strings.Split(AllStacks(), "\n\n") {
-			if strings.Contains(g, "wsio/wsio/") && !strings.Contains(g, "waitForLeaks") &&
-				!strings.Contains(g, "testing.(*M)") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// AllStacks returns the stacks of all goroutines, however many there are.
-// It is exported for the external tests (package wsio_test) and exists
-// only in test builds.
-func AllStacks() string {
-	for n := 1 << 16; ; n *= 2 {
-		buf := make([]byte, n)
-		if k := runtime.Stack(buf, true); k < n {
-			return string(buf[:k])
-		}
-	}
-}
+// package, which parallel tests cannot confuse); it is the kit's one check.
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 // testServer starts an httptest server that accepts WebSocket upgrades
-// with o and runs handler; it returns the ws:// URL.
+// with o and runs handler; it returns the ws:// URL. The test's cleanup
+// waits for every handler to return.
 func testServer(t testing.TB, o *ServerOptions, handler func(c *Conn)) string {
 	t.Helper()
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		closed bool
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if closed {
-			mu.Unlock()
-			return
-		}
-		wg.Add(1)
-		mu.Unlock()
-		defer wg.Done()
+	srv := wstest.HTTPServer(t, false, func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, o)
 		if err != nil {
 			return
 		}
 		handler(c)
 		c.closeTransport()
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		mu.Lock()
-		closed = true
-		mu.Unlock()
-		wg.Wait()
 	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
+	return wstest.WSURL(srv.URL)
 }
 
-// echo is a server handler that echoes text as text and binary as a stream.
-func echo(c *Conn) {
-	ctx := context.Background()
-	for {
-		m, err := c.Next(ctx)
-		if err != nil {
-			return
-		}
-		switch m.Kind {
-		case Text:
-			if c.SendText(ctx, m.Text) != nil {
-				return
-			}
-		case Binary:
-			w, err := c.BeginBinary(ctx)
-			if err != nil {
-				return
-			}
-			if _, err := io.Copy(w, m); err != nil {
-				_ = w.Close()
-				return
-			}
-			if w.Close() != nil {
-				return
-			}
-		}
-	}
-}
+// echo is a server handler that echoes text as text and binary as a
+// stream (wstest.Echo).
+func echo(c *Conn) { wstest.Echo(c, messageText) }
+
+// messageText is the text of m and whether m is a text message, as
+// wstest.Echo asks.
+func messageText(m Message) (string, bool) { return m.Text, m.Kind == Text }
 
 func dial(t *testing.T, url string, o *DialOptions) *Conn {
 	t.Helper()
@@ -153,41 +68,31 @@ type rawPeer struct {
 
 func rawDial(t *testing.T, url string) *rawPeer {
 	t.Helper()
-	addr := strings.TrimPrefix(url, "ws://")
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rawDialExt(t, url, "", 10*time.Second)
+}
+
+// rawDialExt performs the handshake by hand (wstest.DialRaw), offering the
+// extensions ext when it is not empty (then the server must accept them),
+// and leaves a deadline of d on the connection.
+func rawDialExt(t *testing.T, url, ext string, d time.Duration) *rawPeer {
+	t.Helper()
+	nc, br, err := wstest.DialRaw(url, wstest.RawOptions{Extensions: ext})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	key := "dGhlIHNhbXBsZSBub25jZQ=="
-	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", addr, key)
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != handshake.AcceptKey(key) {
-		t.Fatalf("handshake: %v %v", resp.Status, resp.Header)
-	}
+	_ = nc.SetDeadline(time.Now().Add(d))
 	return &rawPeer{t: t, nc: nc, br: br}
 }
 
 // frame writes one frame; masked unless unmasked is set.
 func (p *rawPeer) frame(fin bool, rsv byte, op conn.Opcode, payload []byte, unmasked bool) {
 	p.t.Helper()
-	var hdr [conn.MaxHeaderSize]byte
-	var mask *[4]byte
-	key := [4]byte{0x11, 0x22, 0x33, 0x44}
-	if !unmasked {
-		mask = &key
+	key := &[4]byte{0x11, 0x22, 0x33, 0x44}
+	if unmasked {
+		key = nil
 	}
-	n := conn.PutHeader(hdr[:], fin, rsv, op, int64(len(payload)), mask)
-	b := append(hdr[:n:n], payload...)
-	if !unmasked {
-		conn.Mask(key, 0, b[n:])
-	}
-	if _, err := p.nc.Write(b); err != nil {
+	if _, err := p.nc.Write(wstest.Frame(fin, rsv, byte(op), payload, key)); err != nil {
 		p.t.Fatalf("raw write: %v", err)
 	}
 }
@@ -239,8 +144,6 @@ func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
 
-func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
-
 // readHTTPHead reads an HTTP head up to the blank line.
 func readHTTPHead(br *bufio.Reader) (string, error) {
 	var b strings.Builder
@@ -276,4 +179,35 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	}
 	t.Cleanup(func() { server.Close() })
 	return client, server
+}
+
+// nextUntilClosed reads from c until the connection ends;
+// TestLeakCheckSeesThisPackage looks for it by its name.
+func nextUntilClosed(c *Conn, done chan<- struct{}) {
+	defer close(done)
+	for {
+		if _, err := c.Next(context.Background()); err != nil {
+			return
+		}
+	}
+}
+
+// TestLeakCheckSeesThisPackage: the leak check of TestMain reports a
+// goroutine that runs this package's code ("github.com/wsio/wsio." in its
+// stack), not only one that runs a subpackage's.
+func TestLeakCheckSeesThisPackage(t *testing.T) {
+	t.Parallel()
+	url := testServer(t, nil, echo)
+	c := dial(t, url, nil)
+	done := make(chan struct{})
+	go nextUntilClosed(c, done)
+	wstest.WaitUntil(t, "nextUntilClosed runs", func() bool {
+		return wstest.Goroutines("", "wsio.nextUntilClosed") > 0
+	})
+	leaked := wstest.Leaks(0)
+	c.closeTransport()
+	<-done
+	if !strings.Contains(leaked, "github.com/wsio/wsio.nextUntilClosed") {
+		t.Fatalf("the leak check does not report a goroutine blocked in this package's code; it reports:\n%s", leaked)
+	}
 }

@@ -3,73 +3,29 @@
 package wsio_test
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio"
 	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
-// pattern returns n bytes that differ from one offset to the next, so a
-// lost or repeated stretch shows in a comparison.
-func pattern(n int, seed byte) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7+i>>9) ^ seed
-	}
-	return b
-}
-
-// frameHeader encodes a frame header for a payload of n bytes; mask, when
-// not nil, is the masking key of a client's frame.
-func frameHeader(b0 byte, n int, mask *[4]byte) []byte {
-	h := []byte{b0, 0}
-	switch {
-	case n < 126:
-		h[1] = byte(n)
-	case n <= 0xFFFF:
-		h[1] = 126
-		h = binary.BigEndian.AppendUint16(h, uint16(n))
-	default:
-		h[1] = 127
-		h = binary.BigEndian.AppendUint64(h, uint64(n))
-	}
-	if mask != nil {
-		h[1] |= 0x80
-		h = append(h, mask[:]...)
-	}
-	return h
-}
-
 // serverFrame is a final, unmasked frame of opcode op.
-func serverFrame(op byte, payload []byte) []byte {
-	return append(frameHeader(0x80|op, len(payload), nil), payload...)
-}
+func serverFrame(op byte, payload []byte) []byte { return wstest.Frame(true, 0, op, payload, nil) }
 
 var testMask = [4]byte{0x37, 0xFA, 0x21, 0x3D}
 
 // masked returns p masked with testMask, as a client sends it.
-func masked(p []byte) []byte {
-	out := make([]byte, len(p))
-	for i := range p {
-		out[i] = p[i] ^ testMask[i%4]
-	}
-	return out
-}
+func masked(p []byte) []byte { return wstest.Mask(testMask, p) }
 
 // frameServer is a server that completes the handshake, sends frames
 // (raw bytes) and then reads until the client hangs up. It returns the
@@ -78,7 +34,7 @@ func frameServer(t *testing.T, frames []byte) string {
 	t.Helper()
 	return "ws://" + fakeServer(t, func(key string) string {
 		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Accept: " + acceptFor(key) + "\r\n\r\n" + string(frames)
+			"Sec-WebSocket-Accept: " + wstest.AcceptKey(key) + "\r\n\r\n" + string(frames)
 	}) + "/"
 }
 
@@ -90,7 +46,7 @@ func frameServer(t *testing.T, frames []byte) string {
 func TestStaleBinaryMessage(t *testing.T) {
 	t.Parallel()
 	const size = 100_000
-	first, second := pattern(size, 1), pattern(3000, 2)
+	first, second := wstest.Pattern(size, 1), wstest.Pattern(3000, 2)
 	closeFrame := serverFrame(0x8, append([]byte{0x03, 0xE8}, "bye"...))
 	for _, after := range []struct {
 		name string
@@ -119,7 +75,7 @@ func TestStaleBinaryMessage(t *testing.T) {
 			wantClose(t, err, wsio.StatusNormalClosure, true)
 			return nil
 		}},
-		{"nothing yet: Next timed out discarding", append(frameHeader(0x82, size, nil), first[:size/2]...), func(t *testing.T, c *wsio.Conn) func() {
+		{"nothing yet: Next timed out discarding", append(wstest.FrameHeader(0x82, size, nil), first[:size/2]...), func(t *testing.T, c *wsio.Conn) func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
 			if _, err := c.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -203,7 +159,7 @@ func TestServeEventsBinaryReaderStale(t *testing.T) {
 	url := startEventServer(t, srv, "Serve")
 	c := dial(t, url, nil)
 	ctx := testCtx(t)
-	if err := c.SendBinary(ctx, pattern(100_000, 3)); err != nil {
+	if err := c.SendBinary(ctx, wstest.Pattern(100_000, 3)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.SendText(ctx, "after"); err != nil {
@@ -231,37 +187,9 @@ func TestServeEventsBinaryReaderStale(t *testing.T) {
 	}
 }
 
-// recv waits for the handler's next report.
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(timeout):
-		t.Fatalf("%s: no result within %v", what, timeout)
-		var zero T
-		return zero
-	}
-}
-
 // blockedIn reports whether a goroutine whose stack holds all of marks
 // is waiting for the network.
-func blockedIn(marks ...string) bool {
-	for _, g := range strings.Split(wsio.AllStacks(), "\n\n") {
-		first, _, _ := strings.Cut(g, "\n")
-		if !strings.Contains(first, "[IO wait") {
-			continue
-		}
-		found := true
-		for _, m := range marks {
-			found = found && strings.Contains(g, m)
-		}
-		if found {
-			return true
-		}
-	}
-	return false
-}
+func blockedIn(marks ...string) bool { return wstest.Goroutines("[IO wait", marks...) > 0 }
 
 type readResult struct {
 	data []byte
@@ -278,7 +206,7 @@ type readResult struct {
 func TestBinaryReadNextContext(t *testing.T) {
 	t.Parallel()
 	const size, head = 100_000, 1 << 10
-	payload := pattern(size, 4)
+	payload := wstest.Pattern(size, 4)
 	wire := masked(payload)
 	for _, tc := range []struct {
 		name string
@@ -345,7 +273,7 @@ func TestBinaryReadNextContext(t *testing.T) {
 				drain(c)
 			})
 			nc, br := rawUpgrade(t, url)
-			if _, err := nc.Write(append(frameHeader(0x82, size, &testMask), wire[:head]...)); err != nil {
+			if _, err := nc.Write(append(wstest.FrameHeader(0x82, size, &testMask), wire[:head]...)); err != nil {
 				t.Fatal(err)
 			}
 			var cancel context.CancelFunc
@@ -362,7 +290,7 @@ func TestBinaryReadNextContext(t *testing.T) {
 				})
 				cancel()
 			}
-			r := recv(t, results, "the read of a stalled message after its ctx ended")
+			r := wstest.Receive(t, results, "the read of a stalled message after its ctx ended")
 			if !errors.Is(r.err, tc.want) {
 				t.Fatalf("the read returned %v, want an error matching %v", r.err, tc.want)
 			}
@@ -372,7 +300,7 @@ func TestBinaryReadNextContext(t *testing.T) {
 			if !bytes.Equal(r.data, payload[:head]) {
 				t.Fatalf("the read got %d bytes before it stopped, want the %d sent", len(r.data), head)
 			}
-			if r := recv(t, results, "a read with ctx done"); len(r.data) != 0 || !errors.Is(r.err, tc.want) {
+			if r := wstest.Receive(t, results, "a read with ctx done"); len(r.data) != 0 || !errors.Is(r.err, tc.want) {
 				t.Fatalf("a read with ctx done: %d bytes, %v; want 0 and %v", len(r.data), r.err, tc.want)
 			}
 
@@ -380,11 +308,11 @@ func TestBinaryReadNextContext(t *testing.T) {
 			if _, err := nc.Write(wire[head:]); err != nil {
 				t.Fatal(err)
 			}
-			r = recv(t, results, "reading the rest through WithContext")
+			r = wstest.Receive(t, results, "reading the rest through WithContext")
 			if r.err != nil || !bytes.Equal(r.data, payload[head:]) {
 				t.Fatalf("the rest: %d bytes, %v; want the %d bytes after the first %d, intact", len(r.data), r.err, size-head, head)
 			}
-			if _, err := nc.Write(append(frameHeader(0x81, 5, &testMask), masked([]byte("after"))...)); err != nil {
+			if _, err := nc.Write(append(wstest.FrameHeader(0x81, 5, &testMask), masked([]byte("after"))...)); err != nil {
 				t.Fatal(err)
 			}
 			_ = nc.SetReadDeadline(time.Now().Add(timeout))
@@ -420,41 +348,22 @@ func TestCompressedBinaryReadNextContext(t *testing.T) {
 	url := startEventServer(t, srv, "net/http")
 
 	// The handshake by hand, offering permessage-deflate.
-	host := strings.TrimPrefix(url, "ws://")
-	nc, err := net.DialTimeout("tcp", host, timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, br := rawDeflateUpgrade(t, url)
 	_ = nc.SetDeadline(time.Now().Add(timeout))
-	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", host, testKey)
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
-		t.Fatalf("the server did not accept permessage-deflate: %q", ext)
-	}
 
 	// A message that does not compress, so its first 1 KiB is a fraction.
-	payload := make([]byte, 100_000)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range payload {
-		payload[i] = byte(rng.Uint32())
-	}
+	payload := wstest.RandomBytes(100_000, 1)
 	var z bytes.Buffer
 	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
 	_, _ = fw.Write(payload)
 	_ = fw.Flush()
 	comp := bytes.TrimSuffix(z.Bytes(), []byte(deflate.FlushMarker))
 	// FIN, RSV1, binary; the first 1 KiB of the payload, then nothing.
-	if _, err := nc.Write(append(frameHeader(0xC2, len(comp), &testMask), masked(comp[:1<<10])...)); err != nil {
+	if _, err := nc.Write(append(wstest.FrameHeader(0xC2, len(comp), &testMask), masked(comp[:1<<10])...)); err != nil {
 		t.Fatal(err)
 	}
-	sc := recv(t, conns, "the connection")
-	r := recv(t, results, "the read of a stalled compressed message after its ctx ended")
+	sc := wstest.Receive(t, conns, "the connection")
+	r := wstest.Receive(t, results, "the read of a stalled compressed message after its ctx ended")
 	if !errors.Is(r.err, context.DeadlineExceeded) || !errors.Is(r.err, io.ErrUnexpectedEOF) || !errors.Is(r.err, wsio.ErrClosed) {
 		t.Fatalf("the read returned %v, want an error matching context.DeadlineExceeded, io.ErrUnexpectedEOF and ErrClosed", r.err)
 	}
@@ -469,7 +378,7 @@ func TestCompressedBinaryReadNextContext(t *testing.T) {
 	case <-time.After(timeout):
 		t.Fatal("the connection is still open")
 	}
-	_, err = io.Copy(io.Discard, br)
+	_, err := io.Copy(io.Discard, br)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("the peer's stream stayed open: %v", err)

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // closePayload is a close frame's payload: code and reason.
 func closePayload(code StatusCode, reason string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+	return wstest.ClosePayload(uint16(code), reason)
 }
 
 // peerFrame reads one frame from the peer side of a pair, unmasking it.

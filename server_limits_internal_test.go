@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // TestServerKeepaliveDefault: a Server's connections have keepalive on
@@ -56,13 +58,7 @@ func TestServerKeepaliveDefault(t *testing.T) {
 					if client.ka != nil {
 						t.Error("the client has keepalive on, want Dial's default (off)")
 					}
-					deadline := time.Now().Add(5 * time.Second)
-					for srv.Len() == 0 {
-						if time.Now().After(deadline) {
-							t.Fatal("the server did not track the connection")
-						}
-						time.Sleep(5 * time.Millisecond)
-					}
+					wstest.WaitUntil(t, "the server tracks the connection", func() bool { return srv.Len() > 0 })
 					for c := range srv.Conns() {
 						switch {
 						case tc.want == 0 && c.ka != nil:

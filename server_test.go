@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,19 +20,18 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
-// timeout bounds every wait in these tests.
-const timeout = 5 * time.Second
+// timeout bounds every wait in these tests (the kit's bound).
+const timeout = wstest.Timeout
 
-func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }
+// wsURL is wstest.WSURL: the ws:// URL of an httptest server.
+func wsURL(httpURL string) string { return wstest.WSURL(httpURL) }
 
-// testCtx returns a context that ends after timeout or with the test.
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+// testCtx returns a context that ends after timeout or with the test
+// (wstest.Context).
+func testCtx(t *testing.T) context.Context { return wstest.Context(t) }
 
 // newServer mounts a wsio.Server on an httptest server and returns it with
 // its ws:// URL. Cleanup shuts the Server down, which must succeed.
@@ -65,43 +63,20 @@ func dial(t *testing.T, url string, o *wsio.DialOptions) *wsio.Conn {
 	return c
 }
 
-// waitUntil polls cond until it holds or timeout passes.
+// waitUntil polls cond until it holds or timeout passes
+// (wstest.WaitUntil).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wstest.WaitUntil(t, what, cond)
 }
 
-// echo sends back each text message as text and each binary one as a stream.
-func echo(c *wsio.Conn) {
-	ctx := context.Background()
-	for {
-		m, err := c.Next(ctx)
-		if err != nil {
-			return
-		}
-		switch m.Kind {
-		case wsio.Text:
-			err = c.SendText(ctx, m.Text)
-		case wsio.Binary:
-			w, berr := c.BeginBinary(ctx)
-			if err = berr; err == nil {
-				_, err = io.Copy(w, m)
-				if cerr := w.Close(); err == nil {
-					err = cerr
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
+// echo sends back each text message as text and each binary one as a
+// stream (wstest.Echo).
+func echo(c *wsio.Conn) { wstest.Echo(c, messageText) }
+
+// messageText is the text of m and whether m is a text message, as
+// wstest.Echo asks.
+func messageText(m wsio.Message) (string, bool) { return m.Text, m.Kind == wsio.Text }
 
 // drain reads and drops messages until the connection ends.
 func drain(c *wsio.Conn) {
@@ -167,7 +142,7 @@ func wantClose(t *testing.T, err error, code wsio.StatusCode, remote bool) *wsio
 }
 
 // testKey is the sample Sec-WebSocket-Key of RFC 6455.
-const testKey = "dGhlIHNhbXBsZSBub25jZQ=="
+const testKey = wstest.Key
 
 // rawUpgrade performs a handshake by hand and returns the raw stream, for a
 // peer that reads frames itself or never reads at all. Cleanup closes it.
@@ -190,38 +165,17 @@ func rawDeflateUpgrade(t *testing.T, url string) (net.Conn, *bufio.Reader) {
 	return rawHandshake(t, url, 0, "permessage-deflate")
 }
 
-// rawHandshake performs the handshake by hand, with the receive buffer
-// set to rcvbuf bytes when positive, offering ext when it is not empty
-// (then the server must accept it).
+// rawHandshake performs the handshake by hand (wstest.DialRaw), with the
+// receive buffer set to rcvbuf bytes when positive, offering ext when it
+// is not empty (then the server must accept it). Cleanup closes the
+// connection.
 func rawHandshake(t *testing.T, url string, rcvbuf int, ext string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	hostPath := strings.TrimPrefix(url, "ws://")
-	host, path, _ := strings.Cut(hostPath, "/")
-	nc, err := net.DialTimeout("tcp", host, timeout)
+	nc, br, err := wstest.DialRaw(url, wstest.RawOptions{Extensions: ext, RecvBuffer: rcvbuf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rcvbuf > 0 {
-		_ = nc.(*net.TCPConn).SetReadBuffer(rcvbuf)
-	}
 	t.Cleanup(func() { _ = nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(timeout))
-	offer := ""
-	if ext != "" {
-		offer = "Sec-WebSocket-Extensions: " + ext + "\r\n"
-	}
-	fmt.Fprintf(nc, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n", path, host, testKey, offer)
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("raw handshake: %v", err)
-	}
-	got := resp.Header.Get("Sec-WebSocket-Extensions")
-	if resp.StatusCode != http.StatusSwitchingProtocols || ext != "" && !strings.Contains(got, ext) {
-		t.Fatalf("raw handshake: %s, extensions %q", resp.Status, got)
-	}
-	_ = nc.SetDeadline(time.Time{})
 	return nc, br
 }
 
@@ -552,7 +506,7 @@ func TestServerBroadcastSlowPeer(t *testing.T) {
 					return
 				}
 				close(stuck)
-				_, _ = io.Copy(w, io.LimitReader(zeros{}, 256<<20)) // blocks until the peer is gone
+				_, _ = io.Copy(w, wstest.Zeros(256<<20)) // blocks until the peer is gone
 				_ = w.Close()
 			}
 			drain(c)
@@ -571,13 +525,6 @@ func TestServerBroadcastSlowPeer(t *testing.T) {
 		checkRound(t, arrivals, n-1, 'n', 4, start, time.Second)
 		checkSlowBroadcastErr(t, err, took)
 	})
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }
 
 // TestServerBroadcastWaitsForStream: a connection in the middle of a

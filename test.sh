@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and vet, the main module's
-# tests with the race detector (unit, end-to-end, fuzz seed corpora,
-# examples, proxies), then the conformance module: the Autobahn-family
-# suite against the wsio server and client and against Node's ws, interop
-# with real peers, hostile input, and a benchmark smoke run.
+# tests with the race detector (unit, end-to-end over loopback, fuzz seed
+# corpora, examples; they need no root, no apt and no network beyond
+# loopback), then the conformance module: the Autobahn-family suite against
+# the wsio server and client and against Node's ws, interop with real
+# peers (other WebSocket implementations and real proxy servers), hostile
+# input, and a benchmark smoke run.
 # WSIO_SKIP_PEERS=1 skips the tests that need installed peers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -14,13 +16,13 @@ if [[ -n "$unformatted" ]]; then
 fi
 go vet ./...
 
-# The peers the tests run against (Node ws and nodejs-websocket, Python
-# websockets, Chromium with playwright-core, tinyproxy, microsocks),
-# installed up front, quietly, and only when missing, so parallel test
-# binaries never race for apt.
+# The peers the conformance tests run against (Node ws and
+# nodejs-websocket, Python websockets, Chromium with playwright-core,
+# tinyproxy, microsocks), installed up front, quietly, and only when
+# missing, so parallel test binaries never race for apt. The main module's
+# Chromium upload example test uses them too when they are there.
 if [[ "${WSIO_SKIP_PEERS:-}" != "1" ]]; then
   bash conformance/peers/install.sh
-  bash testdata/proxies.sh
 fi
 
 go test -race -count=1 -timeout 20m ./...

@@ -5,20 +5,17 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // ---------------------------------------------------------------------------
 // Frame codec
 
-// encFrame encodes one frame; a non-nil key masks it.
+// encFrame encodes one frame, by hand (wstest.Frame) rather than with
+// PutHeader, which it checks; a non-nil key masks it.
 func encFrame(fin bool, rsv byte, op Opcode, payload []byte, key *[4]byte) []byte {
-	var hdr [MaxHeaderSize]byte
-	n := PutHeader(hdr[:], fin, rsv, op, int64(len(payload)), key)
-	b := append(hdr[:n:n], payload...)
-	if key != nil {
-		Mask(*key, 0, b[n:])
-	}
-	return b
+	return wstest.Frame(fin, rsv, byte(op), payload, key)
 }
 
 // rawHeader builds a header by hand, bypassing PutHeader's minimal encoding.

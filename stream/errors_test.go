@@ -8,12 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // drain reads c until it fails, so the peer's closing handshake gets its
@@ -264,7 +263,7 @@ func TestCloseUnblocksRead(t *testing.T) {
 			tt.start(t, e)
 			read := make(chan error, 1)
 			go readUntilClosed(e.cli, read)
-			waitUntil(t, "the Read blocks on the socket", blockedReading)
+			wstest.WaitUntil(t, "the Read blocks on the socket", blockedReading)
 			closed := make(chan error, 1)
 			go func() { closed <- e.cli.Close() }()
 			select {
@@ -302,41 +301,4 @@ func readUntilClosed(c net.Conn, errc chan<- error) {
 }
 
 // blockedReading reports whether readUntilClosed is blocked on the socket.
-func blockedReading() bool { return blockedIn("stream_test.readUntilClosed", "[IO wait") }
-
-// blockedIn reports whether a goroutine whose stack mentions fn is in the
-// state named by the start of state ("[select", "[IO wait").
-func blockedIn(fn, state string) bool { return countIn(fn, state) > 0 }
-
-// countIn counts the goroutines whose stack mentions fn and whose header
-// contains state.
-func countIn(fn, state string) int {
-	var buf []byte
-	for n := 1 << 16; ; n *= 2 {
-		buf = make([]byte, n)
-		if k := runtime.Stack(buf, true); k < n {
-			buf = buf[:k]
-			break
-		}
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		header, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(g, fn) && strings.Contains(header, state) {
-			count++
-		}
-	}
-	return count
-}
-
-// waitUntil polls cond until it holds or 5 s pass.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func blockedReading() bool { return wstest.Goroutines("[IO wait", "stream_test.readUntilClosed") > 0 }

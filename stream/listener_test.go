@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 	"github.com/wsio/wsio/stream"
 )
 
@@ -157,8 +158,8 @@ func TestListenerCloseUnblocksAccept(t *testing.T) {
 	l := stream.NewListener(nil)
 	errc := make(chan error, 1)
 	go acceptUntilClosed(l, errc)
-	waitUntil(t, "Accept blocks", func() bool {
-		return blockedIn("stream_test.acceptUntilClosed", "[select")
+	wstest.WaitUntil(t, "Accept blocks", func() bool {
+		return wstest.Goroutines("[select", "stream_test.acceptUntilClosed") > 0
 	})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -256,10 +257,10 @@ func TestListenerWaitingHandshakes(t *testing.T) {
 	for i := range clients {
 		clients[i] = dialConn(t, url)
 	}
-	waitUntil(t, "every handshake waits for Accept", func() bool {
-		return countIn("stream.(*Listener).ServeHTTP", "[select") == n
+	wstest.WaitUntil(t, "every handshake waits for Accept", func() bool {
+		return wstest.Goroutines("[select", "stream.(*Listener).ServeHTTP") == n
 	})
-	if k := countIn("stream.(*Listener)", ""); k != n {
+	if k := wstest.Goroutines("", "stream.(*Listener)"); k != n {
 		t.Fatalf("%d goroutines in the Listener's code, want %d (one handler per waiting handshake)", k, n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -286,8 +287,8 @@ func TestListenerWaitingHandshakes(t *testing.T) {
 			t.Fatalf("client %d read %q, %v", i, b, err)
 		}
 	}
-	waitUntil(t, "the handlers return once their connections are accepted", func() bool {
-		return countIn("stream.(*Listener)", "") == 0
+	wstest.WaitUntil(t, "the handlers return once their connections are accepted", func() bool {
+		return wstest.Goroutines("", "stream.(*Listener)") == 0
 	})
 	// Closing the accepted ends runs their closing handshakes, which
 	// need the clients to read (Accept's order need not be the clients'):

@@ -5,58 +5,29 @@ package stream_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/rpc"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 	"github.com/wsio/wsio/stream"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			var leaked []string
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if strings.Contains(g, "wsio/wsio/") && !strings.Contains(g, "TestMain") {
-					leaked = append(leaked, g)
-				}
-			}
-			if len(leaked) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goroutines leaked:\n%s\n", strings.Join(leaked, "\n\n"))
-				code = 1
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the run when goroutines running code of the module
+// outlive the tests (the kit's one leak check).
+func TestMain(m *testing.M) { wstest.Main(m) }
 
 // pair returns the two ends of a WebSocket connection over loopback TCP
 // as net.Conns: the server's and the client's.
@@ -106,8 +77,7 @@ func newEnds(t *testing.T, so *wsio.ServerOptions, do *wsio.DialOptions) ends {
 func TestBytesBothWays(t *testing.T) {
 	t.Parallel()
 	srv, cli := pair(t)
-	data := make([]byte, 3<<20)
-	_, _ = rand.Read(data)
+	data := wstest.RandomBytes(3<<20, 1)
 	go func() {
 		// Many writes of odd sizes: each is a message; the reader sees one stream.
 		for p := data; len(p) > 0; {
@@ -172,9 +142,9 @@ func TestWriteDeadlinePassedBeforeWrite(t *testing.T) {
 func TestTLSOverWebSocket(t *testing.T) {
 	t.Parallel()
 	srv, cli := pair(t)
-	cert, pool := selfSigned(t)
+	cert, pool := wstest.SelfSigned(t)
 	ts := tls.Server(srv, &tls.Config{Certificates: []tls.Certificate{cert}})
-	tc := tls.Client(cli, &tls.Config{RootCAs: pool, ServerName: "wsio.test"})
+	tc := tls.Client(cli, &tls.Config{RootCAs: pool, ServerName: wstest.CertName})
 	errs := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(ts).ReadString('\n')
@@ -286,30 +256,3 @@ func (l *oneConnListener) Close() error {
 }
 
 func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
-
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "wsio.test"},
-		DNSNames:              []string{"wsio.test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsio/wsio/conformance/agent"
 	"github.com/wsio/wsio/conformance/suite"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // wantWsio is what wsio must earn: OK on every case, compression families
@@ -137,16 +138,13 @@ func TestClient(t *testing.T) {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !wstest.Poll(30*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("examples/echo did not start listening on %s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("examples/echo did not start listening on %s", addr)
 	}
 }

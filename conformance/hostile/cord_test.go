@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // The "pulled cord" test (issue 7): a wsio server and a wsio client in two
@@ -341,20 +342,7 @@ type cordChild struct {
 	exited chan struct{}  // closed when Wait returned
 	err    error          // Wait's result, after exited
 
-	mu     sync.Mutex
-	output bytes.Buffer // stdout lines that are not events, and stderr
-}
-
-func (c *cordChild) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.output.Write(p)
-}
-
-func (c *cordChild) outputString() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.output.String()
+	output wstest.Buffer // stdout lines that are not events, and stderr
 }
 
 // startCordChild runs TestCordHelper as role in namespace ns. It is
@@ -376,7 +364,7 @@ func startCordChild(t *testing.T, role, ns string, env ...string) *cordChild {
 	c.cmd.Env = append(c.cmd.Env, "WSIO_CORD_ROLE="+role,
 		"WSIO_CORD_INTERVAL="+cordInterval.String(), "WSIO_CORD_TIMEOUT="+cordTimeout.String())
 	c.cmd.Env = append(c.cmd.Env, env...)
-	c.cmd.Stderr = c
+	c.cmd.Stderr = &c.output
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +390,7 @@ func startCordChild(t *testing.T, role, ns string, env ...string) *cordChild {
 					continue
 				}
 			}
-			fmt.Fprintln(c, line)
+			fmt.Fprintln(&c.output, line)
 		}
 		close(c.events)
 		c.err = c.cmd.Wait()
@@ -417,7 +405,7 @@ func startCordChild(t *testing.T, role, ns string, env ...string) *cordChild {
 			<-c.exited
 		}
 		if t.Failed() {
-			t.Logf("%s child's output:\n%s", role, c.outputString())
+			t.Logf("%s child's output:\n%s", role, c.output.String())
 		}
 	})
 	return c
@@ -626,7 +614,7 @@ func cordRelease(baseline, sockets int, done <-chan struct{}, cond func() bool, 
 			return false
 		}
 	}
-	ok := waitFor(3*time.Second, func() bool {
+	ok := wstest.Poll(3*time.Second, func() bool {
 		return runtime.NumGoroutine() == baseline && cordSockets() == sockets && isDone() && cond()
 	})
 	e := cordEvent{Ev: "released", Goroutines: runtime.NumGoroutine(), Baseline: baseline, Done: isDone(),
@@ -635,8 +623,7 @@ func cordRelease(baseline, sockets int, done <-chan struct{}, cond func() bool, 
 		fill(&e)
 	}
 	if !ok {
-		buf := make([]byte, 64<<10)
-		e.Stacks = string(buf[:runtime.Stack(buf, true)])
+		e.Stacks = wstest.AllStacks()
 	}
 	cordEmit(e)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // TestFaultsBinaryCutShort: the peer goes away in the middle of a binary
@@ -46,7 +47,7 @@ func TestFaultsBinaryCutShort(t *testing.T) {
 			sc := s.conn(a.addr())
 			base := sc.read.Load()
 			a.mustWrite(tc.send)
-			if !waitFor(5*time.Second, func() bool { return sc.read.Load() >= base+int64(len(tc.send)) }) {
+			if !wstest.Poll(5*time.Second, func() bool { return sc.read.Load() >= base+int64(len(tc.send)) }) {
 				t.Fatalf("the server read %d of %d bytes", sc.read.Load()-base, len(tc.send))
 			}
 			time.Sleep(20 * time.Millisecond) // the handler is blocked in Read
@@ -99,7 +100,7 @@ func TestFaultsDroppedTCP(t *testing.T) {
 			base := sc.read.Load()
 			if tc.send != nil {
 				a.mustWrite(tc.send)
-				if !waitFor(5*time.Second, func() bool { return sc.read.Load() >= base+int64(len(tc.send)) }) {
+				if !wstest.Poll(5*time.Second, func() bool { return sc.read.Load() >= base+int64(len(tc.send)) }) {
 					t.Fatal("the server did not read the bytes")
 				}
 				if tc.name == "fin-after-message" {
@@ -421,7 +422,7 @@ func closeRaces(t *testing.T, closers int) {
 		})
 	}
 	wg.Wait()
-	if !waitFor(10*time.Second, func() bool { return s.srv.Len() == 0 }) {
+	if !wstest.Poll(10*time.Second, func() bool { return s.srv.Len() == 0 }) {
 		t.Errorf("%d server connections still open", s.srv.Len())
 	}
 	var msgs []string

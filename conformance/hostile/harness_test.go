@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // ---------------------------------------------------------------------
@@ -298,7 +299,7 @@ func len64(n uint64) []byte {
 }
 
 func closePayload(code int, reason string) []byte {
-	return append([]byte{byte(code >> 8), byte(code)}, reason...)
+	return wstest.ClosePayload(uint16(code), reason)
 }
 
 const (
@@ -529,18 +530,6 @@ func (h *heapWatch) end() {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// waitFor polls cond every 5 ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
-}
 
 // dialClient opens a wsio client connection and closes it when the test ends.
 func dialClient(t *testing.T, url string, o *wsio.DialOptions) *wsio.Conn {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // The idle bound these tests use; a Server's default is the same
@@ -104,11 +105,11 @@ func TestIdleSilentPeer(t *testing.T) {
 			}
 			// The 101 can reach the peer before the Server counts the
 			// connection: wait until it does, then time the cut.
-			if !waitFor(5*time.Second, func() bool { return srv.Len() == 1 }) {
+			if !wstest.Poll(5*time.Second, func() bool { return srv.Len() == 1 }) {
 				bug(t, r, "the connection was never counted open (Len %d)", srv.Len())
 			}
 			start := time.Now()
-			if !waitFor(5*time.Second, func() bool { return srv.Len() == 0 }) {
+			if !wstest.Poll(5*time.Second, func() bool { return srv.Len() == 0 }) {
 				bug(t, r, "the silent peer was still open after 5 s (Len %d)", srv.Len())
 			}
 			took := time.Since(start)
@@ -163,7 +164,7 @@ func TestMaxConns(t *testing.T) {
 	}
 	refusedIn := time.Since(start)
 	open, refused := s.srv.Len(), s.srv.Refused()
-	if !waitFor(5*time.Second, func() bool { return s.srv.Len() == 0 }) {
+	if !wstest.Poll(5*time.Second, func() bool { return s.srv.Len() == 0 }) {
 		bug(t, r, "the silent peers were still open after 5 s (Len %d)", s.srv.Len())
 	}
 	freedIn := time.Since(start)
@@ -210,7 +211,7 @@ func TestMaxConnsStalledHandshakes(t *testing.T) {
 	}
 	// Wait until the server has read each half head: their handshakes
 	// are then in progress.
-	if !waitFor(5*time.Second, func() bool {
+	if !wstest.Poll(5*time.Second, func() bool {
 		for _, nc := range stalled {
 			if c := s.conn(nc.LocalAddr().String()); c == nil || c.read.Load() != int64(len(half)) {
 				return false

@@ -9,11 +9,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // TestMain runs the tests, writes the report when WSIO_HOSTILE_REPORT
-// names a file, and fails the run if goroutines running wsio code (the
-// library or these tests) outlive the tests by more than 5 s.
+// names a file, and fails a passing run if goroutines running wsio code
+// (the library or these tests) outlive the tests (wstest.CheckLeaks).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if path := os.Getenv("WSIO_HOSTILE_REPORT"); path != "" {
@@ -22,53 +24,7 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
-	if leaked := waitForLeaks(5 * time.Second); leaked != "" {
-		fmt.Fprintf(os.Stderr, "hostile: goroutines left behind after the tests:\n\n%s\n", leaked)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// waitForLeaks waits up to d for every goroutine whose stack mentions
-// github.com/wsio/wsio, other than the caller, to end. It returns the
-// stacks of those still running, or "".
-func waitForLeaks(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		leaked := wsioGoroutines()
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// wsioGoroutines returns the stacks of the goroutines, other than the
-// caller's, that run wsio code.
-func wsioGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	stacks := strings.Split(string(buf), "\n\n")
-	var out []string
-	for i, s := range stacks {
-		if i == 0 { // runtime.Stack puts the caller's goroutine first
-			continue
-		}
-		if strings.Contains(s, "github.com/wsio/wsio") {
-			out = append(out, s)
-		}
-	}
-	return out
+	os.Exit(wstest.CheckLeaks(code))
 }
 
 // A row of the report: what one test tried and what happened.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // The memory tests are not parallel: each measures the whole process's
@@ -32,7 +33,7 @@ func TestMemoryHugeBinaryDeclared(t *testing.T) {
 	const sent = 256 << 10
 	msg := rawFrame(0x82, len64(1<<62), bytes.Repeat([]byte("b"), sent))
 	a.mustWrite(msg)
-	if !waitFor(5*time.Second, func() bool { return sc.read.Load() >= base+int64(len(msg)) }) {
+	if !wstest.Poll(5*time.Second, func() bool { return sc.read.Load() >= base+int64(len(msg)) }) {
 		t.Fatalf("the server read %d of %d bytes", sc.read.Load()-base, len(msg))
 	}
 	time.Sleep(300 * time.Millisecond)

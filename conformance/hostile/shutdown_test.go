@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // TestShutdownUnderLoad: 50 clients each send text messages back to back
@@ -161,7 +162,7 @@ func TestShutdownUnresponsivePeer(t *testing.T) {
 	r := record(t, "Shutdown", "Shutdown(500 ms) with a raw client that never answers the 1001 close frame")
 	s := startServer(t, wsio.ServerOptions{}, echo(false))
 	a := dialWS(t, s)
-	if !waitFor(2*time.Second, func() bool { return s.srv.Len() == 1 }) {
+	if !wstest.Poll(2*time.Second, func() bool { return s.srv.Len() == 1 }) {
 		t.Fatal("the connection was not tracked")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

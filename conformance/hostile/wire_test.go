@@ -1,14 +1,12 @@
 package hostile
 
 // The attacker's own wire code: frames and the opening handshake written
-// by hand, independent of the library under test (and of conformance/suite,
-// so these tests keep building while the suite changes).
+// by hand, on the test kit's hand-written encoder and handshake
+// (internal/wstest), independent of the library under test (and of
+// conformance/suite, so these tests keep building while the suite changes).
 
 import (
 	"bufio"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +15,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // wireFrame is one frame as sent or received.
@@ -32,36 +32,15 @@ type wireFrame struct {
 // appendFrame encodes f with the minimal length form, masking the payload
 // with f.MaskKey when f.Masked is set.
 func appendFrame(dst []byte, f *wireFrame) []byte {
-	b0 := f.Opcode & 0x0F
+	b0 := (f.RSV&7)<<4 | f.Opcode&0x0F
 	if f.Fin {
 		b0 |= 0x80
 	}
-	b0 |= (f.RSV & 7) << 4
-	var m byte
+	var key *[4]byte
 	if f.Masked {
-		m = 0x80
+		key = &f.MaskKey
 	}
-	dst = append(dst, b0)
-	switch n := len(f.Payload); {
-	case n <= 125:
-		dst = append(dst, m|byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, m|126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, m|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	if !f.Masked {
-		return append(dst, f.Payload...)
-	}
-	dst = append(dst, f.MaskKey[:]...)
-	start := len(dst)
-	dst = append(dst, f.Payload...)
-	for i := range dst[start:] {
-		dst[start+i] ^= f.MaskKey[i&3]
-	}
-	return dst
+	return wstest.AppendFrame(dst, b0, f.Payload, key)
 }
 
 var errFrameTooBig = errors.New("frame payload over the reader's limit")
@@ -108,41 +87,11 @@ func readWireFrame(r *bufio.Reader, max int64) (*wireFrame, error) {
 	return f, nil
 }
 
-func acceptKey(key string) string {
-	h := sha1.New()
-	io.WriteString(h, key+"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
-}
-
 // dialRaw connects to host and performs the client side of the opening
-// handshake by hand. The reader may hold bytes sent after the 101.
+// handshake by hand (wstest.DialRaw). The reader may hold bytes sent after
+// the 101.
 func dialRaw(host string, timeout time.Duration) (*net.TCPConn, *bufio.Reader, error) {
-	nc, err := net.DialTimeout("tcp", host, timeout)
-	if err != nil {
-		return nil, nil, err
-	}
-	tc := nc.(*net.TCPConn)
-	_ = tc.SetDeadline(time.Now().Add(timeout))
-	var raw [16]byte
-	_, _ = rand.Read(raw[:])
-	key := base64.StdEncoding.EncodeToString(raw[:])
-	if _, err := io.WriteString(tc, "GET / HTTP/1.1\r\nHost: "+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n\r\n"); err != nil {
-		tc.Close()
-		return nil, nil, err
-	}
-	br := bufio.NewReaderSize(tc, 64<<10)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
-	if err != nil {
-		tc.Close()
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key) {
-		tc.Close()
-		return nil, nil, fmt.Errorf("handshake: %s, accept %q", resp.Status, resp.Header.Get("Sec-WebSocket-Accept"))
-	}
-	_ = tc.SetDeadline(time.Time{})
-	return tc, br, nil
+	return wstest.DialRaw("ws://"+host+"/", wstest.RawOptions{Timeout: timeout})
 }
 
 // acceptRaw performs the server side of the opening handshake by hand and
@@ -160,7 +109,7 @@ func acceptRaw(w http.ResponseWriter, r *http.Request) (*net.TCPConn, *bufio.Rea
 	tc := nc.(*net.TCPConn)
 	_ = tc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(tc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Accept: "+acceptKey(key)+"\r\n\r\n"); err != nil {
+		"Sec-WebSocket-Accept: "+wstest.AcceptKey(key)+"\r\n\r\n"); err != nil {
 		tc.Close()
 		return nil, nil, err
 	}

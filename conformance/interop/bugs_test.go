@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // Reproductions of wsio bugs the interop tests found, kept as regression
@@ -66,7 +67,7 @@ func TestBugDeflateSendRacesPeerClose(t *testing.T) {
 	// Was: a data race on the deflate compressor between a failing compressed send and the close.
 	requirePeer(t, wsPeer)
 	url := peerServer(t, wsPeer, "--deflate", "--max", "65536")
-	payload := randomBytes(1<<20, 3)
+	payload := wstest.RandomBytes(1<<20, 3)
 	for i := range 40 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, _, err := wsio.Dial(ctx, url, nil)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // role says who is the server and whether permessage-deflate is on.
@@ -398,12 +399,6 @@ func (e *env) sendStream(size int64, seed byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func randomBytes(n int, seed byte) []byte {
-	b := make([]byte, n)
-	_, _ = rand.NewChaCha8([32]byte{seed, 1}).Read(b)
-	return b
-}
-
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
@@ -489,7 +484,7 @@ var scenarios = []scenario{
 				n = -n
 				b = bytes.Repeat([]byte("compressible wsio "), n/18+1)[:n]
 			} else {
-				b = randomBytes(n, byte(i))
+				b = wstest.RandomBytes(n, uint64(i))
 			}
 			if err := e.c.SendBinary(e.ctx, b); err != nil {
 				e.t.Fatalf("SendBinary(%d bytes): %v", n, err)
@@ -650,7 +645,7 @@ var scenarios = []scenario{
 		name:  "binary-too-big-for-peer",
 		setup: tooBigForPeer,
 		run: func(e *env) {
-			if err := e.c.SendBinary(e.ctx, randomBytes(1<<20, 9)); err != nil {
+			if err := e.c.SendBinary(e.ctx, wstest.RandomBytes(1<<20, 9)); err != nil {
 				e.t.Logf("SendBinary: %v (the peer may close first)", err)
 			}
 			checkClose(e.t, e.expectClose(), wsio.StatusMessageTooBig, "*", true)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // peersDir holds the peer programs and install.sh.
@@ -143,31 +145,13 @@ type event struct {
 	raw        string
 }
 
-// lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a running peer program.
 type proc struct {
 	t      *testing.T
 	name   string
 	cmd    *exec.Cmd
 	events chan event
-	stderr *lockedBuffer
+	stderr *wstest.Buffer // the process's stderr
 	exited chan struct{}
 	werr   error
 }
@@ -183,7 +167,7 @@ func startProc(t *testing.T, name string, argv []string) *proc {
 	if err != nil {
 		t.Fatalf("%s: stdout pipe: %v", name, err)
 	}
-	p := &proc{t: t, name: name, cmd: cmd, events: make(chan event, 256), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &proc{t: t, name: name, cmd: cmd, events: make(chan event, 256), stderr: &wstest.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s (%s): %v", name, strings.Join(argv, " "), err)

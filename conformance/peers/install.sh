@@ -10,9 +10,12 @@
 #     python3-websockets      for /usr/bin/python3 (not a pyenv python3)
 #     chromium                /usr/bin/chromium
 #     haproxy                 /usr/sbin/haproxy (HTTP/2 WebSockets through a proxy)
+#     tinyproxy               an HTTP proxy (CONNECT), for the proxy tests
+#     microsocks              a SOCKS5 proxy, for the proxy tests
 # Node.js 20+ with npm must be installed already. The conformance/interop
 # tests run this script once when a peer is missing; a peer that is still
 # missing afterwards fails its test (WSIO_SKIP_PEERS=1 skips them instead).
+# The main module's tests install nothing; test.sh runs this script first.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,6 +54,8 @@ missing=()
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
+command -v microsocks >/dev/null 2>&1 || missing+=(microsocks)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null 2>&1 || fail "apt-get is missing; install ${missing[*]} by hand"
   sudo=()
@@ -59,7 +64,13 @@ if ((${#missing[@]})); then
     sudo=(sudo -n)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq >"$log" 2>&1 || fail "apt-get update failed"
-  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >"$log" 2>&1 ||
-    fail "apt-get install ${missing[*]} failed"
+  # Try with the package lists as they are first; update them only if that fails.
+  if ! "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >"$log" 2>&1; then
+    "${sudo[@]}" apt-get update -qq >"$log" 2>&1 || fail "apt-get update failed"
+    "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >"$log" 2>&1 ||
+      fail "apt-get install ${missing[*]} failed"
+  fi
+  for p in tinyproxy microsocks; do
+    command -v "$p" >/dev/null 2>&1 || fail "$p is still missing after apt-get install"
+  done
 fi

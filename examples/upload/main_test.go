@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // peersDir holds the install script and playwright-core of the repository's
@@ -29,15 +29,14 @@ func TestUploadInChromium(t *testing.T) {
 	node, chromium := requireBrowser(t)
 
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs wstest.Buffer
 	ts := httptest.NewServer(newHandler(dir, log.New(&logs, "server: ", 0)))
 	defer func() {
 		ts.Close()
 		t.Log(logs.String())
 	}()
 
-	data := make([]byte, 8<<20)
-	rand.Read(data)
+	data := wstest.RandomBytes(8<<20, 1)
 	file := filepath.Join(t.TempDir(), "random 8 MiB.bin")
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -117,10 +116,11 @@ func TestSafeName(t *testing.T) {
 	}
 }
 
-// requireBrowser returns node and Chromium, running the repository's
-// conformance/peers/install.sh once when either (or playwright-core) is
-// missing. It fails the test when they are still missing, or skips it
-// when WSIO_SKIP_PEERS=1.
+// requireBrowser returns node and Chromium. The main module's tests
+// install nothing (no root, no apt, no network beyond loopback), so when
+// either, or playwright-core, is missing the test is skipped, saying what
+// is missing; conformance/peers/install.sh installs them (test.sh runs it
+// before the tests). WSIO_SKIP_PEERS=1 skips the test too.
 func requireBrowser(t *testing.T) (node, chromium string) {
 	t.Helper()
 	if os.Getenv("WSIO_SKIP_PEERS") == "1" {
@@ -130,61 +130,16 @@ func requireBrowser(t *testing.T) (node, chromium string) {
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
-	missing := func() string {
-		var err error
-		if node, err = exec.LookPath("node"); err != nil {
-			return "node (Node.js 20+)"
-		}
-		if _, err := os.Stat(chromium); err != nil {
-			return "Chromium at " + chromium + " (Debian package chromium)"
-		}
-		if _, err := os.Stat(filepath.Join(peersDir, "chromium", "node_modules", "playwright-core", "package.json")); err != nil {
-			return "playwright-core in " + filepath.Join(peersDir, "chromium", "node_modules")
-		}
-		return ""
+	var err error
+	if node, err = exec.LookPath("node"); err != nil {
+		t.Skip("node (Node.js 20+) is missing; conformance/peers/install.sh lists what this test needs")
 	}
-	what := missing()
-	if what == "" {
-		return node, chromium
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("Chromium at %s (Debian package chromium) is missing; conformance/peers/install.sh installs it", chromium)
 	}
-	install := filepath.Join(peersDir, "install.sh")
-	var installErr error
-	if _, err := os.Stat(install); err != nil {
-		installErr = err
-	} else {
-		out, err := exec.Command("bash", install).CombinedOutput()
-		if err != nil {
-			installErr = &installFailure{err, out}
-		}
-	}
-	if what = missing(); what != "" {
-		t.Fatalf("the upload test needs %s, which is missing (running %s: %v); "+
-			"install it, or set WSIO_SKIP_PEERS=1 to skip this test", what, install, installErr)
+	if _, err := os.Stat(filepath.Join(peersDir, "chromium", "node_modules", "playwright-core", "package.json")); err != nil {
+		t.Skipf("playwright-core in %s is missing; conformance/peers/install.sh installs it",
+			filepath.Join(peersDir, "chromium", "node_modules"))
 	}
 	return node, chromium
-}
-
-type installFailure struct {
-	err error
-	out []byte
-}
-
-func (e *installFailure) Error() string { return e.err.Error() + "\n" + string(e.out) }
-
-// syncBuffer is a bytes.Buffer for a logger used from server goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

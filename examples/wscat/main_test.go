@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 var (
@@ -106,7 +106,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr syncBuffer
+	stderr wstest.Buffer
 	exited chan error
 }
 
@@ -167,13 +167,11 @@ func (p *proc) expectLine(want string) {
 func (p *proc) expectStderr(re string) []string {
 	p.t.Helper()
 	r := regexp.MustCompile(re)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := r.FindStringSubmatch(p.stderr.String()); m != nil {
-			return m
-		}
+	var m []string
+	if !wstest.Poll(10*time.Second, func() bool { m = r.FindStringSubmatch(p.stderr.String()); return m != nil }) {
+		p.t.Fatalf("stderr does not match %q after 10 s:\n%s", re, p.stderr.String())
 	}
-	p.t.Fatalf("stderr does not match %q after 10 s:\n%s", re, p.stderr.String())
-	return nil
+	return m
 }
 
 // wait waits for wscat to exit with status 0 and returns its remaining output lines.
@@ -224,8 +222,7 @@ func TestPeerClose(t *testing.T) {
 
 func TestSendFile(t *testing.T) {
 	s := newEchoServer(t)
-	data := make([]byte, 3<<20)
-	rand.Read(data)
+	data := wstest.RandomBytes(3<<20, 1)
 	path := filepath.Join(t.TempDir(), "data.bin")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -299,22 +296,4 @@ func TestListen(t *testing.T) {
 	if b, err := os.ReadFile(out); err != nil || !bytes.Equal(b, blob) {
 		t.Errorf("-o file holds %d bytes (%v), want the %d sent", len(b), err, len(blob))
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the copying goroutine of exec.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -20,17 +20,32 @@ var peerNames = map[string]string{
 	"TestPythonWebsockets":    "Python `websockets`",
 	"TestChromium":            "Chromium, headless",
 	"TestWasm":                "Chromium, headless, running wsio compiled to js/wasm",
+	"TestChromiumHTTP2":       "Chromium, headless, WebSockets over HTTP/2 (RFC 8441)",
+	"TestHAProxyHTTP2":        "HAProxy between wsio client and server, HTTP/2 on one side",
+	// The proxy tests: the wsio client through real proxy servers.
+	"TestProxyHTTPConnect":     "tinyproxy, HTTP CONNECT proxy",
+	"TestProxyHTTPConnectAuth": "tinyproxy, with Basic credentials",
+	"TestProxyHTTPS":           "tinyproxy behind TLS (https:// proxy)",
+	"TestProxySOCKS5":          "microsocks, SOCKS5 proxy",
+	"TestProxyEnvironmentDial": "tinyproxy and microsocks, from the proxy environment variables",
 }
 
 // peerVersions says where each peer's version comes from: an npm package
 // in a lock file under conformance/peers, or a Debian package.
 var peerVersions = map[string]struct{ lock, npm, deb string }{
-	"TestWS":                  {lock: "node", npm: "ws"},
-	"TestWSDeflateParameters": {lock: "node", npm: "ws"},
-	"TestNodejsWebsocket":     {lock: "nodejs-websocket", npm: "nodejs-websocket"},
-	"TestPythonWebsockets":    {deb: "python3-websockets"},
-	"TestChromium":            {deb: "chromium"},
-	"TestWasm":                {deb: "chromium"},
+	"TestWS":                   {lock: "node", npm: "ws"},
+	"TestWSDeflateParameters":  {lock: "node", npm: "ws"},
+	"TestNodejsWebsocket":      {lock: "nodejs-websocket", npm: "nodejs-websocket"},
+	"TestPythonWebsockets":     {deb: "python3-websockets"},
+	"TestChromium":             {deb: "chromium"},
+	"TestWasm":                 {deb: "chromium"},
+	"TestChromiumHTTP2":        {deb: "chromium"},
+	"TestHAProxyHTTP2":         {deb: "haproxy"},
+	"TestProxyHTTPConnect":     {deb: "tinyproxy"},
+	"TestProxyHTTPConnectAuth": {deb: "tinyproxy"},
+	"TestProxyHTTPS":           {deb: "tinyproxy"},
+	"TestProxySOCKS5":          {deb: "microsocks"},
+	"TestProxyEnvironmentDial": {deb: "tinyproxy"},
 }
 
 // testEvent is one line of `go test -json`.
