@@ -85,17 +85,8 @@ func (w *BinaryWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compr
 	w.sink = streamSink{c: c, ctx: ctx, op: op, keep: keep}
 	w.fw, w.held, w.err, w.closed = nil, 0, nil, false
 	if compress {
-		d := c.deflate
 		w.sink.rsv = conn.Rsv1
-		d.sink.w = (*compressedSink)(w)
-		switch {
-		case d.fw != nil:
-			w.fw = d.takeCompressor() // kept from the last message: it goes on with its context
-		case d.outTakeover:
-			w.fw = getCompressor(d.level, d.outBits, &d.sink, lastBytes(d.outHist, sendHistory(d.outBits)))
-		default:
-			w.fw = getCompressor(d.level, d.outBits, &d.sink, nil)
-		}
+		w.fw = c.takeOutCompressor((*compressedSink)(w))
 	}
 	w.bw.Reset(&w.sink, c.opts.FragmentSize)
 }
@@ -235,9 +226,10 @@ type streamSink struct {
 	// its first frame went out; it joins the connection's history then,
 	// so a message that never goes out leaves that history as it was.
 	hist []byte
-	// fw is the message's compressor once Close has flushed it: Done
-	// keeps it for the next message (keep, see deflateState.plan) only
-	// when the final frame went out, since it remembers the whole message.
+	// fw is the message's compressor once it has compressed the whole
+	// message (BinaryWriter.Close, sendDeflated): Done keeps it for the
+	// next message (keep, see deflateState.plan) only when the final
+	// frame went out, since it remembers the whole message.
 	fw   *flate.Writer
 	keep bool
 }
@@ -296,13 +288,7 @@ func (s *streamSink) failed(err error) error {
 func (s *streamSink) Done() {
 	if fw := s.fw; fw != nil {
 		s.fw = nil
-		c, d := s.c, s.c.deflate
-		if s.fin && s.keep && c.State() != Closed && d.keepCompressor(fw) {
-			c.armCompressorRelease()
-		} else {
-			putCompressor(d.level, d.outBits, fw)
-		}
-		d.sink.w = nil
+		s.c.putOutCompressor(fw, s.fin && s.keep)
 	}
 	s.c.endMessage()
 }
