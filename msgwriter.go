@@ -82,7 +82,7 @@ func (w *BinaryWriter) init(c *Conn, ctx context.Context, op conn.Opcode, compre
 // the connection keeps it after the message (see deflateState.plan).
 func (w *BinaryWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compress, keep bool) {
 	w.c = c
-	w.sink = streamSink{c: c, ctx: ctx, op: op, keep: keep}
+	w.sink = streamSink{c: c, ctx: ctx, frameKind: frameKind{op: op}, keep: keep}
 	w.fw, w.held, w.err, w.closed = nil, 0, nil, false
 	if compress {
 		w.sink.rsv = conn.Rsv1
@@ -214,14 +214,31 @@ func (s *compressedSink) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// frameKind is what a message's first frame carries besides its payload:
+// the message's opcode (OpText or OpBinary) and reserved bits (RSV1 when
+// the message is compressed). The frames after it are continuations, with
+// no reserved bits (RFC 7692, 6.1).
+type frameKind struct {
+	op  conn.Opcode
+	rsv byte
+}
+
+// frame returns the opcode and reserved bits of the message's first frame
+// (first) or of a later one.
+func (k frameKind) frame(first bool) (conn.Opcode, byte) {
+	if first {
+		return k.op, k.rsv
+	}
+	return conn.OpContinuation, 0
+}
+
 // streamSink writes a message's frames to the connection.
 type streamSink struct {
-	c    *Conn
-	ctx  context.Context
-	op   conn.Opcode // OpText or OpBinary
-	rsv  byte        // reserved bits of the first frame
-	sent bool        // the first frame went out
-	fin  bool        // the final frame went out
+	c   *Conn
+	ctx context.Context
+	frameKind
+	sent bool // the first frame went out
+	fin  bool // the final frame went out
 	// hist is what the message added to the compression history before
 	// its first frame went out; it joins the connection's history then,
 	// so a message that never goes out leaves that history as it was.
@@ -235,10 +252,7 @@ type streamSink struct {
 }
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
-	op, rsv := conn.OpContinuation, byte(0)
-	if first {
-		op, rsv = s.op, s.rsv
-	}
+	op, rsv := s.frame(first)
 	if err := s.c.writeData(s.ctx, fin, rsv, op, p); err != nil {
 		return s.failed(err)
 	}
@@ -354,10 +368,7 @@ func (s *streamSink) FileFrames() bool {
 // WriteFrameFromFile writes one frame's header, then lets the kernel send
 // its payload from f. A payload cut short breaks the connection.
 func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bool) (int64, error) {
-	op := conn.OpContinuation
-	if first {
-		op = s.op
-	}
+	op, _ := s.frame(first) // FileFrames: no reserved bits
 	s.c.peerCheck(int(min(n, pollFrame)))
 	sent, err := s.writeFileFrame(f, n, op, fin)
 	if err != nil {

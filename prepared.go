@@ -52,9 +52,8 @@ func (m *Prepared) frame(p []byte, rsv byte) []byte {
 	}
 	f := framers.Get().(*framer)
 	f.sink = frameBuf{
-		buf: make([]byte, 0, len(p)+conn.MaxHeaderSize*(1+len(p)/m.size)),
-		op:  op,
-		rsv: rsv,
+		buf:       make([]byte, 0, len(p)+conn.MaxHeaderSize*(1+len(p)/m.size)),
+		frameKind: frameKind{op: op, rsv: rsv},
 	}
 	f.bw.Reset(&f.sink, m.size)
 	_ = f.bw.WriteFinal(p) // frameBuf never fails
@@ -73,20 +72,14 @@ type framer struct {
 
 var framers = sync.Pool{New: func() any { return new(framer) }}
 
-// frameBuf is a binstream.Sink that appends each frame, unmasked, to buf:
-// op and rsv go on the first frame, the frames after it are
-// continuations.
+// frameBuf is a binstream.Sink that appends each frame, unmasked, to buf.
 type frameBuf struct {
 	buf []byte
-	op  conn.Opcode
-	rsv byte
+	frameKind
 }
 
 func (f *frameBuf) WriteFrame(p []byte, first, fin bool) error {
-	op, rsv := conn.OpContinuation, byte(0)
-	if first {
-		op, rsv = f.op, f.rsv
-	}
+	op, rsv := f.frame(first)
 	var hdr [conn.MaxHeaderSize]byte
 	hn := conn.PutHeader(hdr[:], fin, rsv, op, int64(len(p)), nil)
 	f.buf = append(append(f.buf, hdr[:hn]...), p...)
