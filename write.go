@@ -44,10 +44,10 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 }
 
 // SendBinary sends p as one binary message, cut into frames of the
-// fragment size; a message of k whole fragments is k frames, and only an
-// empty message is an empty frame. It fails with ErrStreamOpen while a
-// binary stream from BeginBinary is open. Control frames may go between
-// its fragments.
+// fragment size; sent uncompressed, a message of k whole fragments is k
+// frames, and only an empty message is an empty frame. It fails with
+// ErrStreamOpen while a binary stream from BeginBinary is open. Control
+// frames may go between its fragments.
 //
 // If ctx is already done, SendBinary returns ctx.Err() and sends nothing.
 // If ctx ends before any of the message went out (while the call waits
@@ -109,10 +109,11 @@ var messageWriters = sync.Pool{New: func() any { return new(BinaryWriter) }}
 // A connection that keeps a compressor (busy, see deflateState.plan) goes
 // on with it: it continues its own stream, without re-reading history. A
 // busy one with context takeover that may not keep one uses the stateless
-// encoder, which hashes its dictionary (sendHistory) more cheaply than a
-// borrowed compressor primes itself with it. Any other message borrows a
-// pooled compressor (takeOutCompressor): the stateless encoder keeps its
-// table on the goroutine's stack.
+// encoder, which takes the end of the history (sendHistory) as its
+// dictionary as it is, where a borrowed compressor would first have to be
+// primed by compressing it. Any other message borrows a pooled compressor
+// (takeOutCompressor), since the stateless encoder builds its table on
+// the goroutine's stack.
 func (c *Conn) sendCompressed(ctx context.Context, op conn.Opcode, p []byte) error {
 	keep, busy := c.deflate.plan()
 	if len(p) <= statelessMax {
@@ -277,8 +278,3 @@ func (c *Conn) endMessage() {
 		c.releaseCompressor()
 	}
 }
-
-var (
-	writePool    = sync.Pool{New: func() any { return new(writeBuf) }}
-	bigWritePool = sync.Pool{New: func() any { b := make([]byte, bigWrite); return &b }}
-)
