@@ -47,8 +47,8 @@ import (
 // so does the connection's Close. This holds with no goroutine reading, on
 // a plain TCP or Unix socket: the stream looks at what has arrived before
 // each fragment of 128 KiB or more (every full fragment, with the default
-// fragment size), and on a connection that has never been read
-// before smaller ones too, at most about once a millisecond (see Conn).
+// fragment size), and on a connection that has never been read before
+// smaller ones too, at most about once a millisecond (see Conn).
 // So a sender that never reads learns of the close within a fragment or
 // so of its arrival, not after sending the rest of the message into the
 // void. Over TLS, a goroutine must read the connection (Next) for the
