@@ -5,9 +5,9 @@
 // a message known whole, with its last bytes in the final frame.
 //
 // It is the one place where wsio cuts a message into frames: streams from
-// BeginBinary, whole messages (SendBinary, compressed SendText) and
-// prepared frames all go through a Writer; the sink sets the opcode and
-// the reserved bits.
+// BeginBinary, whole messages (SendBinary, and SendText when compressed)
+// and prepared frames all go through a Writer; the sink sets the opcode
+// and the reserved bits.
 //
 // It knows nothing of sockets or frame encoding: it hands each frame's
 // payload to a [Sink], which the connection implements. That keeps the
