@@ -138,16 +138,22 @@ const smallFrame = 32<<10 - conn.MaxHeaderSize
 // writeBuf is a pooled frame buffer: frames up to smallFrame are encoded
 // in it whole; a larger server frame is written as its header from buf
 // and the caller's payload in one writev, and a larger client frame is
-// masked through big, a bigger buffer taken only then.
+// masked through a bigWrite buffer, taken only then.
 type writeBuf struct {
 	buf [32 << 10]byte
 	vec net.Buffers
 	arr [2][]byte
 }
 
-// bigWrite is the buffer a client masks large frames through: a 64 KiB
-// message goes out in one write, a 512 KiB fragment in two.
+// bigWrite is the size of the buffer a client masks a frame larger than
+// smallFrame through: the frame goes out in writes of up to bigWrite
+// bytes, the first one starting with its header.
 const bigWrite = 256 << 10
+
+var (
+	writePool    = sync.Pool{New: func() any { return new(writeBuf) }}
+	bigWritePool = sync.Pool{New: func() any { b := make([]byte, bigWrite); return &b }}
+)
 
 // writeRaw encodes and writes one frame, masking it on a client. It
 // returns how many bytes reached the stream.

@@ -50,8 +50,8 @@ import (
 // so does the connection's Close. This holds with no goroutine reading, on
 // a plain TCP or Unix socket: the stream looks at what has arrived before
 // each fragment of 128 KiB or more (every full fragment, with the default
-// fragment size of 512 KiB), and on a connection that has never been read
-// before smaller ones too, at most about once a millisecond (see Conn).
+// fragment size), and on a connection that has never been read before
+// smaller ones too, at most about once a millisecond (see Conn).
 // So a sender that never reads learns of the close within a fragment or
 // so of its arrival, not after sending the rest of the message into the
 // void. Over TLS, a goroutine must read the connection (Next) for the
@@ -85,20 +85,11 @@ func (w *BinaryWriter) init(c *Conn, ctx context.Context, op conn.Opcode, compre
 // the connection keeps it after the message (see deflateState.plan).
 func (w *BinaryWriter) start(c *Conn, ctx context.Context, op conn.Opcode, compress, keep bool) {
 	w.c = c
-	w.sink = streamSink{c: c, ctx: ctx, op: op, keep: keep}
+	w.sink = streamSink{c: c, ctx: ctx, frameKind: frameKind{op: op}, keep: keep}
 	w.fw, w.held, w.err, w.closed = nil, 0, nil, false
 	if compress {
-		d := c.deflate
 		w.sink.rsv = conn.Rsv1
-		d.sink.w = (*compressedSink)(w)
-		switch {
-		case d.fw != nil:
-			w.fw = d.takeCompressor() // kept from the last message: it goes on with its context
-		case d.outTakeover:
-			w.fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
-		default:
-			w.fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, nil)
-		}
+		w.fw = c.takeOutCompressor((*compressedSink)(w))
 	}
 	w.bw.Reset(&w.sink, c.opts.FragmentSize)
 }
@@ -226,30 +217,45 @@ func (s *compressedSink) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// frameKind is what a message's first frame carries besides its payload:
+// the message's opcode (OpText or OpBinary) and reserved bits (RSV1 when
+// the message is compressed). The frames after it are continuations, with
+// no reserved bits (RFC 7692, 6.1).
+type frameKind struct {
+	op  conn.Opcode
+	rsv byte
+}
+
+// frame returns the opcode and reserved bits of the message's first frame
+// (first) or of a later one.
+func (k frameKind) frame(first bool) (conn.Opcode, byte) {
+	if first {
+		return k.op, k.rsv
+	}
+	return conn.OpContinuation, 0
+}
+
 // streamSink writes a message's frames to the connection.
 type streamSink struct {
-	c    *Conn
-	ctx  context.Context
-	op   conn.Opcode // OpText or OpBinary
-	rsv  byte        // reserved bits of the first frame
-	sent bool        // the first frame went out
-	fin  bool        // the final frame went out
+	c   *Conn
+	ctx context.Context
+	frameKind
+	sent bool // the first frame went out
+	fin  bool // the final frame went out
 	// hist is what the message added to the compression history before
 	// its first frame went out; it joins the connection's history then,
 	// so a message that never goes out leaves that history as it was.
 	hist []byte
-	// fw is the message's compressor once Close has flushed it: Done
-	// keeps it for the next message (keep, see deflateState.plan) only
-	// when the final frame went out, since it remembers the whole message.
+	// fw is the message's compressor once it has compressed the whole
+	// message (BinaryWriter.Close, sendDeflated): Done keeps it for the
+	// next message (keep, see deflateState.plan) only when the final
+	// frame went out, since it remembers the whole message.
 	fw   *flate.Writer
 	keep bool
 }
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
-	op, rsv := conn.OpContinuation, byte(0)
-	if first {
-		op, rsv = s.op, s.rsv
-	}
+	op, rsv := s.frame(first)
 	if err := s.c.writeData(s.ctx, fin, rsv, op, p); err != nil {
 		return s.failed(err)
 	}
@@ -299,13 +305,7 @@ func (s *streamSink) failed(err error) error {
 func (s *streamSink) Done() {
 	if fw := s.fw; fw != nil {
 		s.fw = nil
-		c, d := s.c, s.c.deflate
-		if s.fin && s.keep && c.State() != Closed && d.keepCompressor(fw) {
-			c.armCompressorRelease()
-		} else {
-			deflate.PutCompressor(d.level, d.outBits, fw)
-		}
-		d.sink.w = nil
+		s.c.putOutCompressor(fw, s.fin && s.keep)
 	}
 	s.c.endMessage()
 }
@@ -371,10 +371,7 @@ func (s *streamSink) FileFrames() bool {
 // WriteFrameFromFile writes one frame's header, then lets the kernel send
 // its payload from f. A payload cut short breaks the connection.
 func (s *streamSink) WriteFrameFromFile(f binstream.File, n int64, first, fin bool) (int64, error) {
-	op := conn.OpContinuation
-	if first {
-		op = s.op
-	}
+	op, _ := s.frame(first) // FileFrames: no reserved bits
 	s.c.peerCheck(int(min(n, pollFrame)))
 	sent, err := s.writeFileFrame(f, n, op, fin)
 	if err != nil {

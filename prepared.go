@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/wsio/wsio/binstream"
 	"github.com/wsio/wsio/conn"
 	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/limits"
@@ -45,26 +46,50 @@ func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
 	return m, nil
 }
 
-// frame cuts p into the message's frames, with rsv on the first.
+// frame cuts p into the message's frames, with rsv on the first, as a
+// connection's whole sends are cut (binstream.Writer.WriteFinal).
 func (m *Prepared) frame(p []byte, rsv byte) []byte {
 	op := conn.OpText
 	if m.kind == Binary {
 		op = conn.OpBinary
 	}
-	frames := make([]byte, 0, len(p)+conn.MaxHeaderSize*(1+len(p)/m.size))
-	for {
-		n := min(len(p), m.size)
-		var hdr [conn.MaxHeaderSize]byte
-		hn := conn.PutHeader(hdr[:], n == len(p), rsv, op, int64(n), nil)
-		frames = append(frames, hdr[:hn]...)
-		frames = append(frames, p[:n]...)
-		p = p[n:]
-		op, rsv = conn.OpContinuation, 0
-		if len(p) == 0 {
-			return frames
-		}
+	f := framers.Get().(*framer)
+	f.sink = frameBuf{
+		buf:       make([]byte, 0, len(p)+conn.MaxHeaderSize*(1+len(p)/m.size)),
+		frameKind: frameKind{op: op, rsv: rsv},
 	}
+	f.bw.Reset(&f.sink, m.size)
+	_ = f.bw.WriteFinal(p) // frameBuf never fails
+	frames := f.sink.buf
+	f.sink = frameBuf{}
+	framers.Put(f)
+	return frames
 }
+
+// framer is a Writer with the sink it writes to, pooled so that framing
+// a message allocates only its frames.
+type framer struct {
+	bw   binstream.Writer
+	sink frameBuf
+}
+
+var framers = sync.Pool{New: func() any { return new(framer) }}
+
+// frameBuf is a binstream.Sink that appends each frame, unmasked, to buf.
+type frameBuf struct {
+	buf []byte
+	frameKind
+}
+
+func (f *frameBuf) WriteFrame(p []byte, first, fin bool) error {
+	op, rsv := f.frame(first)
+	var hdr [conn.MaxHeaderSize]byte
+	hn := conn.PutHeader(hdr[:], fin, rsv, op, int64(len(p)), nil)
+	f.buf = append(append(f.buf, hdr[:hn]...), p...)
+	return nil
+}
+
+func (*frameBuf) Done() {}
 
 // deflatedFrames returns the message compressed without context at level.
 func (m *Prepared) deflatedFrames(level int) []byte {
@@ -106,11 +131,11 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 		}
 		frames = m.deflatedFrames(c.deflate.level)
 	} else if c.client {
-		defer c.endMessage()
 		if m.kind == Text {
+			defer c.endMessage()
 			return c.writeData(ctx, true, 0, conn.OpText, m.payload)
 		}
-		return c.sendFragmented(ctx, m.payload)
+		return c.sendFrames(ctx, conn.OpBinary, m.payload) // gives the slot back
 	}
 	defer c.endMessage()
 	c.peerCheck(len(frames))

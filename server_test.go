@@ -182,6 +182,7 @@ func rawHandshake(t *testing.T, url string, rcvbuf int, ext string) (net.Conn, *
 // frame is one frame as a server sent it.
 type frame struct {
 	fin     bool
+	rsv     byte // the RSV1-3 bits, as they stand in the first byte
 	op      byte
 	payload []byte
 }
@@ -192,7 +193,7 @@ func readFrame(r io.Reader) (frame, error) {
 	if _, err := io.ReadFull(r, h[:2]); err != nil {
 		return frame{}, err
 	}
-	f := frame{fin: h[0]&0x80 != 0, op: h[0] & 0x0F}
+	f := frame{fin: h[0]&0x80 != 0, rsv: h[0] & 0x70, op: h[0] & 0x0F}
 	if h[1]&0x80 != 0 {
 		return f, errors.New("masked frame from the server")
 	}

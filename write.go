@@ -5,6 +5,7 @@ package wsio
 import (
 	"bytes"
 	"context"
+	"io"
 	"sync"
 	"unsafe"
 
@@ -46,8 +47,10 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 }
 
 // SendBinary sends p as one binary message, cut into frames of the
-// fragment size. It fails with ErrStreamOpen while a binary stream from
-// BeginBinary is open. Control frames may go between its fragments.
+// fragment size; sent uncompressed, a message of k whole fragments is k
+// frames, and only an empty message is an empty frame. It fails with
+// ErrStreamOpen while a binary stream from BeginBinary is open. Control
+// frames may go between its fragments.
 //
 // If ctx is already done, SendBinary returns ctx.Err() and sends nothing.
 // If ctx ends before any of the message went out (while the call waits
@@ -56,10 +59,9 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 // out, the connection is closed (1006) and the error matches both
 // ctx.Err() and ErrClosed (see Conn).
 //
-// BeginBinary is open. Control frames may go between its fragments. Once
-// the peer's close frame has been seen (by a reader, or by SendBinary
-// itself looking at the socket before a large frame: see Conn), the next
-// frame fails with the peer's *CloseError.
+// Once the peer's close frame has been seen (by a reader, or by
+// SendBinary itself looking at the socket before a large frame: see
+// Conn), the next frame fails with the peer's *CloseError.
 func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if err := c.beginMessage(ctx, false); err != nil {
 		return err
@@ -67,34 +69,66 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if c.compress(ctx, len(p)) {
 		return c.sendCompressed(ctx, conn.OpBinary, p)
 	}
-	defer c.endMessage()
-	return c.sendFragmented(ctx, p)
+	return c.sendFrames(ctx, conn.OpBinary, p)
 }
+
+// sendFrames sends p as one uncompressed message of kind op, cut into
+// frames by binstream.Writer.WriteFinal; the caller holds the
+// data-message slot, which the message's end gives back.
+func (c *Conn) sendFrames(ctx context.Context, op conn.Opcode, p []byte) error {
+	w := c.messageWriter(ctx, op)
+	err := w.bw.WriteFinal(p)
+	putMessageWriter(w)
+	return err
+}
+
+// messageWriter returns a pooled BinaryWriter that sends one whole
+// message of kind op through its sink, uncompressed unless the caller sets
+// the sink up for compressed data (sendDeflated). The caller holds the
+// data-message slot; the sink's Done gives it back as the message ends.
+// A pooled writer lets a whole message go out without an allocation.
+func (c *Conn) messageWriter(ctx context.Context, op conn.Opcode) *BinaryWriter {
+	w := messageWriters.Get().(*BinaryWriter)
+	w.start(c, ctx, op, false, false)
+	return w
+}
+
+// putMessageWriter returns a writer from messageWriter once its message
+// has ended, dropping what it referred to (the connection, ctx, the
+// caller's bytes).
+func putMessageWriter(w *BinaryWriter) {
+	*w = BinaryWriter{}
+	messageWriters.Put(w)
+}
+
+var messageWriters = sync.Pool{New: func() any { return new(BinaryWriter) }}
 
 // sendCompressed sends p compressed; the caller holds the data-message
 // slot, which it gives back. Messages up to statelessMax are compressed
-// whole before they are sent (sendWhole), on a goroutine of their own
+// whole before they are sent (sendDeflated), on a goroutine of their own
 // unless the connection is busy (see onOwnStack); larger ones are
 // streamed.
 //
 // A connection that keeps a compressor (busy, see deflateState.plan) goes
 // on with it: it continues its own stream, without re-reading history. A
 // busy one with context takeover that may not keep one uses the stateless
-// encoder, which hashes its dictionary (deflate.SendHistory) more cheaply than a
-// borrowed compressor primes itself with it. Any other message borrows a
-// pooled compressor: the stateless encoder keeps its 16 KiB table on the
-// goroutine's stack.
+// encoder, which takes the end of the history (deflate.SendHistory) as its
+// dictionary as it is, where a borrowed compressor would first have to be
+// primed by compressing it. Any other message borrows a pooled compressor
+// (takeOutCompressor), since the stateless encoder builds its table on
+// the goroutine's stack.
 func (c *Conn) sendCompressed(ctx context.Context, op conn.Opcode, p []byte) error {
 	keep, busy := c.deflate.plan()
 	if len(p) <= statelessMax {
 		if busy || keep {
-			return c.sendWhole(ctx, op, p, keep, busy)
+			return c.sendDeflated(ctx, op, p, keep, busy)
 		}
 		var err error
-		onOwnStack(func() { err = c.sendWhole(ctx, op, p, false, false) })
+		onOwnStack(func() { err = c.sendDeflated(ctx, op, p, false, false) })
 		return err
 	}
-	w := new(BinaryWriter) // a large message: the allocation is small beside it
+	w := messageWriters.Get().(*BinaryWriter)
+	defer putMessageWriter(w)
 	w.start(c, ctx, op, true, keep)
 	if _, err := w.Write(p); err != nil {
 		_ = w.Close()
@@ -104,86 +138,86 @@ func (c *Conn) sendCompressed(ctx context.Context, op conn.Opcode, p []byte) err
 }
 
 // statelessMax is the largest message compressed whole into a buffer
-// before any of it is sent (sendWhole); larger ones are streamed.
+// before any of it is sent (sendDeflated); larger ones are streamed.
 const statelessMax = 64 << 10
 
-// sendWhole compresses p into a pooled buffer, then sends it as one
-// message; the caller holds the data-message slot, which it gives back.
-// The compressor has returned before any frame is written, so the
+// sendDeflated compresses p into a pooled buffer, then sends it as one
+// message, cut into frames as sendFrames does, with RSV1 on the first;
+// the caller holds the data-message slot, which the message's end gives
+// back. The compressor is done before any frame is written, so the
 // goroutine's stack never holds the compressor's frames and the write's
 // at once: stacked, they outgrow the stack an uncompressed connection
-// needs, and it stays doubled while the connection idles.
-func (c *Conn) sendWhole(ctx context.Context, op conn.Opcode, p []byte, keep, busy bool) error {
-	defer c.endMessage()
+// needs, and it stays grown while the connection idles.
+//
+// The compressor goes with the message's sink, which keeps it for the
+// next message only once the final frame is out (keep): a message that
+// fails part way leaves in it bytes the peer never got whole. The send
+// history takes p once the first frame is out.
+func (c *Conn) sendDeflated(ctx context.Context, op conn.Opcode, p []byte, keep, busy bool) error {
 	d := c.deflate
 	bp := statelessPool.Get().(*bytes.Buffer)
 	defer statelessPool.Put(bp)
 	bp.Reset()
+	var fw *flate.Writer
 	var err error
-	switch {
-	case busy && !keep && d.outTakeover && d.level == 1 && d.outBits == 15:
+	if busy && !keep && d.outTakeover && d.level == 1 && d.outBits == 15 {
 		err = flate.StatelessDeflate(bp, p, false, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
-	default:
-		err = c.deflateInto(bp, p, keep)
+	} else {
+		fw = c.takeOutCompressor(bp)
+		if _, err = fw.Write(p); err == nil {
+			err = fw.Flush()
+		}
+		d.sink.w = nil // bp goes back to its pool when the call returns
 	}
 	if err != nil {
+		if fw != nil {
+			c.putOutCompressor(fw, false)
+		}
+		c.endMessage()
 		return err
 	}
-	z := bytes.TrimSuffix(bp.Bytes(), []byte(deflate.FlushMarker))
-	first := true
-	for {
-		n := min(len(z), c.opts.FragmentSize)
-		fin := n == len(z)
-		o, rsv := conn.OpContinuation, byte(0)
-		if first {
-			o, rsv = op, conn.Rsv1
-		}
-		if err := c.writeData(ctx, fin, rsv, o, z[:n]); err != nil {
-			// A compressor kept after compressing p remembers it, which
-			// the peer never got whole, so it goes. The history takes p
-			// only below, once its first frame is out.
-			d.dropCompressor()
-			if !first {
-				return c.messageBroken(err)
-			}
-			return err
-		}
-		if first && d.outTakeover {
-			d.outHist = deflate.AppendHistory(d.outHist, p, deflate.SendHistory(d.outBits))
-		}
-		if fin {
-			return nil
-		}
-		z, first = z[n:], false
+	w := c.messageWriter(ctx, op)
+	w.sink.rsv = conn.Rsv1
+	w.sink.fw, w.sink.keep = fw, keep
+	if d.outTakeover {
+		w.sink.hist = p
 	}
+	err = w.bw.WriteFinal(bytes.TrimSuffix(bp.Bytes(), []byte(deflate.FlushMarker)))
+	putMessageWriter(w)
+	return err
 }
 
-// deflateInto compresses p with a sync flush into dst, through the
-// connection's kept compressor or a borrowed one, which it keeps after if
-// keep says so and the budget allows.
-func (c *Conn) deflateInto(dst *bytes.Buffer, p []byte, keep bool) error {
+// takeOutCompressor returns the compressor for a message about to be
+// compressed, its output going to dst: the connection's kept one, which
+// goes on with its own context; with context takeover, a pooled one
+// primed with the end of the send history; otherwise a pooled one with
+// no history. The caller holds the data-message slot and ends the
+// message's use of it with putOutCompressor.
+func (c *Conn) takeOutCompressor(dst io.Writer) *flate.Writer {
 	d := c.deflate
 	d.sink.w = dst
-	defer func() { d.sink.w = nil }()
-	var fw *flate.Writer
 	switch {
 	case d.fw != nil:
-		fw = d.takeCompressor()
+		return d.takeCompressor()
 	case d.outTakeover:
-		fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
-	default:
-		fw = deflate.GetCompressor(d.level, d.outBits, &d.sink, nil)
+		return deflate.GetCompressor(d.level, d.outBits, &d.sink, deflate.LastBytes(d.outHist, deflate.SendHistory(d.outBits)))
 	}
-	_, err := fw.Write(p)
-	if err == nil {
-		err = fw.Flush()
-	}
-	if err == nil && keep && c.State() != Closed && d.keepCompressor(fw) {
+	return deflate.GetCompressor(d.level, d.outBits, &d.sink, nil)
+}
+
+// putOutCompressor ends a message's use of fw. The connection keeps it
+// for its next message when keep says so (the message went out whole and
+// the connection means to keep one, see deflateState.plan), the
+// connection is open and the budget has room; the idle timer then gives
+// it back later. Otherwise it goes back to the pool now.
+func (c *Conn) putOutCompressor(fw *flate.Writer, keep bool) {
+	d := c.deflate
+	d.sink.w = nil
+	if keep && c.State() != Closed && d.keepCompressor(fw) {
 		c.armCompressorRelease()
-	} else {
-		deflate.PutCompressor(d.level, d.outBits, fw)
+		return
 	}
-	return err
+	deflate.PutCompressor(d.level, d.outBits, fw)
 }
 
 var statelessPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -245,31 +279,5 @@ func (c *Conn) endMessage() {
 	c.msem.unlock()
 	if c.deflate != nil && c.State() == Closed {
 		c.releaseCompressor()
-	}
-}
-
-var (
-	writePool    = sync.Pool{New: func() any { return new(writeBuf) }}
-	bigWritePool = sync.Pool{New: func() any { b := make([]byte, bigWrite); return &b }}
-)
-
-// sendFragmented sends p as a binary message cut into fragment-size frames;
-// the caller holds the data-message slot.
-func (c *Conn) sendFragmented(ctx context.Context, p []byte) error {
-	op := conn.OpBinary
-	for {
-		n := min(len(p), c.opts.FragmentSize)
-		fin := n == len(p)
-		if err := c.writeData(ctx, fin, 0, op, p[:n]); err != nil {
-			if op == conn.OpContinuation {
-				return c.messageBroken(err)
-			}
-			return err
-		}
-		if fin {
-			return nil
-		}
-		p = p[n:]
-		op = conn.OpContinuation
 	}
 }

@@ -1,7 +1,13 @@
 // Package binstream turns a binary WebSocket message into a Go stream on the
 // sending side: a [Writer] is an io.WriteCloser (and io.ReaderFrom) whose
 // bytes are cut into frames of exactly the fragment size, the last frame
-// carrying whatever is left when Close is called.
+// carrying whatever is left when Close is called. [Writer.WriteFinal] sends
+// a message known whole, with its last bytes in the final frame.
+//
+// It is the one place where wsio cuts a message into frames: streams from
+// BeginBinary, whole messages (SendBinary, and SendText when compressed)
+// and prepared frames all go through a Writer; the sink sets the opcode
+// and the reserved bits.
 //
 // It knows nothing of sockets or frame encoding: it hands each frame's
 // payload to a [Sink], which the connection implements. That keeps the
@@ -23,7 +29,8 @@ import (
 // Sink receives the frames of one binary message, in order.
 type Sink interface {
 	// WriteFrame sends one frame. first is true for the message's first
-	// frame (opcode binary; continuation after it) and fin for its last.
+	// frame, which carries the message's opcode (the frames after it are
+	// continuations), and fin for its last.
 	// WriteFrame must not keep payload after it returns.
 	WriteFrame(payload []byte, first, fin bool) error
 	// Done is called once when the message ends, by Close or by the first
@@ -61,9 +68,10 @@ var ErrClosed = errors.New("websocket: write to a closed binary stream")
 // Writer cuts what is written to it into frames of exactly the fragment
 // size. A frame is sent as soon as it is full; Close sends the final frame
 // (which is empty when the written length was a multiple of the fragment
-// size). Full fragments given to a single Write are sent straight from the
+// size), and WriteFinal sends its bytes with the last of them in the final
+// frame. Full fragments given to a single Write are sent straight from the
 // caller's slice, without a copy; only a partial fragment is buffered, in a
-// buffer taken from a pool and returned on Close.
+// buffer taken from a pool and returned when the message ends.
 //
 // A Writer is not safe for concurrent use by several goroutines (frames of
 // one message must stay in order); the connection it writes to is.
@@ -107,14 +115,53 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err := w.check(); err != nil {
 		return 0, err
 	}
+	return w.write(p, false)
+}
+
+// WriteFinal sends p as the last bytes of the message and ends it, as
+// Write(p) and then Close would, except that p's last bytes go in the
+// final frame: a message of k whole fragments is k frames, with no empty
+// frame after them, and only an empty message ends with an empty frame.
+// A message given whole to WriteFinal on a fresh Writer is sent straight
+// from p, without a copy and without taking a buffer.
+//
+// Like Close, it tells the sink the message ended, whether or not a
+// frame failed. After Close or an error it sends nothing and returns
+// ErrClosed or that error.
+func (w *Writer) WriteFinal(p []byte) error {
+	if err := w.check(); err != nil {
+		w.finish(err)
+		return err
+	}
+	_, err := w.write(p, true)
+	w.finish(err)
+	if err != nil {
+		return err
+	}
+	w.err = ErrClosed
+	return nil
+}
+
+// write is the one loop that cuts bytes into frames. A full fragment goes
+// straight from p when no partial one is held; otherwise p tops up the
+// held fragment. With final, the frame that carries p's last byte is the
+// final frame, sent straight from p as well when nothing is held; an
+// empty p ends the message with the held bytes, if any, as its final
+// frame.
+func (w *Writer) write(p []byte, final bool) (int, error) {
 	total := len(p)
 	for len(p) > 0 {
-		if len(w.buf) == 0 && len(p) >= w.size {
-			if err := w.emit(p[:w.size], false); err != nil {
+		if len(w.buf) == 0 && (len(p) >= w.size || final) {
+			n := min(len(p), w.size)
+			fin := final && n == len(p)
+			if err := w.emit(p[:n], fin); err != nil {
 				return total - len(p), err
 			}
-			p = p[w.size:]
-			w.n += int64(w.size)
+			p = p[n:]
+			w.n += int64(n)
+			if fin {
+				return total, nil
+			}
 			continue
 		}
 		w.grab()
@@ -123,11 +170,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 		p = p[k:]
 		w.n += int64(k)
 		if len(w.buf) == w.size {
-			if err := w.emit(w.buf, false); err != nil {
+			fin := final && len(p) == 0
+			if err := w.emit(w.buf, fin); err != nil {
 				return total - len(p), err
 			}
 			w.buf = w.buf[:0]
+			if fin {
+				return total, nil
+			}
 		}
+	}
+	if final {
+		return total, w.emit(w.buf, true)
 	}
 	return total, nil
 }
@@ -216,8 +270,10 @@ func (w *Writer) readFromFile(fsink FileSink, f File) (int64, error) {
 	return total, nil
 }
 
-// Close sends the final frame and ends the message. Calling Close again
-// returns nil; after an error it returns that error.
+// Close sends the final frame, with the bytes held since the last full
+// fragment (none, when the written length is a multiple of the fragment
+// size), and ends the message. Calling Close again returns nil; after an
+// error it returns that error.
 func (w *Writer) Close() error {
 	if w.done {
 		w.finish(w.err)
@@ -226,13 +282,7 @@ func (w *Writer) Close() error {
 		}
 		return w.err
 	}
-	err := w.emit(w.buf, true)
-	w.finish(err)
-	if err != nil {
-		return err
-	}
-	w.err = ErrClosed
-	return nil
+	return w.WriteFinal(nil)
 }
 
 // Abort ends the message without sending its final frame, returning the

@@ -3,6 +3,7 @@ package binstream
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -243,4 +244,104 @@ func BenchmarkWriteSmall(b *testing.B) {
 		_, _ = w.Write(p)
 	}
 	_ = w.Close()
+}
+
+// WriteFinal puts a message's last bytes in its final frame: k whole
+// fragments are k frames, and only an empty message is an empty frame,
+// whether the Writer held bytes from earlier writes or not.
+func TestWriteFinal(t *testing.T) {
+	t.Parallel()
+	const size = 10
+	data := []byte(strings.Repeat("0123456789abcdefghij", 3))
+	for _, tt := range []struct {
+		before, final int // bytes given to Write, then to WriteFinal
+		sizes         []int
+	}{
+		{0, 0, []int{0}},
+		{0, 1, []int{1}},
+		{0, size - 1, []int{size - 1}},
+		{0, size, []int{size}},
+		{0, size + 1, []int{size, 1}},
+		{0, 3 * size, []int{size, size, size}},
+		{3, 0, []int{3}},
+		{3, size - 3, []int{size}},
+		{3, size - 2, []int{size, 1}},
+		{3, 2*size - 3, []int{size, size}},
+		{size, 0, []int{size, 0}}, // the full fragment went out with Write
+		{size, size, []int{size, size}},
+		{size + 4, size + 6, []int{size, size, size}},
+	} {
+		s := &fakeSink{}
+		w := NewWriter(s, size)
+		if _, err := w.Write(data[:tt.before]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFinal(data[tt.before : tt.before+tt.final]); err != nil {
+			t.Fatalf("%d+%d: WriteFinal: %v", tt.before, tt.final, err)
+		}
+		checkShape(t, s, size)
+		var sizes []int
+		for _, f := range s.frames {
+			sizes = append(sizes, len(f.payload))
+		}
+		if fmt.Sprint(sizes) != fmt.Sprint(tt.sizes) {
+			t.Errorf("%d+%d: frames of %v bytes, want %v", tt.before, tt.final, sizes, tt.sizes)
+		}
+		if !bytes.Equal(s.joined(), data[:tt.before+tt.final]) || w.Written() != int64(tt.before+tt.final) {
+			t.Errorf("%d+%d: payload differs", tt.before, tt.final)
+		}
+		if err := w.WriteFinal([]byte("x")); !errors.Is(err, ErrClosed) {
+			t.Errorf("WriteFinal after WriteFinal: %v", err)
+		}
+		if _, err := w.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Write after WriteFinal: %v", err)
+		}
+		if err := w.Close(); err != nil {
+			t.Errorf("Close after WriteFinal: %v", err)
+		}
+		if s.done != 1 {
+			t.Errorf("Done called %d times", s.done)
+		}
+	}
+}
+
+// A frame that fails ends the message: WriteFinal returns the error and
+// tells the sink once; later calls return the error.
+func TestWriteFinalSinkError(t *testing.T) {
+	t.Parallel()
+	for _, failAt := range []int{1, 2, 3} {
+		s := &fakeSink{failAt: failAt}
+		w := NewWriter(s, 4)
+		if err := w.WriteFinal([]byte("0123456789")); !errors.Is(err, errSink) {
+			t.Fatalf("frame %d failing: WriteFinal = %v", failAt, err)
+		}
+		if len(s.frames) != failAt-1 || s.done != 1 {
+			t.Fatalf("frame %d failing: %d frames sent, Done called %d times", failAt, len(s.frames), s.done)
+		}
+		if err := w.Close(); !errors.Is(err, errSink) {
+			t.Fatalf("Close after the failure: %v", err)
+		}
+		if err := w.WriteFinal(nil); !errors.Is(err, errSink) || s.done != 1 {
+			t.Fatalf("WriteFinal after the failure: %v, Done called %d times", err, s.done)
+		}
+	}
+}
+
+// A message given whole to WriteFinal goes straight from the caller's
+// slice: a reused Writer allocates nothing and takes no buffer.
+func TestWriteFinalAllocs(t *testing.T) {
+	p := make([]byte, 3000)
+	var w Writer
+	allocs := testing.AllocsPerRun(50, func() {
+		w.Reset(discardSink{}, 1000)
+		if err := w.WriteFinal(p); err != nil {
+			t.Fatal(err)
+		}
+		if w.bufp != nil {
+			t.Fatal("WriteFinal took a buffer")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per message, want 0", allocs)
+	}
 }
