@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/wsio/wsio/internal/sock"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -355,7 +356,7 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	b := response((*bp)[:0], r, o, nil, protocol, ext)
 	n := 0
 	if !armed {
-		n, err = tryWrite(nc, b)
+		n, err = sock.Of(nc).TryWrite(b)
 	}
 	if err == nil && n < len(b) {
 		arm()

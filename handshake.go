@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // keyGUID is the constant RFC 6455 appends to the client's key.
@@ -197,8 +199,13 @@ var errHeadTooLarge = errors.New("HTTP head too large")
 // for the end of the stream inside a head).
 //
 // While arm is not nil, each read is first tried without waiting
-// (tryRead), and arm is called before the first read that has to wait.
+// (sock.Socket.TryRead), and arm is called before the first read that has
+// to wait.
 func readHeadBytes(r io.Reader, max int, arm func()) (*[]byte, int, error) {
+	var s *sock.Socket
+	if arm != nil {
+		s = sock.Of(r)
+	}
 	bp := headBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	fail := func(err error) (*[]byte, int, error) {
@@ -218,7 +225,7 @@ func readHeadBytes(r io.Reader, max int, arm func()) (*[]byte, int, error) {
 		var err error
 		tried := false
 		if arm != nil {
-			if n, tried, err = tryRead(r, room); !tried {
+			if n, tried, err = s.TryRead(room); !tried {
 				arm()
 				arm = nil
 			}

@@ -1,19 +1,25 @@
-package wsio
+package sock
 
 import (
 	"errors"
 	"io"
-	"net"
 	"syscall"
-
-	"github.com/wsio/wsio/binstream"
 )
 
-// sendFileTo sends the next n bytes of f to the TCP connection with
-// sendfile(2), the kernel copying from the page cache to the socket, and
-// moves f's offset past them. The socket's poller waits when it is full,
-// so write deadlines (and the contexts that set them) apply.
-func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
+// CanSendFile reports whether SendFile and WriteMore can be used: on a
+// TCP socket, on Linux.
+func (s *Socket) CanSendFile() bool { return s != nil && s.tcp }
+
+// SendFile sends the next n bytes of f, from its current offset, with
+// sendfile(2) (the kernel copies them from the page cache to the socket),
+// and moves f's offset past what was sent. The socket's poller waits
+// while the socket is full, so write deadlines apply. It returns how many
+// bytes were sent; fewer than n comes with an error. It is the writer's,
+// and needs CanSendFile.
+func (s *Socket) SendFile(f File, n int64) (int64, error) {
+	if !s.CanSendFile() {
+		return 0, errors.ErrUnsupported
+	}
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return 0, err
@@ -22,14 +28,10 @@ func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	dst, err := tc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
 	var sent int64
 	var opErr error
 	cerr := src.Control(func(sfd uintptr) {
-		werr := dst.Write(func(dfd uintptr) bool {
+		werr := s.rc.Write(func(dfd uintptr) bool {
 			for sent < n {
 				k, err := syscall.Sendfile(int(dfd), int(sfd), &off, int(min(n-sent, 1<<30)))
 				if k > 0 {
@@ -65,19 +67,18 @@ func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
 	return sent, opErr
 }
 
-// writeHeaderMore writes a frame header that the caller follows at once
-// with a payload from sendFileTo, flagged MSG_MORE: the kernel holds the
-// few bytes back and sends them in one segment with the payload's first
-// bytes, rather than as a tiny segment of their own for each fragment.
-// It returns how many bytes of hdr went out.
-func writeHeaderMore(tc *net.TCPConn, hdr []byte) (int, error) {
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return 0, err
+// WriteMore writes hdr, flagged MSG_MORE, for a caller that follows it at
+// once with SendFile: the kernel holds the few bytes back and sends them
+// in one segment with the first bytes that follow, rather than in a tiny
+// segment of their own. It returns how many bytes of hdr went out. It is
+// the writer's, and needs CanSendFile.
+func (s *Socket) WriteMore(hdr []byte) (int, error) {
+	if !s.CanSendFile() {
+		return 0, errors.ErrUnsupported
 	}
 	var opErr error
 	n := 0
-	werr := rc.Write(func(fd uintptr) bool {
+	werr := s.rc.Write(func(fd uintptr) bool {
 		for n < len(hdr) {
 			k, err := syscall.SendmsgN(int(fd), hdr[n:], nil, nil, syscall.MSG_MORE)
 			if k > 0 {

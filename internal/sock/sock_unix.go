@@ -1,0 +1,224 @@
+//go:build unix
+
+package sock
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// A Socket is a TCP or Unix socket's descriptor, as the connection on it
+// uses it. Read and Peek hold state between the call and the descriptor
+// callback, so they (and TryRead) are the reader's: one goroutine at a
+// time. TryWrite, WriteMore and SendFile are the writer's, likewise; the
+// reader and the writer may run at the same time. Arm, Disarm and Armed
+// may be called from any goroutine.
+type Socket struct {
+	rc syscall.RawConn
+	nc net.Conn // *net.TCPConn or *net.UnixConn: the addresses errors carry, the stream SpliceTo hands over
+
+	// The reader's: attempt's mode, input and results.
+	fn   func(fd uintptr) bool // s.attempt, bound on first use
+	buf  *[]byte               // the buffer attempt filled, or nil
+	n    int                   // Peek's limit going in; the bytes attempt got coming out
+	err  error                 // attempt's system call error
+	peek bool                  // attempt peeks (Peek) rather than reads (Read)
+
+	tcp bool
+
+	// reg is the Socket's place in the poller; its fields belong to the
+	// poller (see poller_linux.go).
+	reg registration
+}
+
+// Of returns the socket under c when c is a plain TCP or Unix connection
+// (*net.TCPConn or *net.UnixConn), and nil for any other stream: TLS,
+// pipes, HTTP/2 streams, wrappers. The connection asks once, when it is
+// made, and keeps the result.
+func Of(c io.Reader) *Socket {
+	var sc syscall.Conn
+	tcp := false
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc, tcp = c, true
+	case *net.UnixConn:
+		sc = c
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return &Socket{rc: rc, nc: c.(net.Conn), tcp: tcp, reg: registration{fd: -1}}
+}
+
+// attempt is called by RawConn.Read with the descriptor. Reading, it
+// takes a buffer and reads into it, or gives the buffer back and asks to
+// wait when nothing has arrived. Peeking, it copies what has arrived, up
+// to n bytes, without consuming it, and never asks to wait.
+func (s *Socket) attempt(fd uintptr) bool {
+	b := GetBuffer()
+	var n int
+	var err error
+	for {
+		if s.peek {
+			n, _, err = syscall.Recvfrom(int(fd), (*b)[:s.n], syscall.MSG_PEEK)
+		} else {
+			n, err = syscall.Read(int(fd), *b)
+		}
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN && !s.peek {
+		PutBuffer(b)
+		return false
+	}
+	s.buf, s.n, s.err = b, max(n, 0), err
+	return true
+}
+
+// Read waits until data has arrived, then takes a buffer (GetBuffer) and
+// reads as much as there is into it in one system call, so a caller holds
+// no buffer while it waits. It returns the buffer holding n bytes, which
+// the caller owns and gives back with PutBuffer, or a nil buffer and the
+// error. The end of the stream is io.EOF. A passed read deadline or a
+// closed socket is the net package's error (matching
+// os.ErrDeadlineExceeded or net.ErrClosed); a failed read is a
+// *net.OpError.
+func (s *Socket) Read() (*[]byte, int, error) {
+	if s == nil {
+		return nil, 0, errors.ErrUnsupported
+	}
+	return s.readOrPeek(false, 0)
+}
+
+// Peek returns, without waiting or consuming anything, the first bytes
+// that have arrived, at most max (and at most BufferSize), in a buffer the
+// caller gives back with PutBuffer. It returns a nil buffer when none have
+// arrived (and a nil error), when the stream has ended (io.EOF), or with
+// the error that keeps the socket from being read (closed, past its read
+// deadline, reset).
+func (s *Socket) Peek(max int) (*[]byte, int, error) {
+	if s == nil {
+		return nil, 0, errors.ErrUnsupported
+	}
+	return s.readOrPeek(true, min(max, BufferSize))
+}
+
+func (s *Socket) readOrPeek(peek bool, limit int) (*[]byte, int, error) {
+	if s.fn == nil {
+		s.fn = s.attempt
+	}
+	s.buf, s.n, s.err, s.peek = nil, limit, nil, peek
+	if err := s.rc.Read(s.fn); err != nil {
+		// Deadlines and closed sockets: the net package's errors.
+		return nil, 0, err
+	}
+	b, n, err := s.buf, s.n, s.err
+	s.buf, s.err = nil, nil
+	op := "read"
+	if peek {
+		op = "recvfrom"
+	}
+	switch {
+	case err == syscall.EAGAIN: // only when peeking: nothing has arrived
+		err = nil
+	case err != nil:
+		la := s.nc.LocalAddr()
+		err = &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: os.NewSyscallError(op, err)}
+	case n == 0:
+		err = io.EOF
+	}
+	if n == 0 || err != nil {
+		PutBuffer(b)
+		return nil, 0, err
+	}
+	return b, n, nil
+}
+
+// TryRead reads into p once, without waiting, on a TCP socket. ok reports
+// whether there was something to report: bytes, the end of the stream
+// (io.EOF), or an error (a *net.OpError, also for a socket closed or past
+// its read deadline). ok is false when nothing had arrived yet, when p is
+// empty, and on a Unix socket or a nil Socket; the caller then reads as
+// usual, under a deadline.
+func (s *Socket) TryRead(p []byte) (n int, ok bool, err error) {
+	return s.tryIO(p, false)
+}
+
+// TryWrite writes p once, without waiting, on a TCP socket, and returns
+// how many bytes went out: 0 when the socket could take none, and on a
+// Unix socket or a nil Socket. The caller writes the rest as usual. A
+// socket that is closed or past its write deadline is an error (a
+// *net.OpError).
+func (s *Socket) TryWrite(p []byte) (n int, err error) {
+	n, _, err = s.tryIO(p, true)
+	return n, err
+}
+
+func (s *Socket) tryIO(p []byte, write bool) (int, bool, error) {
+	if s == nil || !s.tcp || len(p) == 0 {
+		return 0, false, nil
+	}
+	var r struct {
+		n   int
+		err error
+	}
+	f := func(fd uintptr) bool {
+		for {
+			if write {
+				r.n, r.err = syscall.Write(int(fd), p)
+			} else {
+				r.n, r.err = syscall.Read(int(fd), p)
+			}
+			if r.err != syscall.EINTR {
+				return true // done either way: never wait here
+			}
+		}
+	}
+	var err error
+	if write {
+		err = s.rc.Write(f)
+	} else {
+		err = s.rc.Read(f)
+	}
+	op := "read"
+	if write {
+		op = "write"
+	}
+	switch {
+	case err != nil:
+		// Closed, or past a deadline (which a server sets to cut a
+		// handshake off): report it, as a Read would, rather than let
+		// the caller arm a fresh deadline and wait.
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: err}
+	case r.err == syscall.EAGAIN:
+		return 0, false, nil // nothing to do yet: the usual path waits
+	case r.err != nil:
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError(op, r.err)}
+	case r.n == 0 && !write:
+		return 0, true, io.EOF
+	}
+	return r.n, true, nil
+}
+
+// CanSplice reports whether SpliceTo can be used: on a TCP socket.
+func (s *Socket) CanSplice() bool { return s != nil && s.tcp }
+
+// SpliceTo hands the next n bytes of the socket to f.ReadFrom, which lets
+// the kernel move them into the file (splice) where it can, and returns
+// ReadFrom's result: an error writing the file is an *os.PathError,
+// reading the socket a *net.OpError. It is the reader's, and needs
+// CanSplice.
+func (s *Socket) SpliceTo(f *os.File, n int64) (int64, error) {
+	if !s.CanSplice() {
+		return 0, errors.ErrUnsupported
+	}
+	lr := io.LimitedReader{R: s.nc, N: n}
+	return f.ReadFrom(&lr)
+}
