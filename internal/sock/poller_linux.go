@@ -15,15 +15,21 @@ type poller struct {
 	epfd    int // -1 until first used
 	err     error
 	running bool
-	regs    map[int32]*Socket // the socket registered on each descriptor
+	regs    map[int32]armed // what is registered on each descriptor
 }
 
-// registration is a Socket's place in the poller. Its fields are the
-// poller's, guarded by the poller's mu: a Socket is registered while
-// p.regs[fd] is that Socket.
+// armed is a descriptor's entry in the poller: the Socket registered on
+// it, and what its next readiness event wakes.
+type armed struct {
+	s *Socket
+	w Waker
+}
+
+// registration is a Socket's own entry in the poller: what the poller
+// keeps on the Socket, guarded by the poller's mu. A Socket is registered
+// while p.regs[reg.fd] holds it.
 type registration struct {
 	fd int32 // the descriptor last registered, or -1
-	w  Waker // woken by the next readiness event
 }
 
 var thePoller = poller{epfd: -1}
@@ -51,7 +57,7 @@ func (s *Socket) Arm(w Waker) bool {
 		return false
 	}
 	if p.regs == nil {
-		p.regs = make(map[int32]*Socket)
+		p.regs = make(map[int32]armed)
 	}
 	p.mu.Unlock()
 
@@ -62,7 +68,7 @@ func (s *Socket) Arm(w Waker) bool {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.regs[int32(fd)] = s
+		p.regs[int32(fd)] = armed{s, w}
 		op := syscall.EPOLL_CTL_ADD
 		if s.reg.fd == int32(fd) {
 			op = syscall.EPOLL_CTL_MOD
@@ -78,7 +84,7 @@ func (s *Socket) Arm(w Waker) bool {
 			delete(p.regs, int32(fd))
 			return
 		}
-		s.reg = registration{fd: int32(fd), w: w}
+		s.reg.fd = int32(fd)
 		ok = true
 		if !p.running {
 			p.running = true
@@ -99,11 +105,11 @@ func (s *Socket) Disarm() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fd := s.reg.fd
-	if fd < 0 || p.regs[fd] != s {
+	if fd < 0 || p.regs[fd].s != s {
 		return
 	}
 	delete(p.regs, fd)
-	s.reg = registration{fd: -1}
+	s.reg.fd = -1
 	_ = s.rc.Control(func(cfd uintptr) {
 		if int32(cfd) == fd {
 			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(cfd), nil)
@@ -123,8 +129,8 @@ func (s *Socket) Armed() Waker {
 	_ = s.rc.Control(func(fd uintptr) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.regs[int32(fd)] == s && s.reg.fd == int32(fd) {
-			w = s.reg.w
+		if a := p.regs[int32(fd)]; a.s == s {
+			w = a.w
 		}
 	})
 	return w
@@ -144,8 +150,8 @@ func (p *poller) loop() {
 		p.mu.Lock()
 		wake = wake[:0]
 		for _, ev := range events[:max(n, 0)] {
-			if s := p.regs[ev.Fd]; s != nil && s.reg.w != nil {
-				wake = append(wake, s.reg.w)
+			if a, ok := p.regs[ev.Fd]; ok {
+				wake = append(wake, a.w)
 			}
 		}
 		if n <= 0 && len(p.regs) == 0 {

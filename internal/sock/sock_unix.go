@@ -21,15 +21,15 @@ type Socket struct {
 	nc net.Conn // *net.TCPConn or *net.UnixConn: the addresses errors carry, the stream SpliceTo hands over
 
 	// The reader's: attempt's mode, input and results.
-	fn   func(fd uintptr) bool // s.attempt, bound on first use
-	buf  *[]byte               // the buffer attempt filled, or nil
-	n    int                   // Peek's limit going in; the bytes attempt got coming out
-	err  error                 // attempt's system call error
-	peek bool                  // attempt peeks (Peek) rather than reads (Read)
+	fn    func(fd uintptr) bool // s.attempt, bound on first use
+	buf   *[]byte               // the buffer attempt filled, or nil
+	errno syscall.Errno         // attempt's system call error, or 0
+	n     int32                 // Peek's limit going in; the bytes attempt got coming out
+	peek  bool                  // attempt peeks (Peek) rather than reads (Read)
 
 	tcp bool
 
-	// reg is the Socket's place in the poller; its fields belong to the
+	// reg is the Socket's entry in the poller; its fields belong to the
 	// poller (see poller_linux.go).
 	reg registration
 }
@@ -78,7 +78,13 @@ func (s *Socket) attempt(fd uintptr) bool {
 		PutBuffer(b)
 		return false
 	}
-	s.buf, s.n, s.err = b, max(n, 0), err
+	s.buf, s.n, s.errno = b, int32(max(n, 0)), 0
+	if err != nil {
+		s.errno = syscall.EIO // not expected: the calls above fail with an Errno
+		if e, ok := err.(syscall.Errno); ok {
+			s.errno = e
+		}
+	}
 	return true
 }
 
@@ -114,23 +120,23 @@ func (s *Socket) readOrPeek(peek bool, limit int) (*[]byte, int, error) {
 	if s.fn == nil {
 		s.fn = s.attempt
 	}
-	s.buf, s.n, s.err, s.peek = nil, limit, nil, peek
+	s.buf, s.n, s.errno, s.peek = nil, int32(limit), 0, peek
 	if err := s.rc.Read(s.fn); err != nil {
 		// Deadlines and closed sockets: the net package's errors.
 		return nil, 0, err
 	}
-	b, n, err := s.buf, s.n, s.err
-	s.buf, s.err = nil, nil
+	b, n, errno := s.buf, int(s.n), s.errno
+	s.buf = nil
 	op := "read"
 	if peek {
 		op = "recvfrom"
 	}
+	var err error
 	switch {
-	case err == syscall.EAGAIN: // only when peeking: nothing has arrived
-		err = nil
-	case err != nil:
+	case errno == syscall.EAGAIN: // only when peeking: nothing has arrived
+	case errno != 0:
 		la := s.nc.LocalAddr()
-		err = &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: os.NewSyscallError(op, err)}
+		err = &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: os.NewSyscallError(op, errno)}
 	case n == 0:
 		err = io.EOF
 	}
