@@ -392,13 +392,7 @@ func (s *streamSink) writeFileFrame(f binstream.File, n int64, op conn.Opcode, f
 	stop := c.watchWrite(s.ctx)
 	var hdr [conn.MaxHeaderSize]byte
 	hn := conn.PutHeader(hdr[:], fin, 0, op, n, nil)
-	var k int
-	var err error
-	if n > 0 {
-		k, err = c.sock.WriteMore(hdr[:hn])
-	} else {
-		k, err = c.nc.Write(hdr[:hn]) // nothing follows to send it with
-	}
+	k, err := c.sock.WriteMore(hdr[:hn], n > 0) // with n == 0 nothing follows to send it with
 	var sent int64
 	if err == nil {
 		sent, err = c.sock.SendFile(f, n)

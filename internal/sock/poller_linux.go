@@ -64,7 +64,7 @@ func (s *Socket) Arm(w Waker) bool {
 	ok := false
 	// Control holds the descriptor open while the callback runs, so it
 	// cannot be closed and reused under the registration.
-	err := s.rc.Control(func(fd uintptr) {
+	err := s.control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -110,7 +110,7 @@ func (s *Socket) Disarm() {
 	}
 	delete(p.regs, fd)
 	s.reg.fd = -1
-	_ = s.rc.Control(func(cfd uintptr) {
+	_ = s.control(func(cfd uintptr) {
 		if int32(cfd) == fd {
 			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(cfd), nil)
 		}
@@ -126,7 +126,7 @@ func (s *Socket) Armed() Waker {
 	}
 	p := &thePoller
 	var w Waker
-	_ = s.rc.Control(func(fd uintptr) {
+	_ = s.control(func(fd uintptr) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if a := p.regs[int32(fd)]; a.s == s {

@@ -3,6 +3,7 @@ package sock
 import (
 	"errors"
 	"io"
+	"net"
 	"syscall"
 )
 
@@ -28,10 +29,14 @@ func (s *Socket) SendFile(f File, n int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	dst, err := s.nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
 	var sent int64
 	var opErr error
 	cerr := src.Control(func(sfd uintptr) {
-		werr := s.rc.Write(func(dfd uintptr) bool {
+		werr := dst.Write(func(dfd uintptr) bool {
 			for sent < n {
 				k, err := syscall.Sendfile(int(dfd), int(sfd), &off, int(min(n-sent, 1<<30)))
 				if k > 0 {
@@ -67,18 +72,27 @@ func (s *Socket) SendFile(f File, n int64) (int64, error) {
 	return sent, opErr
 }
 
-// WriteMore writes hdr, flagged MSG_MORE, for a caller that follows it at
-// once with SendFile: the kernel holds the few bytes back and sends them
-// in one segment with the first bytes that follow, rather than in a tiny
-// segment of their own. It returns how many bytes of hdr went out. It is
-// the writer's, and needs CanSendFile.
-func (s *Socket) WriteMore(hdr []byte) (int, error) {
+// WriteMore writes hdr, a header the caller follows at once with
+// SendFile. When more is set it is flagged MSG_MORE: the kernel holds the
+// few bytes back and sends them in one segment with the first bytes that
+// follow, rather than in a tiny segment of their own; when nothing
+// follows (an empty payload) it is written as it is. It returns how many
+// bytes of hdr went out. It is the writer's, and needs CanSendFile.
+func (s *Socket) WriteMore(hdr []byte, more bool) (int, error) {
 	if !s.CanSendFile() {
 		return 0, errors.ErrUnsupported
 	}
+	tc := s.nc.(*net.TCPConn)
+	if !more {
+		return tc.Write(hdr)
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
 	var opErr error
 	n := 0
-	werr := s.rc.Write(func(fd uintptr) bool {
+	werr := rc.Write(func(fd uintptr) bool {
 		for n < len(hdr) {
 			k, err := syscall.SendmsgN(int(fd), hdr[n:], nil, nil, syscall.MSG_MORE)
 			if k > 0 {

@@ -13,4 +13,4 @@ func (s *Socket) CanSendFile() bool { return false }
 func (s *Socket) SendFile(File, int64) (int64, error) { return 0, errors.ErrUnsupported }
 
 // WriteMore needs MSG_MORE; here it reports errors.ErrUnsupported.
-func (s *Socket) WriteMore([]byte) (int, error) { return 0, errors.ErrUnsupported }
+func (s *Socket) WriteMore([]byte, bool) (int, error) { return 0, errors.ErrUnsupported }

@@ -116,7 +116,10 @@ func TestSendFile(t *testing.T) {
 	if _, err := f.Seek(2, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := sv.WriteMore([]byte("hdr:")); n != 4 || err != nil {
+	if n, err := sv.WriteMore([]byte("h"), false); n != 1 || err != nil {
+		t.Fatalf("WriteMore, nothing more = %d, %v", n, err)
+	}
+	if n, err := sv.WriteMore([]byte("dr:"), true); n != 3 || err != nil {
 		t.Fatalf("WriteMore = %d, %v", n, err)
 	}
 	if n, err := sv.SendFile(f, 5); n != 5 || err != nil {

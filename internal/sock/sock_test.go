@@ -104,7 +104,7 @@ func TestNilSocket(t *testing.T) {
 	if _, err := s.SendFile(nil, 1); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("SendFile: %v", err)
 	}
-	if _, err := s.WriteMore([]byte("x")); !errors.Is(err, errors.ErrUnsupported) {
+	if _, err := s.WriteMore([]byte("x"), true); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("WriteMore: %v", err)
 	}
 	if s.Arm(nil) || s.Armed() != nil {

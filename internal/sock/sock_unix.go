@@ -16,18 +16,22 @@ import (
 // time. TryWrite, WriteMore and SendFile are the writer's, likewise; the
 // reader and the writer may run at the same time. Arm, Disarm and Armed
 // may be called from any goroutine.
+//
+// The writer's calls and the poller's reach the descriptor through the
+// concrete connection each time (see control), so the callbacks they hand
+// it stay on their callers' stacks; only the reader keeps a RawConn.
 type Socket struct {
-	rc syscall.RawConn
-	nc net.Conn // *net.TCPConn or *net.UnixConn: the addresses errors carry, the stream SpliceTo hands over
+	nc net.Conn // *net.TCPConn or *net.UnixConn
 
-	// The reader's: attempt's mode, input and results.
-	fn    func(fd uintptr) bool // s.attempt, bound on first use
+	// The reader's: the descriptor, and attempt's mode, input and results.
+	rc    syscall.RawConn       // nc's, made on the first Read or Peek
+	fn    func(fd uintptr) bool // s.attempt, bound with rc
 	buf   *[]byte               // the buffer attempt filled, or nil
 	errno syscall.Errno         // attempt's system call error, or 0
 	n     int32                 // Peek's limit going in; the bytes attempt got coming out
 	peek  bool                  // attempt peeks (Peek) rather than reads (Read)
 
-	tcp bool
+	tcp bool // nc is a *net.TCPConn
 
 	// reg is the Socket's entry in the poller; its fields belong to the
 	// poller (see poller_linux.go).
@@ -37,23 +41,37 @@ type Socket struct {
 // Of returns the socket under c when c is a plain TCP or Unix connection
 // (*net.TCPConn or *net.UnixConn), and nil for any other stream: TLS,
 // pipes, HTTP/2 streams, wrappers. The connection asks once, when it is
-// made, and keeps the result.
+// made, and keeps the result. Of makes no system call, and a Socket used
+// only where it is made (a handshake's TryRead) need not be allocated.
 func Of(c io.Reader) *Socket {
-	var sc syscall.Conn
-	tcp := false
 	switch c := c.(type) {
 	case *net.TCPConn:
-		sc, tcp = c, true
+		return &Socket{nc: c, tcp: true, reg: registration{fd: -1}}
 	case *net.UnixConn:
-		sc = c
-	default:
-		return nil
+		return &Socket{nc: c, reg: registration{fd: -1}}
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
+	return nil
+}
+
+// control runs f with the descriptor, which stays open meanwhile. The
+// RawConn comes from the concrete connection, so the call to it is direct
+// and f does not escape.
+func (s *Socket) control(f func(fd uintptr)) error {
+	switch c := s.nc.(type) {
+	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	case *net.UnixConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
 	}
-	return &Socket{rc: rc, nc: c.(net.Conn), tcp: tcp, reg: registration{fd: -1}}
+	return errors.ErrUnsupported
 }
 
 // attempt is called by RawConn.Read with the descriptor. Reading, it
@@ -117,8 +135,12 @@ func (s *Socket) Peek(max int) (*[]byte, int, error) {
 }
 
 func (s *Socket) readOrPeek(peek bool, limit int) (*[]byte, int, error) {
-	if s.fn == nil {
-		s.fn = s.attempt
+	if s.rc == nil {
+		rc, err := s.nc.(syscall.Conn).SyscallConn()
+		if err != nil {
+			return nil, 0, err
+		}
+		s.rc, s.fn = rc, s.attempt
 	}
 	s.buf, s.n, s.errno, s.peek = nil, int32(limit), 0, peek
 	if err := s.rc.Read(s.fn); err != nil {
@@ -171,27 +193,28 @@ func (s *Socket) tryIO(p []byte, write bool) (int, bool, error) {
 	if s == nil || !s.tcp || len(p) == 0 {
 		return 0, false, nil
 	}
-	var r struct {
-		n   int
-		err error
+	rc, err := s.nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, false, nil
 	}
+	var n int
+	var serr error
 	f := func(fd uintptr) bool {
 		for {
 			if write {
-				r.n, r.err = syscall.Write(int(fd), p)
+				n, serr = syscall.Write(int(fd), p)
 			} else {
-				r.n, r.err = syscall.Read(int(fd), p)
+				n, serr = syscall.Read(int(fd), p)
 			}
-			if r.err != syscall.EINTR {
+			if serr != syscall.EINTR {
 				return true // done either way: never wait here
 			}
 		}
 	}
-	var err error
 	if write {
-		err = s.rc.Write(f)
+		err = rc.Write(f)
 	} else {
-		err = s.rc.Read(f)
+		err = rc.Read(f)
 	}
 	op := "read"
 	if write {
@@ -203,14 +226,14 @@ func (s *Socket) tryIO(p []byte, write bool) (int, bool, error) {
 		// handshake off): report it, as a Read would, rather than let
 		// the caller arm a fresh deadline and wait.
 		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: err}
-	case r.err == syscall.EAGAIN:
+	case serr == syscall.EAGAIN:
 		return 0, false, nil // nothing to do yet: the usual path waits
-	case r.err != nil:
-		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError(op, r.err)}
-	case r.n == 0 && !write:
+	case serr != nil:
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError(op, serr)}
+	case n == 0 && !write:
 		return 0, true, io.EOF
 	}
-	return r.n, true, nil
+	return n, true, nil
 }
 
 // CanSplice reports whether SpliceTo can be used: on a TCP socket.
