@@ -118,7 +118,27 @@ func (s *Socket) Read() (*[]byte, int, error) {
 	if s == nil {
 		return nil, 0, errors.ErrUnsupported
 	}
-	return s.readOrPeek(false, 0)
+	if s.rc == nil {
+		if err := s.bind(); err != nil {
+			return nil, 0, err
+		}
+	}
+	s.buf, s.n, s.errno, s.peek = nil, 0, 0, false
+	if err := s.rc.Read(s.fn); err != nil {
+		// Deadlines and closed sockets: the net package's errors.
+		return nil, 0, err
+	}
+	b, n, errno := s.buf, int(s.n), s.errno
+	s.buf = nil
+	if errno != 0 {
+		PutBuffer(b)
+		return nil, 0, s.readError("read", errno)
+	}
+	if n == 0 {
+		PutBuffer(b)
+		return nil, 0, io.EOF
+	}
+	return b, n, nil
 }
 
 // Peek returns, without waiting or consuming anything, the first bytes
@@ -131,34 +151,22 @@ func (s *Socket) Peek(max int) (*[]byte, int, error) {
 	if s == nil {
 		return nil, 0, errors.ErrUnsupported
 	}
-	return s.readOrPeek(true, min(max, BufferSize))
-}
-
-func (s *Socket) readOrPeek(peek bool, limit int) (*[]byte, int, error) {
 	if s.rc == nil {
-		rc, err := s.nc.(syscall.Conn).SyscallConn()
-		if err != nil {
+		if err := s.bind(); err != nil {
 			return nil, 0, err
 		}
-		s.rc, s.fn = rc, s.attempt
 	}
-	s.buf, s.n, s.errno, s.peek = nil, int32(limit), 0, peek
+	s.buf, s.n, s.errno, s.peek = nil, int32(min(max, BufferSize)), 0, true
 	if err := s.rc.Read(s.fn); err != nil {
-		// Deadlines and closed sockets: the net package's errors.
 		return nil, 0, err
 	}
 	b, n, errno := s.buf, int(s.n), s.errno
 	s.buf = nil
-	op := "read"
-	if peek {
-		op = "recvfrom"
-	}
 	var err error
 	switch {
-	case errno == syscall.EAGAIN: // only when peeking: nothing has arrived
+	case errno == syscall.EAGAIN: // nothing has arrived
 	case errno != 0:
-		la := s.nc.LocalAddr()
-		err = &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: os.NewSyscallError(op, errno)}
+		err = s.readError("recvfrom", errno)
 	case n == 0:
 		err = io.EOF
 	}
@@ -167,6 +175,24 @@ func (s *Socket) readOrPeek(peek bool, limit int) (*[]byte, int, error) {
 		return nil, 0, err
 	}
 	return b, n, nil
+}
+
+// bind makes the reader's RawConn and binds attempt, on the first Read or
+// Peek.
+func (s *Socket) bind() error {
+	rc, err := s.nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	s.rc, s.fn = rc, s.attempt
+	return nil
+}
+
+// readError is the error for a failed read or peek system call, as the
+// net package reports one.
+func (s *Socket) readError(call string, errno syscall.Errno) error {
+	la := s.nc.LocalAddr()
+	return &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: os.NewSyscallError(call, errno)}
 }
 
 // TryRead reads into p once, without waiting, on a TCP socket. ok reports
