@@ -9,10 +9,11 @@ import (
 
 // spliceTo writes the rest of binary message seq to f, handing each
 // frame's payload from the TCP socket to the file (sock.Socket.SpliceTo)
-// so the kernel can splice it; ctx (nil or not) governs it as it does readBinary. It reports
-// handled=false, having read nothing, when the message or connection does
-// not allow it (server role: masked payloads; compression; TLS) or the
-// message cannot be read on (the caller's fallback reports why).
+// so the kernel can splice it; ctx (nil or not) governs it as it does
+// readBinary. It reports handled=false, having read nothing, when the
+// message or connection does not allow it (server role: masked payloads;
+// compression; TLS) or the message cannot be read on (the caller's
+// fallback reports why).
 func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int64, handled bool, err error) {
 	if !c.sock.CanSplice() || !c.client {
 		return 0, false, nil
