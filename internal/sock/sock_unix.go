@@ -11,11 +11,12 @@ import (
 )
 
 // A Socket is a TCP or Unix socket's descriptor, as the connection on it
-// uses it. Read and Peek hold state between the call and the descriptor
-// callback, so they (and TryRead) are the reader's: one goroutine at a
-// time. TryWrite, WriteMore and SendFile are the writer's, likewise; the
-// reader and the writer may run at the same time. Arm, Disarm and Armed
-// may be called from any goroutine.
+// uses it. Read and Peek keep their state in the Socket between the call
+// and the descriptor callback, so one goroutine at a time may call them
+// (the connection's reader). The other methods keep none: they may be
+// called from any goroutine, also while a Read waits; the bytes written
+// by TryWrite, WriteMore and SendFile are ordered by their callers, as on
+// a net.Conn.
 //
 // The writer's calls and the poller's reach the descriptor through the
 // concrete connection each time (see control), so the callbacks they hand
