@@ -11,11 +11,11 @@
 // takes its buffer once data has arrived and hands it to the caller, who
 // gives it back when done with it.
 //
-// Every operation is reached through a *Socket; a nil *Socket stands for
-// a transport that is not a plain socket (TLS, pipes, HTTP/2 streams,
-// wrappers), and every method may be called on it: it then does nothing
-// and says so. Build tags stay inside this package: what a platform
-// cannot do reports false or errors.ErrUnsupported there.
+// Every operation on a connection is reached through its *Socket. A nil
+// *Socket stands for a transport that is not a plain socket (TLS, pipes,
+// HTTP/2 streams, wrappers), and every method may be called on it: it
+// then does nothing and says so. Build tags stay inside this package:
+// what a platform cannot do reports false or errors.ErrUnsupported there.
 //
 // It imports only the standard library.
 package sock
