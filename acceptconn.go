@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/internal/handshake"
+
+	"github.com/wsio/wsio/internal/sock"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -125,7 +127,7 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	b := handshake.AppendResponse((*bp)[:0], handshake.First(r.Header["Sec-Websocket-Key"]), protocol, ext)
 	n := 0
 	if !armed {
-		n, err = tryWrite(nc, b)
+		n, err = sock.Of(nc).TryWrite(b)
 	}
 	if err == nil && n < len(b) {
 		arm()
@@ -192,3 +194,7 @@ func refusalHeaders(status int, h http.Header) {
 		h.Set("Retry-After", retryAfter)
 	}
 }
+
+// tryRead reads r once without waiting when r is a plain socket, for
+// handshake.ReadRequestHead (see sock.Socket.TryRead).
+func tryRead(r io.Reader, p []byte) (int, bool, error) { return sock.Of(r).TryRead(p) }

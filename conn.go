@@ -12,6 +12,7 @@ import (
 
 	"github.com/wsio/wsio/conn"
 	"github.com/wsio/wsio/internal/handshake"
+	"github.com/wsio/wsio/internal/sock"
 	"github.com/wsio/wsio/limits"
 	"github.com/wsio/wsio/textframe"
 )
@@ -87,7 +88,8 @@ func (s State) String() string {
 // fails only when the peer stops taking bytes (then typically with 1006).
 type Conn struct {
 	rwc    io.ReadWriteCloser
-	nc     net.Conn // rwc as a net.Conn, or nil: deadlines are used only then
+	nc     net.Conn     // rwc as a net.Conn, or nil: deadlines are used only then
+	sock   *sock.Socket // rwc's socket when it is a plain TCP or Unix one, or nil; set once
 	client bool
 	opts   Options
 
@@ -148,7 +150,8 @@ func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *
 	}
 	c.closing.done = make(chan struct{})
 	c.nc, _ = rwc.(net.Conn)
-	c.rd.init(rwc, buffered)
+	c.sock = sock.Of(rwc)
+	c.rd.init(rwc, c.sock, buffered)
 	c.closing.state.Store(int32(Open))
 	if c.opts.KeepaliveInterval > 0 {
 		c.startKeepalive()

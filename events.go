@@ -93,7 +93,7 @@ func (c *Conn) closeForRead(err error) *CloseError {
 // it passes, as Events describes, whether the connection is parked or
 // not: it is how to give served connections an idle timeout.
 func ServeEvents(c *Conn, e Events) {
-	ec := &evConn{c: c, e: e, serving: true, fd: -1}
+	ec := &evConn{c: c, e: e, serving: true}
 	c.OnClose(ec.closed)
 	go ec.run(true)
 }
@@ -107,7 +107,6 @@ type evConn struct {
 	serving    bool // a goroutine is reading c (or about to)
 	ended      bool // c's transport is closed
 	dispatched bool // the Close callback was called (or is being)
-	fd         int  // c's descriptor in the poller, or -1 before parking; guarded by the poller's mutex, not mu
 
 	timer *time.Timer // fires at c's read deadline while parked; made on first use; guarded by mu
 }
@@ -150,7 +149,7 @@ func (ec *evConn) finish(ce *CloseError) {
 	}
 	ec.mu.Unlock()
 	if first {
-		unparkConn(ec)
+		ec.c.sock.Disarm()
 		if ec.e.Close != nil {
 			ec.e.Close(ec.c, ce)
 		}
@@ -178,7 +177,7 @@ func (ec *evConn) park() bool {
 	if passed {
 		return false
 	}
-	if !parkConn(ec) {
+	if !c.sock.Arm(ec) {
 		c.setEvParked(false)
 		return false
 	}
@@ -215,7 +214,7 @@ func (ec *evConn) armLocked() {
 // readDeadlineMoved is called by SetReadDeadline on a connection ServeEvents
 // has parked, to re-arm its timer.
 func readDeadlineMoved(c *Conn) {
-	if ec := parkedEvConn(c); ec != nil {
+	if ec, _ := c.sock.Armed().(*evConn); ec != nil {
 		ec.mu.Lock()
 		// A serving goroutine reads the deadline itself, and arms the
 		// timer again when it parks.
@@ -251,9 +250,9 @@ func (ec *evConn) deadlinePassed() {
 	ec.run(false)
 }
 
-// wake is called by the poller when a parked connection has bytes to
-// read, or has ended.
-func (ec *evConn) wake() {
+// Wake is called by the poller (sock.Socket.Arm) when a parked
+// connection has bytes to read, or has ended.
+func (ec *evConn) Wake() {
 	ec.mu.Lock()
 	if ec.serving || ec.dispatched {
 		ec.mu.Unlock()
@@ -290,7 +289,7 @@ const parkAfter = 100 * time.Millisecond
 // caller should go on reading (a data frame or part of a frame came, the
 // stream ended or failed) rather than park.
 func (c *Conn) awaitData(d time.Duration) bool {
-	if c.nc == nil || c.rd.raw == nil {
+	if c.nc == nil || c.sock == nil {
 		return true
 	}
 	if err := c.lockRead(context.Background()); err != nil {

@@ -467,7 +467,7 @@ func newPipeRWC() (a, b pipeRWC) {
 // after CloseTimeout, keepalive expiry) without holding rsem, while the
 // reading goroutine may be inside reader.fill, reading into the pooled
 // buffer. release rewrites rd.buf/r/w/pooled under it and puts the buffer
-// back in readPool while the Read into it is still in flight, so another
+// back in its pool while the Read into it is still in flight, so another
 // connection can be handed a buffer this one is still writing to. Run
 // with -race: the detector reports the conflicting accesses to rd.w
 // (reader.fill, reader.go) and rd.release (closeTransport, conn.go).

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // h2Stream is one HTTP/2 stream carrying a WebSocket (RFC 8441), as a
@@ -138,7 +140,7 @@ func (s *h2Stream) Read(p []byte) (int, error) {
 		if len(p) <= h2ReadSmall {
 			r.buf = make([]byte, len(p))
 		} else {
-			r.bp = readPool.Get().(*[]byte)
+			r.bp = sock.GetBuffer()
 			r.buf = *r.bp
 		}
 		go s.bodyRead(r)
@@ -152,7 +154,7 @@ func (s *h2Stream) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if r.bp != nil {
-			readPool.Put(r.bp)
+			sock.PutBuffer(r.bp)
 		}
 		if n > 0 && r.err != nil {
 			s.rerr = r.err // returned by the next Read
@@ -182,7 +184,7 @@ func (s *h2Stream) takeLeft(p []byte) int {
 	if len(s.left) == 0 {
 		s.left = nil
 		if s.leftBuf != nil {
-			readPool.Put(s.leftBuf)
+			sock.PutBuffer(s.leftBuf)
 			s.leftBuf = nil
 		}
 	}

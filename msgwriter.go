@@ -5,8 +5,6 @@ package wsio
 import (
 	"context"
 	"io"
-	"net"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -361,11 +359,10 @@ var sendfileFrames atomic.Int64
 
 // FileFrames reports whether frame payloads can go from a file straight to
 // the socket: on a server (unmasked frames) writing uncompressed to a
-// plain TCP connection on Linux. TLS, compression and client masking need
-// the bytes in user space.
+// plain TCP connection on Linux (sock.Socket.CanSendFile). TLS,
+// compression and client masking need the bytes in user space.
 func (s *streamSink) FileFrames() bool {
-	_, tcp := s.c.nc.(*net.TCPConn)
-	return tcp && !s.c.client && s.rsv == 0 && runtime.GOOS == "linux"
+	return s.c.sock.CanSendFile() && !s.c.client && s.rsv == 0
 }
 
 // WriteFrameFromFile writes one frame's header, then lets the kernel send
@@ -395,17 +392,10 @@ func (s *streamSink) writeFileFrame(f binstream.File, n int64, op conn.Opcode, f
 	stop := c.watch(s.ctx, writing)
 	var hdr [conn.MaxHeaderSize]byte
 	hn := conn.PutHeader(hdr[:], fin, 0, op, n, nil)
-	tc := c.nc.(*net.TCPConn)
-	var k int
-	var err error
-	if n > 0 {
-		k, err = writeHeaderMore(tc, hdr[:hn])
-	} else {
-		k, err = tc.Write(hdr[:hn]) // nothing follows to send it with
-	}
+	k, err := c.sock.WriteMore(hdr[:hn], n > 0) // with n == 0 nothing follows to send it with
 	var sent int64
 	if err == nil {
-		sent, err = sendFileTo(tc, f, n)
+		sent, err = c.sock.SendFile(f, n)
 	}
 	stop()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -28,7 +29,7 @@ import (
 //     looks before a send that comes a tick or more after its last look;
 //   - when a write fails part way through a frame (writeBroken).
 //
-// Only a plain TCP or Unix socket can be looked at that way (rd.raw);
+// Only a plain TCP or Unix socket can be looked at that way (c.sock);
 // over TLS or any other stream, the peer's close frame is seen only by a
 // goroutine reading the connection.
 
@@ -62,7 +63,7 @@ func (c *Conn) peerCheck(n int) {
 }
 
 func (c *Conn) peerCheckSlow(n int) {
-	if c.rd.raw == nil {
+	if c.sock == nil {
 		return
 	}
 	if n < pollFrame {
@@ -96,8 +97,7 @@ func (c *Conn) peerCheckSlow(n int) {
 // connection ended (it cannot be answered), and other control frames are
 // dropped.
 func (c *Conn) pollPeer(broken bool) {
-	rs := c.rd.raw
-	if rs == nil || !c.rsem.tryLock() {
+	if c.sock == nil || !c.rsem.tryLock() {
 		return
 	}
 	defer c.unlockRead()
@@ -107,10 +107,10 @@ func (c *Conn) pollPeer(broken bool) {
 		var b [peekMax]byte
 		k := copy(b[:], c.rd.peek())
 		if k < len(b) {
-			pb, m, err := rs.peek()
+			pb, m, err := c.sock.Peek(peekMax)
 			if pb != nil {
 				k += copy(b[k:], (*pb)[:m])
-				readPool.Put(pb)
+				sock.PutBuffer(pb)
 			} else if err != nil && k == 0 {
 				// Nothing more will come: the stream ended (or was reset)
 				// without a close frame. A read would end the connection

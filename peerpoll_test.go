@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 	"github.com/wsio/wsio/internal/wstest"
 )
 
@@ -50,9 +51,9 @@ func arrived(t *testing.T, c *Conn) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b, _, err := c.rd.raw.peek()
+		b, _, err := c.sock.Peek(peekMax)
 		if b != nil {
-			readPool.Put(b)
+			sock.PutBuffer(b)
 			return
 		}
 		if err != nil || time.Now().After(deadline) {

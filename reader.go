@@ -4,10 +4,10 @@ package wsio
 
 import (
 	"io"
-	"sync"
 	"sync/atomic"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // reader buffers the incoming stream. Between messages it reads into a
@@ -17,10 +17,13 @@ import (
 // message boundary. Payloads are read straight into their destination
 // whenever nothing is buffered.
 //
-// On a socket (see reader_unix.go) a read at a message boundary first
+// On a socket (sock.Socket.Read) a read at a message boundary first
 // waits until data has arrived, then takes a pooled buffer and reads as
 // much as there is in one system call: a small message costs one read,
-// and the connection still holds no buffer while it waits.
+// and the connection still holds no buffer while it waits. The pooled
+// buffers are the socket layer's (sock.GetBuffer), since a socket read
+// takes one only once data has arrived; the reader owns each from then
+// until it gives it back.
 //
 // Every operation either completes or consumes nothing, so a read that
 // fails on a deadline can simply be tried again.
@@ -29,9 +32,9 @@ type reader struct {
 	buf    []byte // inline[:] or a pooled slice
 	r, w   int    // unread bytes are buf[r:w]
 	pooled bool
-	pool   *[]byte // the pool's handle on buf when pooled and from readPool
+	pool   *[]byte // the pool's handle on buf when pooled and from sock.GetBuffer
 	inline [64]byte
-	raw    *rawSource   // src's descriptor, when it can be waited on; or nil
+	sock   *sock.Socket // src's socket, when it can be waited on; or nil
 	heard  *atomic.Bool // set when bytes arrive (keepalive), or nil
 }
 
@@ -43,17 +46,18 @@ func (rd *reader) got() {
 }
 
 const (
-	pooledReadSize = 16 << 10
+	// pooledReadSize is the size of a pooled read buffer.
+	pooledReadSize = sock.BufferSize
 	// directRead is the smallest destination read straight from the
 	// stream when nothing is buffered; smaller reads go through the buffer.
 	directRead = 512
 )
 
-var readPool = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
-
-func (rd *reader) init(src io.Reader, pre []byte) {
+// init makes rd read src, whose socket is s (nil when src is not a plain
+// socket), starting with the bytes pre.
+func (rd *reader) init(src io.Reader, s *sock.Socket, pre []byte) {
 	rd.src = src
-	rd.raw = newRawSource(src)
+	rd.sock = s
 	rd.buf = rd.inline[:]
 	if len(pre) > len(rd.inline) {
 		rd.toPooled(len(pre))
@@ -84,7 +88,7 @@ func (rd *reader) release() {
 	}
 	n := copy(rd.inline[:], rd.buf[rd.r:rd.w])
 	if rd.pool != nil {
-		readPool.Put(rd.pool)
+		sock.PutBuffer(rd.pool)
 	}
 	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = rd.inline[:], 0, n, false, nil
 }
@@ -94,14 +98,14 @@ func (rd *reader) toPooled(n int) {
 	var b []byte
 	var bp *[]byte
 	if n <= pooledReadSize {
-		bp = readPool.Get().(*[]byte)
+		bp = sock.GetBuffer()
 		b = *bp
 	} else {
 		b = make([]byte, n)
 	}
 	k := copy(b, rd.buf[rd.r:rd.w])
 	if rd.pool != nil {
-		readPool.Put(rd.pool)
+		sock.PutBuffer(rd.pool)
 	}
 	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = b, 0, k, true, bp
 }
@@ -128,7 +132,7 @@ func (rd *reader) ensure(n int) error {
 func (rd *reader) fill() error {
 	if rd.r == rd.w {
 		rd.r, rd.w = 0, 0
-		if rd.raw != nil && !rd.pooled {
+		if rd.sock != nil && !rd.pooled {
 			return rd.fillWhenReady()
 		}
 	}
@@ -230,19 +234,18 @@ func (rd *reader) readMasked(p []byte, key [4]byte, pos int) (int, int, error) {
 	return n, pos, err
 }
 
-// fillWhenReady reads into an empty reader from the raw descriptor: it
-// waits for data without a buffer, then reads into a pooled one. Data
-// that fits the inline array goes there, and the pooled buffer goes
-// straight back.
+// fillWhenReady reads into an empty reader from the socket: it waits for
+// data without a buffer, then reads into a pooled one. Data that fits the
+// inline array goes there, and the pooled buffer goes straight back.
 func (rd *reader) fillWhenReady() error {
-	b, n, err := rd.raw.read()
+	b, n, err := rd.sock.Read()
 	if b == nil {
 		return err
 	}
 	rd.got()
 	if n <= len(rd.inline) {
 		rd.w = copy(rd.inline[:], (*b)[:n])
-		readPool.Put(b)
+		sock.PutBuffer(b)
 	} else {
 		rd.buf, rd.w, rd.pooled, rd.pool = *b, n, true, b
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsio/wsio/conn"
 )
@@ -23,7 +24,7 @@ import (
 // sendfileMu serializes the tests that read the sendfileFrames counter.
 var sendfileMu sync.Mutex
 
-func tempFile(t *testing.T, size int) (*os.File, [32]byte) {
+func tempFile(t testing.TB, size int) (*os.File, [32]byte) {
 	t.Helper()
 	data := make([]byte, size)
 	r := rand.New(rand.NewPCG(uint64(size), 1))
@@ -238,4 +239,73 @@ func TestReceiveIntoFile(t *testing.T) {
 		t.Fatalf("after the message: %v, want io.EOF", err)
 	}
 	_ = c.Close(StatusNormalClosure, "")
+}
+
+// BenchmarkSendFile measures a file sent as one binary message by a server
+// (io.Copy from the file: sendfile for whole fragments) and received by a
+// client, per op one 4 MiB message: "discard" reads it through Message.Read,
+// "to-file" copies it into a file ((*os.File).ReadFrom over the socket).
+func BenchmarkSendFile(b *testing.B) {
+	const size = 4 << 20
+	for _, sink := range []string{"discard", "to-file"} {
+		b.Run(sink, func(b *testing.B) {
+			f, _ := tempFile(b, size)
+			ctx := context.Background()
+			url := testServer(b, nil, func(c *Conn) {
+				for {
+					if _, err := c.Next(ctx); err != nil {
+						return
+					}
+					if _, err := f.Seek(0, io.SeekStart); err != nil {
+						return
+					}
+					w, err := c.BeginBinary(ctx)
+					if err != nil {
+						return
+					}
+					if _, err := io.Copy(w, f); err != nil {
+						return
+					}
+					if err := w.Close(); err != nil {
+						return
+					}
+				}
+			})
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, _, err := Dial(dctx, url, &DialOptions{Options: Options{Compression: &Compression{Disabled: true}}})
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.closeTransport()
+			var dst io.Writer = io.Discard
+			if sink == "to-file" {
+				out, err := os.Create(filepath.Join(b.TempDir(), "out"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer out.Close()
+				dst = out
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.SendText(ctx, "go"); err != nil {
+					b.Fatal(err)
+				}
+				m, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if out, ok := dst.(*os.File); ok {
+					if _, err := out.Seek(0, io.SeekStart); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if n, err := io.Copy(dst, m); err != nil || n != size {
+					b.Fatalf("received %d, %v", n, err)
+				}
+			}
+		})
+	}
 }

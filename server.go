@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsio/wsio/internal/sock"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -340,7 +341,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	deferAccept(ln) // a TLS client speaks first too
+	sock.DeferAccept(ln) // a TLS client speaks first too
 	return s.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}))
 }
 
@@ -366,7 +367,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
-	deferAccept(ln)
+	sock.DeferAccept(ln)
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()

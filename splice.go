@@ -6,19 +6,18 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 )
 
 // spliceTo writes the rest of binary message seq to f, handing each
-// frame's payload to f.ReadFrom over the TCP connection so the kernel can
-// splice it; ctx (nil or not) governs it as it does readBinary. It reports
-// handled=false, having read nothing, when the message or connection does
-// not allow it (server role: masked payloads; compression; TLS) or the
-// message cannot be read on (the caller's fallback reports why).
+// frame's payload from the TCP socket to the file (sock.Socket.SpliceTo)
+// so the kernel can splice it; ctx (nil or not) governs it as it does
+// readBinary. It reports handled=false, having read nothing, when the
+// message or connection does not allow it (server role: masked payloads;
+// compression; TLS) or the message cannot be read on (the caller's
+// fallback reports why).
 func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int64, handled bool, err error) {
-	tc, ok := c.nc.(*net.TCPConn)
-	if !ok || !c.client {
+	if !c.sock.CanSplice() || !c.client {
 		return 0, false, nil
 	}
 	if ctx == nil {
@@ -49,8 +48,7 @@ func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int6
 				return total, true, werr
 			}
 		case c.fs.remaining > 0:
-			lr := io.LimitedReader{R: tc, N: c.fs.remaining}
-			n, rerr := f.ReadFrom(&lr)
+			n, rerr := c.sock.SpliceTo(f, c.fs.remaining)
 			c.fs.remaining -= n
 			total += n
 			spliceFrames.Add(1)

@@ -1,19 +1,26 @@
-package wsio
+package sock
 
 import (
 	"errors"
 	"io"
 	"net"
 	"syscall"
-
-	"github.com/wsio/wsio/binstream"
 )
 
-// sendFileTo sends the next n bytes of f to the TCP connection with
-// sendfile(2), the kernel copying from the page cache to the socket, and
-// moves f's offset past them. The socket's poller waits when it is full,
-// so write deadlines (and the contexts that set them) apply.
-func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
+// CanSendFile reports whether SendFile and WriteMore can be used: on a
+// TCP socket, on Linux.
+func (s *Socket) CanSendFile() bool { return s != nil && s.tcp }
+
+// SendFile sends the next n bytes of f, from its current offset, with
+// sendfile(2) (the kernel copies them from the page cache to the socket),
+// and moves f's offset past what was sent. The socket's poller waits
+// while the socket is full, so write deadlines apply. It returns how many
+// bytes were sent; fewer than n comes with an error. It is the writer's,
+// and needs CanSendFile.
+func (s *Socket) SendFile(f File, n int64) (int64, error) {
+	if !s.CanSendFile() {
+		return 0, errors.ErrUnsupported
+	}
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return 0, err
@@ -22,7 +29,7 @@ func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	dst, err := tc.SyscallConn()
+	dst, err := s.nc.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		return 0, err
 	}
@@ -65,12 +72,20 @@ func sendFileTo(tc *net.TCPConn, f binstream.File, n int64) (int64, error) {
 	return sent, opErr
 }
 
-// writeHeaderMore writes a frame header that the caller follows at once
-// with a payload from sendFileTo, flagged MSG_MORE: the kernel holds the
-// few bytes back and sends them in one segment with the payload's first
-// bytes, rather than as a tiny segment of their own for each fragment.
-// It returns how many bytes of hdr went out.
-func writeHeaderMore(tc *net.TCPConn, hdr []byte) (int, error) {
+// WriteMore writes hdr, a header the caller follows at once with
+// SendFile. When more is set it is flagged MSG_MORE: the kernel holds the
+// few bytes back and sends them in one segment with the first bytes that
+// follow, rather than in a tiny segment of their own; when nothing
+// follows (an empty payload) it is written as it is. It returns how many
+// bytes of hdr went out. It is the writer's, and needs CanSendFile.
+func (s *Socket) WriteMore(hdr []byte, more bool) (int, error) {
+	if !s.CanSendFile() {
+		return 0, errors.ErrUnsupported
+	}
+	tc := s.nc.(*net.TCPConn)
+	if !more {
+		return tc.Write(hdr)
+	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return 0, err

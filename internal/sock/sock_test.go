@@ -1,0 +1,291 @@
+//go:build unix
+
+package sock
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// pair returns the two ends of a loopback connection on network ("tcp"
+// or "unix"), closed when the test ends.
+func pair(t *testing.T, network string) (client, server net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial(network, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// eventually calls f every millisecond until it reports true, failing
+// the test after five seconds.
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never happened", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Of finds the socket under plain TCP and Unix connections only.
+func TestOf(t *testing.T) {
+	t.Parallel()
+	tc, _ := pair(t, "tcp")
+	uc, _ := pair(t, "unix")
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	tests := []struct {
+		name string
+		c    io.Reader
+		want bool
+	}{
+		{"tcp", tc, true},
+		{"unix", uc, true},
+		{"pipe", a, false},
+		{"tls", tls.Client(tc, &tls.Config{}), false},
+		{"nil", nil, false},
+		{"not a conn", os.Stdin, false},
+	}
+	for _, tt := range tests {
+		if got := Of(tt.c) != nil; got != tt.want {
+			t.Errorf("%s: Of = %v, want a socket: %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A nil Socket does nothing and says so.
+func TestNilSocket(t *testing.T) {
+	t.Parallel()
+	var s *Socket
+	if b, n, err := s.Read(); b != nil || n != 0 || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Read = %v, %d, %v", b, n, err)
+	}
+	if b, n, err := s.Peek(10); b != nil || n != 0 || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Peek = %v, %d, %v", b, n, err)
+	}
+	if n, ok, err := s.TryRead(make([]byte, 1)); n != 0 || ok || err != nil {
+		t.Errorf("TryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := s.TryWrite([]byte("x")); n != 0 || err != nil {
+		t.Errorf("TryWrite = %d, %v", n, err)
+	}
+	if s.CanSplice() || s.CanSendFile() {
+		t.Error("a nil Socket can splice or send files")
+	}
+	if _, err := s.SpliceTo(nil, 1); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("SpliceTo: %v", err)
+	}
+	if _, err := s.SendFile(nil, 1); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("SendFile: %v", err)
+	}
+	if _, err := s.WriteMore([]byte("x"), true); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("WriteMore: %v", err)
+	}
+	if s.Arm(nil) || s.Armed() != nil {
+		t.Error("a nil Socket can be armed")
+	}
+	s.Disarm()
+}
+
+// TryRead and TryWrite never wait, report what read(2) and write(2) did
+// on a TCP socket, and do nothing on a Unix socket.
+func TestTryIO(t *testing.T) {
+	t.Parallel()
+	clc, svc := pair(t, "tcp")
+	cl2c, _ := pair(t, "tcp")
+	cl, sv, cl2 := Of(clc), Of(svc), Of(cl2c)
+	buf := make([]byte, 64)
+
+	start := time.Now()
+	if n, ok, err := sv.TryRead(buf); ok || n != 0 || err != nil {
+		t.Fatalf("nothing sent: TryRead = %d, %v, %v", n, ok, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("TryRead waited %v", d)
+	}
+	if n, err := cl.TryWrite([]byte("hello")); n != 5 || err != nil {
+		t.Fatalf("TryWrite = %d, %v", n, err)
+	}
+	eventually(t, "the bytes written showing", func() bool {
+		n, ok, err := sv.TryRead(buf)
+		if ok && (n != 5 || err != nil || string(buf[:n]) != "hello") {
+			t.Fatalf("TryRead = %d %q, %v", n, buf[:n], err)
+		}
+		return ok
+	})
+	_ = clc.Close()
+	eventually(t, "the end of the stream showing", func() bool {
+		n, ok, err := sv.TryRead(buf)
+		if ok && (n != 0 || err != io.EOF) {
+			t.Fatalf("after the peer closed: TryRead = %d, %v", n, err)
+		}
+		return ok
+	})
+	// A deadline in the past and a closed socket are errors, as for Read
+	// and Write, not "nothing yet".
+	_ = cl2c.SetDeadline(time.Unix(1, 0))
+	if n, ok, err := cl2.TryRead(buf); !ok || n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("past deadline: TryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := cl2.TryWrite([]byte("x")); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("past deadline: TryWrite = %d, %v", n, err)
+	}
+	_ = svc.Close()
+	if n, ok, err := sv.TryRead(buf); !ok || n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("closed: TryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := sv.TryWrite(buf); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("closed: TryWrite = %d, %v", n, err)
+	}
+
+	uc, us := pair(t, "unix")
+	if _, err := uc.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok, err := Of(us).TryRead(buf); ok || n != 0 || err != nil {
+		t.Fatalf("unix: TryRead = %d, %v, %v", n, ok, err)
+	}
+	if n, err := Of(us).TryWrite(buf); n != 0 || err != nil {
+		t.Fatalf("unix: TryWrite = %d, %v", n, err)
+	}
+}
+
+// Read waits for data and hands over a buffer holding it; Peek looks
+// without waiting or consuming; both report the end of the stream and a
+// passed deadline.
+func TestReadPeek(t *testing.T) {
+	t.Parallel()
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			cl, svc := pair(t, network)
+			sv := Of(svc)
+			if b, n, err := sv.Peek(10); b != nil || n != 0 || err != nil {
+				t.Fatalf("nothing sent: Peek = %v, %d, %v", b, n, err)
+			}
+			got := make(chan string, 1)
+			go func() {
+				b, n, err := sv.Read() // waits for the write below
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				got <- string((*b)[:n])
+				PutBuffer(b)
+			}()
+			if _, err := cl.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case s := <-got:
+				if s != "hello" {
+					t.Fatalf("Read = %q", s)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Read never returned")
+			}
+
+			if _, err := cl.Write([]byte("world")); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "Peek seeing the bytes", func() bool {
+				b, n, err := sv.Peek(3)
+				if err != nil {
+					t.Fatalf("Peek: %v", err)
+				}
+				if b == nil {
+					return false
+				}
+				defer PutBuffer(b)
+				if string((*b)[:n]) != "wor" {
+					t.Fatalf("Peek(3) = %q", (*b)[:n])
+				}
+				return true
+			})
+			b, n, err := sv.Read()
+			if err != nil || string((*b)[:n]) != "world" {
+				t.Fatalf("Read after Peek = %d, %v", n, err)
+			}
+			PutBuffer(b)
+
+			_ = svc.SetReadDeadline(time.Unix(1, 0))
+			if _, _, err := sv.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("past deadline: Read: %v", err)
+			}
+			if _, _, err := sv.Peek(10); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("past deadline: Peek: %v", err)
+			}
+			_ = svc.SetReadDeadline(time.Time{})
+			_ = cl.Close()
+			eventually(t, "Peek seeing the end", func() bool {
+				_, _, err := sv.Peek(10)
+				return err == io.EOF
+			})
+			if b, _, err := sv.Read(); b != nil || err != io.EOF {
+				t.Fatalf("after the peer closed: Read: %v", err)
+			}
+			_ = svc.Close()
+			if _, _, err := sv.Read(); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("closed: Read: %v", err)
+			}
+		})
+	}
+}
+
+// SpliceTo moves exactly the bytes asked for from the socket into a file.
+func TestSpliceTo(t *testing.T) {
+	t.Parallel()
+	cl, svc := pair(t, "tcp")
+	sv := Of(svc)
+	if !sv.CanSplice() {
+		t.Fatal("a TCP socket cannot splice")
+	}
+	if _, err := cl.Write([]byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n, err := sv.SpliceTo(f, 6); n != 6 || err != nil {
+		t.Fatalf("SpliceTo = %d, %v", n, err)
+	}
+	rest := make([]byte, 4)
+	if _, err := io.ReadFull(svc, rest); err != nil || string(rest) != "6789" {
+		t.Fatalf("after SpliceTo the socket holds %q, %v", rest, err)
+	}
+	if b, err := os.ReadFile(f.Name()); err != nil || string(b) != "012345" {
+		t.Fatalf("the file holds %q, %v", b, err)
+	}
+	_, us := pair(t, "unix")
+	if Of(us).CanSplice() {
+		t.Fatal("a Unix socket says it can splice")
+	}
+}

@@ -1,0 +1,280 @@
+//go:build unix
+
+package sock
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// A Socket is a TCP or Unix socket's descriptor, as the connection on it
+// uses it. Read and Peek keep their state in the Socket between the call
+// and the descriptor callback, so one goroutine at a time may call them
+// (the connection's reader). The other methods keep none: they may be
+// called from any goroutine, also while a Read waits; the bytes written
+// by TryWrite, WriteMore and SendFile are ordered by their callers, as on
+// a net.Conn.
+//
+// The writer's calls and the poller's reach the descriptor through the
+// concrete connection each time (see control), so the callbacks they hand
+// it stay on their callers' stacks; only the reader keeps a RawConn.
+type Socket struct {
+	nc net.Conn // *net.TCPConn or *net.UnixConn
+
+	// The reader's: the descriptor, and attempt's mode, input and results.
+	rc    syscall.RawConn       // nc's, made on the first Read or Peek
+	fn    func(fd uintptr) bool // s.attempt, bound with rc
+	buf   *[]byte               // the buffer attempt filled, or nil
+	errno syscall.Errno         // attempt's system call error, or 0
+	n     int32                 // Peek's limit going in; the bytes attempt got coming out
+	peek  bool                  // attempt peeks (Peek) rather than reads (Read)
+
+	tcp bool // nc is a *net.TCPConn
+
+	// reg is the Socket's entry in the poller; its fields belong to the
+	// poller (see poller_linux.go).
+	reg registration
+}
+
+// Of returns the socket under c when c is a plain TCP or Unix connection
+// (*net.TCPConn or *net.UnixConn), and nil for any other stream: TLS,
+// pipes, HTTP/2 streams, wrappers. The connection asks once, when it is
+// made, and keeps the result. Of makes no system call, and a Socket used
+// only where it is made (a handshake's TryRead) need not be allocated.
+func Of(c io.Reader) *Socket {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		return &Socket{nc: c, tcp: true, reg: registration{fd: -1}}
+	case *net.UnixConn:
+		return &Socket{nc: c, reg: registration{fd: -1}}
+	}
+	return nil
+}
+
+// control runs f with the descriptor, which stays open meanwhile. The
+// RawConn comes from the concrete connection, so the call to it is direct
+// and f does not escape.
+func (s *Socket) control(f func(fd uintptr)) error {
+	switch c := s.nc.(type) {
+	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	case *net.UnixConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	}
+	return errors.ErrUnsupported
+}
+
+// attempt is called by RawConn.Read with the descriptor. Reading, it
+// takes a buffer and reads into it, or gives the buffer back and asks to
+// wait when nothing has arrived. Peeking, it copies what has arrived, up
+// to n bytes, without consuming it, and never asks to wait.
+func (s *Socket) attempt(fd uintptr) bool {
+	b := GetBuffer()
+	var n int
+	var err error
+	for {
+		if s.peek {
+			n, _, err = syscall.Recvfrom(int(fd), (*b)[:s.n], syscall.MSG_PEEK)
+		} else {
+			n, err = syscall.Read(int(fd), *b)
+		}
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN && !s.peek {
+		PutBuffer(b)
+		return false
+	}
+	s.buf, s.n, s.errno = b, int32(max(n, 0)), 0
+	if err != nil {
+		s.errno = syscall.EIO // not expected: the calls above fail with an Errno
+		if e, ok := err.(syscall.Errno); ok {
+			s.errno = e
+		}
+	}
+	return true
+}
+
+// Read waits until data has arrived, then takes a buffer (GetBuffer) and
+// reads as much as there is into it in one system call, so a caller holds
+// no buffer while it waits. It returns the buffer holding n bytes, which
+// the caller owns and gives back with PutBuffer, or a nil buffer and the
+// error. The end of the stream is io.EOF. A passed read deadline or a
+// closed socket is the net package's error (matching
+// os.ErrDeadlineExceeded or net.ErrClosed); a failed read is a
+// *net.OpError.
+func (s *Socket) Read() (*[]byte, int, error) {
+	if s == nil {
+		return nil, 0, errors.ErrUnsupported
+	}
+	if s.rc == nil {
+		if err := s.bind(); err != nil {
+			return nil, 0, err
+		}
+	}
+	s.buf, s.n, s.errno, s.peek = nil, 0, 0, false
+	if err := s.rc.Read(s.fn); err != nil {
+		// Deadlines and closed sockets: the net package's errors.
+		return nil, 0, err
+	}
+	b, n, errno := s.buf, int(s.n), s.errno
+	s.buf = nil
+	if errno != 0 {
+		PutBuffer(b)
+		return nil, 0, s.readError("read", errno)
+	}
+	if n == 0 {
+		PutBuffer(b)
+		return nil, 0, io.EOF
+	}
+	return b, n, nil
+}
+
+// Peek returns, without waiting or consuming anything, the first bytes
+// that have arrived, at most max (and at most BufferSize), in a buffer the
+// caller gives back with PutBuffer. It returns a nil buffer when none have
+// arrived (and a nil error), when the stream has ended (io.EOF), or with
+// the error that keeps the socket from being read (closed, past its read
+// deadline, reset).
+func (s *Socket) Peek(max int) (*[]byte, int, error) {
+	if s == nil {
+		return nil, 0, errors.ErrUnsupported
+	}
+	if s.rc == nil {
+		if err := s.bind(); err != nil {
+			return nil, 0, err
+		}
+	}
+	s.buf, s.n, s.errno, s.peek = nil, int32(min(max, BufferSize)), 0, true
+	if err := s.rc.Read(s.fn); err != nil {
+		return nil, 0, err
+	}
+	b, n, errno := s.buf, int(s.n), s.errno
+	s.buf = nil
+	var err error
+	switch {
+	case errno == syscall.EAGAIN: // nothing has arrived
+	case errno != 0:
+		err = s.readError("recvfrom", errno)
+	case n == 0:
+		err = io.EOF
+	}
+	if n == 0 || err != nil {
+		PutBuffer(b)
+		return nil, 0, err
+	}
+	return b, n, nil
+}
+
+// bind makes the reader's RawConn and binds attempt, on the first Read or
+// Peek.
+func (s *Socket) bind() error {
+	rc, err := s.nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	s.rc, s.fn = rc, s.attempt
+	return nil
+}
+
+// readError is the error for a failed read or peek system call, as the
+// net package reports one.
+func (s *Socket) readError(call string, errno syscall.Errno) error {
+	la := s.nc.LocalAddr()
+	return &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: os.NewSyscallError(call, errno)}
+}
+
+// TryRead reads into p once, without waiting, on a TCP socket. ok reports
+// whether there was something to report: bytes, the end of the stream
+// (io.EOF), or an error (a *net.OpError, also for a socket closed or past
+// its read deadline). ok is false when nothing had arrived yet, when p is
+// empty, and on a Unix socket or a nil Socket; the caller then reads as
+// usual, under a deadline.
+func (s *Socket) TryRead(p []byte) (n int, ok bool, err error) {
+	return s.tryIO(p, false)
+}
+
+// TryWrite writes p once, without waiting, on a TCP socket, and returns
+// how many bytes went out: 0 when the socket could take none, and on a
+// Unix socket or a nil Socket. The caller writes the rest as usual. A
+// socket that is closed or past its write deadline is an error (a
+// *net.OpError).
+func (s *Socket) TryWrite(p []byte) (n int, err error) {
+	n, _, err = s.tryIO(p, true)
+	return n, err
+}
+
+func (s *Socket) tryIO(p []byte, write bool) (int, bool, error) {
+	if s == nil || !s.tcp || len(p) == 0 {
+		return 0, false, nil
+	}
+	rc, err := s.nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, false, nil
+	}
+	var n int
+	var serr error
+	f := func(fd uintptr) bool {
+		for {
+			if write {
+				n, serr = syscall.Write(int(fd), p)
+			} else {
+				n, serr = syscall.Read(int(fd), p)
+			}
+			if serr != syscall.EINTR {
+				return true // done either way: never wait here
+			}
+		}
+	}
+	if write {
+		err = rc.Write(f)
+	} else {
+		err = rc.Read(f)
+	}
+	op := "read"
+	if write {
+		op = "write"
+	}
+	switch {
+	case err != nil:
+		// Closed, or past a deadline (which a server sets to cut a
+		// handshake off): report it, as a Read would, rather than let
+		// the caller arm a fresh deadline and wait.
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: err}
+	case serr == syscall.EAGAIN:
+		return 0, false, nil // nothing to do yet: the usual path waits
+	case serr != nil:
+		return 0, true, &net.OpError{Op: op, Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError(op, serr)}
+	case n == 0 && !write:
+		return 0, true, io.EOF
+	}
+	return n, true, nil
+}
+
+// CanSplice reports whether SpliceTo can be used: on a TCP socket.
+func (s *Socket) CanSplice() bool { return s != nil && s.tcp }
+
+// SpliceTo hands the next n bytes of the socket to f.ReadFrom, which lets
+// the kernel move them into the file (splice) where it can, and returns
+// ReadFrom's result: an error writing the file is an *os.PathError,
+// reading the socket a *net.OpError. It is the reader's, and needs
+// CanSplice.
+func (s *Socket) SpliceTo(f *os.File, n int64) (int64, error) {
+	if !s.CanSplice() {
+		return 0, errors.ErrUnsupported
+	}
+	lr := io.LimitedReader{R: s.nc, N: n}
+	return f.ReadFrom(&lr)
+}
