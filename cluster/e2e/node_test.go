@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,8 +239,8 @@ func (s *sub) read(ctx context.Context, c *wsio.Conn) error {
 			return err
 		}
 		now := time.Now()
-		parts := strings.Split(m.Text, ":")
-		if len(parts) != 3 {
+		parts := strings.SplitN(m.Text, ":", 4) // publisher, seq, publish time, padding
+		if len(parts) < 3 {
 			continue
 		}
 		seq, _ := strconv.Atoi(parts[1])
@@ -321,4 +322,21 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	if !wstest.Poll(d, cond) {
 		t.Fatalf("timed out after %v waiting for %s", d, what)
 	}
+}
+
+func itoa(i int) string     { return strconv.Itoa(i) }
+func itoa64(i int64) string { return strconv.FormatInt(i, 10) }
+
+// smallRcvbuf dials with a 4 KiB receive buffer, so a reader that stops
+// soon stops the sender.
+func smallRcvbuf(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.DialContext(ctx, network, addr)
 }
