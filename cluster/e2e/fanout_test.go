@@ -86,6 +86,7 @@ func TestFanOutThroughHAProxy(t *testing.T) {
 					t.Fatalf("HAProxy spread the subscribers %v, want %d on each node", spread, perNode)
 				}
 			}
+			logOnFailure(t, nodes, subs)
 			awaitRoutes(t, nodes, subs, "news")
 
 			start := time.Now()

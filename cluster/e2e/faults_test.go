@@ -34,6 +34,7 @@ func TestKillNodeMidStream(t *testing.T) {
 			s.stop()
 		}
 	}()
+	logOnFailure(t, nodes, subs)
 	awaitRoutes(t, nodes, subs, "news")
 
 	const total, killAt = 1500, 500
@@ -98,6 +99,7 @@ func TestBusRestart(t *testing.T) {
 			s.stop()
 		}
 	}()
+	logOnFailure(t, nodes, subs)
 	awaitRoutes(t, nodes, subs, "news")
 
 	const before, during, after = 100, 100, 100
@@ -271,6 +273,7 @@ func TestDrain(t *testing.T) {
 			s.stop()
 		}
 	}()
+	logOnFailure(t, nodes, subs)
 	awaitRoutes(t, nodes, subs, "news")
 	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 	defer scancel()

@@ -340,3 +340,20 @@ func smallRcvbuf(ctx context.Context, network, addr string) (net.Conn, error) {
 	}}
 	return d.DialContext(ctx, network, addr)
 }
+
+// logOnFailure logs the subscribers' and nodes' state if the test fails.
+func logOnFailure(t *testing.T, nodes []*node, subs []*sub) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, s := range subs {
+			s.mu.Lock()
+			t.Logf("subscriber %d: nodes %v, counts %v, gaps %v, disorder %d, closes %v", i, s.nodes, s.count, s.gaps, len(s.disorder), s.closes)
+			s.mu.Unlock()
+		}
+		for _, n := range nodes {
+			t.Logf("%s metrics: %+v", n.name, n.hub.Metrics())
+		}
+	})
+}
