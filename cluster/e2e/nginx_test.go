@@ -22,7 +22,7 @@ func TestNginxTLS(t *testing.T) {
 	redis := startRedis(t)
 	const total = 1000
 	cfg := nodeConfig{hub: cluster.Options{QueueLen: total + 100}} // the burst fits: nothing dropped
-	cfg.server.KeepaliveInterval = -1 // only the clients ping
+	cfg.server.KeepaliveInterval = -1                              // only the clients ping
 	nodes := startCluster(t, redisFactory(redis), cfg)
 	cert, pool := wstest.SelfSigned(t)
 	certPEM, keyPEM := pemPair(t, cert.Certificate[0], cert.PrivateKey)
