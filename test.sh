@@ -5,7 +5,8 @@
 # loopback), then the conformance module: the Autobahn-family suite against
 # the wsio server and client and against Node's ws, interop with real
 # peers (other WebSocket implementations and real proxy servers), hostile
-# input, and a benchmark smoke run.
+# input, and a benchmark smoke run; last the cluster module (fan-out across
+# three nodes on NATS and Redis, behind HAProxy and nginx).
 # WSIO_SKIP_PEERS=1 skips the tests that need installed peers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -27,3 +28,4 @@ fi
 
 go test -race -count=1 -timeout 20m ./...
 bash conformance/run.sh
+(cd cluster && go vet ./... && go test -race -count=1 -timeout 10m ./...)

@@ -12,6 +12,8 @@
 #     haproxy                 /usr/sbin/haproxy (HTTP/2 WebSockets through a proxy)
 #     tinyproxy               an HTTP proxy (CONNECT), for the proxy tests
 #     microsocks              a SOCKS5 proxy, for the proxy tests
+#     redis-server            /usr/bin/redis-server (the cluster module's Redis bus)
+#     nginx                   /usr/sbin/nginx (the cluster module's balancer tests)
 # Node.js 20+ with npm must be installed already. The conformance/interop
 # tests run this script once when a peer is missing; a peer that is still
 # missing afterwards fails its test (WSIO_SKIP_PEERS=1 skips them instead).
@@ -56,6 +58,8 @@ missing=()
 [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 command -v microsocks >/dev/null 2>&1 || missing+=(microsocks)
+[[ -x /usr/bin/redis-server ]] || missing+=(redis-server)
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null 2>&1 || fail "apt-get is missing; install ${missing[*]} by hand"
   sudo=()
@@ -72,5 +76,8 @@ if ((${#missing[@]})); then
   fi
   for p in tinyproxy microsocks; do
     command -v "$p" >/dev/null 2>&1 || fail "$p is still missing after apt-get install"
+  done
+  for p in /usr/bin/redis-server /usr/sbin/nginx; do
+    [[ -x "$p" ]] || fail "$p is still missing after apt-get install"
   done
 fi
