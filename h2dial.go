@@ -233,6 +233,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 		_ = pw.CloseWithError(errH2Closed)
 		cancel()
 	}
+	s.endWrite = pw.Close
 	s.end = func() {
 		_ = pw.Close() // END_STREAM, once what was written has gone out
 		go func() {
