@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,7 @@ func TestHTTP2(t *testing.T) {
 		{"SlowReader", h2SlowReader},
 		{"StreamListener", h2StreamListener},
 		{"FailEndsStream", h2FailEndsStream},
+		{"IdleClientMemory", h2IdleClientMemory},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -955,4 +957,55 @@ func h2FailEndsStream(t *testing.T) {
 			t.Fatal("the client never ended its side of the stream")
 		}
 	})
+}
+
+// h2IdleClientMemory: an idle WebSocket over HTTP/2 costs the process
+// (client and server side together) tens of KiB, not the 512 KiB scratch
+// buffer x/net's client transport holds per open request body when it
+// sends frames as large as Go's servers accept (1 MiB); see
+// h2SendFrameMax. It is not parallel, so that the heap it reads is its
+// own: TestHTTP2's parallel subtests wait until it is done.
+func h2IdleClientMemory(t *testing.T) {
+	const n = 100
+	e := newH2Server(t, "h2", wsio.ServerOptions{}, drain)
+	o := &wsio.DialOptions{HTTP2: true, TLSConfig: e.tls.Clone()} // a pool of its own
+	ctx := testCtx(t)
+	// One WebSocket first, so the HTTP/2 connection and its buffers are
+	// not counted.
+	first := dial(t, e.url, o)
+	if err := first.SendText(ctx, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the server has the first connection", func() bool { return e.srv.Len() == 1 })
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	h0 := heap()
+	conns := make([]*wsio.Conn, n)
+	for i := range conns {
+		c, _, err := wsio.Dial(ctx, e.url, o)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns[i] = c
+		if err := c.SendText(ctx, "x"); err != nil { // the request body's first Read has begun
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the server has every connection", func() bool { return e.srv.Len() == n+1 })
+	h1 := heap()
+	per := (int64(h1) - int64(h0)) / n
+	t.Logf("heap per idle WebSocket over HTTP/2, client and server: %d KiB", per>>10)
+	if per > 128<<10 {
+		t.Errorf("an idle WebSocket over HTTP/2 costs %d KiB of heap, want at most 128 KiB", per>>10)
+	}
+	for _, c := range conns {
+		_ = c.CloseNow()
+	}
+	_ = first.CloseNow()
+	runtime.KeepAlive(conns)
 }
