@@ -30,7 +30,8 @@ import (
 // a process started with GODEBUG=http2xconnect=1, so without it the test
 // runs itself in a child process of the test binary with the variable
 // added (examples/echo is started with it too). The reports go to
-// $WSIO_REPORT_DIR/{client,server}-wsio-h2 when that is set.
+// $WSIO_REPORT_DIR/{client,server}-wsio-h2 when that is set;
+// $WSIO_CASES (patterns such as 9.*,1.1.*) picks cases to run.
 func TestHTTP2(t *testing.T) {
 	if !wsio.ExtendedConnectEnabled() {
 		rerunWithXConnect(t, "TestHTTP2")
@@ -45,7 +46,7 @@ func TestHTTP2(t *testing.T) {
 func h2Server(t *testing.T) {
 	t.Parallel()
 	addr := startEcho(t, "-tls")
-	cases, err := suite.SelectCases(quick(), nil, nil)
+	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func h2Server(t *testing.T) {
 // server over TLS.
 func h2Client(t *testing.T) {
 	t.Parallel()
-	cases, err := suite.SelectCases(quick(), nil, nil)
+	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
