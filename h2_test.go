@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,8 @@ func TestHTTP2(t *testing.T) {
 		{"StreamFlood", h2StreamFlood},
 		{"SlowReader", h2SlowReader},
 		{"StreamListener", h2StreamListener},
+		{"FailEndsStream", h2FailEndsStream},
+		{"IdleClientMemory", h2IdleClientMemory},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -828,4 +831,181 @@ func TestHTTP2WithoutExtendedConnect(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(body, "GODEBUG=http2xconnect=1") {
 		t.Errorf("plain HTTP/2 GET: %d %q, want 400 naming GODEBUG=http2xconnect=1", status, body)
 	}
+}
+
+// failLinger is the longest a failed connection may keep its HTTP/2
+// stream open after its close frame: well under the second for which a
+// failing Conn reads what its peer still sends, and generous for a busy
+// machine.
+const failLinger = 700 * time.Millisecond
+
+// h2FailEndsStream: a connection failed for the peer's fault (1002) ends
+// its side of the stream right after its close frame, on the server and
+// on the client. A peer waits for that, as RFC 6455 section 7.1.1 has a
+// client wait for the server's TCP close; over TCP the failing side's
+// half-close (FIN) gives it, and without one over HTTP/2 both sides
+// waited for the other until the failing side's read timed out.
+func h2FailEndsStream(t *testing.T) {
+	// closeFrame reads from r up to and including a close frame of at
+	// most 125 bytes and returns its code.
+	closeFrame := func(r io.Reader) (int, error) {
+		for {
+			var h [2]byte
+			if _, err := io.ReadFull(r, h[:]); err != nil {
+				return 0, err
+			}
+			n := int(h[1] & 0x7f)
+			if h[1]&0x80 != 0 {
+				n += 4
+			}
+			p := make([]byte, n)
+			if _, err := io.ReadFull(r, p); err != nil {
+				return 0, err
+			}
+			if h[0]&0x0f == 0x8 {
+				if h[1]&0x80 != 0 {
+					mask := p[:4]
+					p = p[4:]
+					for i := range p {
+						p[i] ^= mask[i%4]
+					}
+				}
+				if len(p) < 2 {
+					return 0, nil
+				}
+				return int(p[0])<<8 | int(p[1]), nil
+			}
+		}
+	}
+	// untilEnd reads r to its end and returns how long that took.
+	untilEnd := func(r io.Reader) time.Duration {
+		start := time.Now()
+		_, _ = io.Copy(io.Discard, r)
+		return time.Since(start)
+	}
+
+	t.Run("Server", func(t *testing.T) {
+		t.Parallel()
+		e := newH2Server(t, "h2", wsio.ServerOptions{}, drain)
+		tr := &http2.Transport{TLSClientConfig: e.tls}
+		t.Cleanup(tr.CloseIdleConnections)
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { _ = pw.Close() })
+		req, _ := http.NewRequestWithContext(testCtx(t), http.MethodConnect, strings.Replace(e.url, "wss", "https", 1), pr)
+		req.Header.Set(":protocol", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// A masked empty text frame with RSV2 set: a protocol error.
+		if _, err := pw.Write([]byte{0xA1, 0x80, 1, 2, 3, 4}); err != nil {
+			t.Fatal(err)
+		}
+		code, err := closeFrame(resp.Body)
+		if err != nil || code != int(wsio.StatusProtocolError) {
+			t.Fatalf("close frame: code %d, %v; want 1002", code, err)
+		}
+		// The client answers the close (the server may have ended the
+		// stream already, which fails the write) and, as a client should,
+		// waits for the server to end the stream.
+		_, _ = pw.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xEA})
+		if d := untilEnd(resp.Body); d > failLinger {
+			t.Errorf("the server ended the stream %v after its close frame, want at most %v", d, failLinger)
+		}
+	})
+
+	t.Run("Client", func(t *testing.T) {
+		t.Parallel()
+		took := make(chan time.Duration, 1)
+		ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodConnect {
+				http.Error(w, "want an extended CONNECT", http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			// An unmasked text frame with RSV2 set: a protocol error.
+			_, _ = w.Write([]byte{0xA1, 0x00})
+			_ = http.NewResponseController(w).Flush()
+			code, err := closeFrame(r.Body)
+			if err != nil || code != int(wsio.StatusProtocolError) {
+				t.Errorf("close frame: code %d, %v; want 1002", code, err)
+			}
+			// The server does not end the stream: the failing client
+			// ends its side.
+			took <- untilEnd(r.Body)
+		}))
+		ts.EnableHTTP2 = true
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+		ts.StartTLS()
+		t.Cleanup(ts.Close)
+		pool := x509.NewCertPool()
+		pool.AddCert(ts.Certificate())
+		c := dial(t, wsURL(ts.URL), &wsio.DialOptions{HTTP2: true, TLSConfig: &tls.Config{RootCAs: pool}})
+		_, err := c.Next(testCtx(t))
+		wantClose(t, err, wsio.StatusProtocolError, false)
+		select {
+		case d := <-took:
+			if d > failLinger {
+				t.Errorf("the client ended its side of the stream %v after its close frame, want at most %v", d, failLinger)
+			}
+		case <-time.After(2 * timeout):
+			t.Fatal("the client never ended its side of the stream")
+		}
+	})
+}
+
+// h2IdleClientMemory: an idle WebSocket over HTTP/2 costs the process
+// (client and server side together) tens of KiB, not the 512 KiB scratch
+// buffer x/net's client transport holds per open request body when it
+// sends frames as large as Go's servers accept (1 MiB); see
+// h2SendFrameMax. It is not parallel, so that the heap it reads is its
+// own: TestHTTP2's parallel subtests wait until it is done.
+func h2IdleClientMemory(t *testing.T) {
+	const n = 100
+	e := newH2Server(t, "h2", wsio.ServerOptions{}, drain)
+	o := &wsio.DialOptions{HTTP2: true, TLSConfig: e.tls.Clone()} // a pool of its own
+	ctx := testCtx(t)
+	// One WebSocket first, so the HTTP/2 connection and its buffers are
+	// not counted.
+	first := dial(t, e.url, o)
+	if err := first.SendText(ctx, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the server has the first connection", func() bool { return e.srv.Len() == 1 })
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	h0 := heap()
+	conns := make([]*wsio.Conn, n)
+	for i := range conns {
+		c, _, err := wsio.Dial(ctx, e.url, o)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns[i] = c
+		if err := c.SendText(ctx, "x"); err != nil { // the request body's first Read has begun
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the server has every connection", func() bool { return e.srv.Len() == n+1 })
+	h1 := heap()
+	per := (int64(h1) - int64(h0)) / n
+	t.Logf("heap per idle WebSocket over HTTP/2, client and server: %d KiB", per>>10)
+	if per > 128<<10 {
+		t.Errorf("an idle WebSocket over HTTP/2 costs %d KiB of heap, want at most 128 KiB", per>>10)
+	}
+	for _, c := range conns {
+		_ = c.CloseNow()
+	}
+	_ = first.CloseNow()
+	runtime.KeepAlive(conns)
 }

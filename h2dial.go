@@ -90,14 +90,19 @@ func h2TransportFor(o *DialOptions, secure bool) (t *http2.Transport, own bool) 
 // newH2Transport returns an HTTP/2 client, over TLS with ALPN h2 when
 // secure and over h2c with prior knowledge when not, that opens its
 // connections as Dial does: with o's NetDial, through o's proxy, with o's
-// TLSConfig.
+// TLSConfig. It sends DATA frames of at most h2SendFrameMax bytes, so an
+// open WebSocket holds a scratch buffer of that size in the transport
+// (see h2SendFrameMax).
 func newH2Transport(o *DialOptions, secure bool) *http2.Transport {
 	return &http2.Transport{
 		AllowHTTP: !secure,
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 			if !secure {
 				nc, _, err := dialNet(ctx, &url.URL{Scheme: "ws", Host: addr}, addr, o)
-				return nc, err
+				if err != nil {
+					return nil, err
+				}
+				return capFrames(nc), nil
 			}
 			nc, _, err := dialNet(ctx, &url.URL{Scheme: "wss", Host: addr}, addr, o)
 			if err != nil {
@@ -120,7 +125,7 @@ func newH2Transport(o *DialOptions, secure bool) *http2.Transport {
 				_ = tc.Close()
 				return nil, fmt.Errorf("%w: the server at %s does not speak HTTP/2", errNoH2, addr)
 			}
-			return tc, nil
+			return capFrames(tc), nil
 		},
 	}
 }
@@ -233,6 +238,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 		_ = pw.CloseWithError(errH2Closed)
 		cancel()
 	}
+	s.endWrite = pw.Close
 	s.end = func() {
 		_ = pw.Close() // END_STREAM, once what was written has gone out
 		go func() {

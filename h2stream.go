@@ -44,7 +44,11 @@ type h2Stream struct {
 	reset func()
 	// end ends the stream after Close has made sure no Write is in
 	// flight; it may be nil.
-	end          func()
+	end func()
+	// endWrite ends the sending side only (END_STREAM) while reads go on;
+	// nil where HTTP/2 offers no such half-close (a server's stream ends
+	// only when its handler returns), and CloseWrite then closes.
+	endWrite     func() error
 	laddr, raddr net.Addr
 
 	rmu      sync.Mutex // one Read at a time; guards the fields below
@@ -276,6 +280,27 @@ func (s *h2Stream) Close() error {
 	}
 	close(s.finished)
 	return nil
+}
+
+// CloseWrite ends the sending side, as a TCP half-close does, so that a
+// connection being failed (a close frame sent, then the peer's bytes read
+// until it ends the stream) does not wait for a peer that waits for it.
+// On a client stream it ends the request body (END_STREAM once what was
+// written has gone out) and Reads go on until the server ends its side.
+// A server stream has no half-close while its handler runs, so
+// CloseWrite closes it, as Close does: the handler then returns and
+// net/http ends the response with END_STREAM. Nothing sent is lost to
+// that: a stream reset that follows a complete response (RST_STREAM
+// NO_ERROR, RFC 9113 section 8.1) leaves the response readable, unlike a
+// TCP reset, which is what the reads of a half-closed TCP connection
+// guard against.
+func (s *h2Stream) CloseWrite() error {
+	if s.endWrite == nil {
+		return s.Close()
+	}
+	// Not under wmu: a Write blocked by flow control must not hold it up;
+	// that Write then fails, as a write after a TCP half-close does.
+	return s.endWrite()
 }
 
 // LocalAddr returns the local address of the HTTP/2 connection, or an

@@ -4,6 +4,8 @@
 #
 #   reports/client-wsio/index.md  the suite, full size, against the wsio server (examples/echo -deflate)
 #   reports/server-wsio/index.md  the suite, full size, against the wsio client (cmd/echoclient)
+#   reports/client-wsio-h2/index.md, reports/server-wsio-h2/index.md
+#                                 the same over HTTP/2 (RFC 8441; go test -run TestHTTP2 ./agent/)
 #   reports/interop.md            interop with real peers (go test ./interop/)
 #   reports/hostile.md            hostile input (go test -race ./hostile/)
 #   reports/wasm-size.md          js/wasm size of a minimal client, wsio and coder/websocket (cmd/wasmsize)
@@ -75,6 +77,11 @@ if [[ "$steps" == *,conformance,* ]]; then
   done
   "$tmp/echoclient" -url "$url" -agent wsio || failed "echoclient: exit status $?"
   wait "$fs" || failed "the wsio client did not pass every case (reports/server-wsio/index.md)"
+
+  # Both roles again over HTTP/2: the agent test writes the reports.
+  rm -rf reports/client-wsio-h2 reports/server-wsio-h2
+  WSIO_FULL=1 WSIO_REPORT_DIR="$here/reports" go test -count=1 -timeout 30m -run '^TestHTTP2$' ./agent/ >"$tmp/h2.log" 2>&1 ||
+    { tail -n 40 "$tmp/h2.log" >&2; failed "wsio over HTTP/2 did not pass every case (reports/*-wsio-h2/index.md)"; }
 fi
 
 if [[ "$steps" == *,interop,* ]]; then

@@ -54,13 +54,24 @@ func ClientOptions() *wsio.DialOptions {
 // count, runs every case with the echoing wsio client, then asks the server
 // to write its reports. progress, if set, is called after each case.
 func RunFuzzingServer(ctx context.Context, base, agentName string, progress func(n, total int, err error)) error {
-	count, err := caseCount(ctx, base)
+	return RunFuzzingServerWith(ctx, base, agentName, nil, progress)
+}
+
+// RunFuzzingServerWith is RunFuzzingServer with the client's options:
+// every connection, the cases' and the control ones (case count, reports),
+// is dialed with opts; nil means ClientOptions. With opts.HTTP2 they all
+// go over HTTP/2 (RFC 8441) when the fuzzing server offers it.
+func RunFuzzingServerWith(ctx context.Context, base, agentName string, opts *wsio.DialOptions, progress func(n, total int, err error)) error {
+	if opts == nil {
+		opts = ClientOptions()
+	}
+	count, err := caseCount(ctx, base, opts)
 	if err != nil {
 		return err
 	}
 	q := url.QueryEscape(agentName)
 	for i := 1; i <= count; i++ {
-		c, _, err := wsio.Dial(ctx, base+"/runCase?case="+strconv.Itoa(i)+"&agent="+q, ClientOptions())
+		c, _, err := wsio.Dial(ctx, base+"/runCase?case="+strconv.Itoa(i)+"&agent="+q, opts)
 		if err == nil {
 			err = Echo(ctx, c)
 		}
@@ -71,7 +82,7 @@ func RunFuzzingServer(ctx context.Context, base, agentName string, progress func
 			return ctx.Err()
 		}
 	}
-	c, _, err := wsio.Dial(ctx, base+"/updateReports?agent="+q, nil)
+	c, _, err := wsio.Dial(ctx, base+"/updateReports?agent="+q, opts)
 	if err != nil {
 		return fmt.Errorf("updateReports: %w", err)
 	}
@@ -81,8 +92,8 @@ func RunFuzzingServer(ctx context.Context, base, agentName string, progress func
 	return nil
 }
 
-func caseCount(ctx context.Context, base string) (int, error) {
-	c, _, err := wsio.Dial(ctx, base+"/getCaseCount", nil)
+func caseCount(ctx context.Context, base string, opts *wsio.DialOptions) (int, error) {
+	c, _, err := wsio.Dial(ctx, base+"/getCaseCount", opts)
 	if err != nil {
 		return 0, fmt.Errorf("getCaseCount: %w", err)
 	}

@@ -59,41 +59,7 @@ func quick() bool { return os.Getenv("WSIO_FULL") != "1" }
 // TestServer runs every case against examples/echo -deflate, built and
 // started as a separate program exactly as a user would run it.
 func TestServer(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "echo")
-	build := exec.Command("go", "build", "-race", "-o", bin, "../../examples/echo")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building examples/echo: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "-addr", addr, "-quiet", "-deflate")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			b.WriteString(sc.Text() + "\n")
-		}
-		logs <- b.String()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if out := <-logs; strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic") {
-			t.Errorf("examples/echo reported:\n%s", out)
-		}
-	})
-	waitListening(t, addr)
-
+	addr := startEcho(t)
 	cases, err := suite.SelectCases(quick(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +100,49 @@ func TestClient(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no report from the fuzzing server")
 	}
+}
+
+// startEcho builds examples/echo with the race detector, starts it with
+// -quiet -deflate and args on a free loopback port, and returns its
+// address; the test's cleanup stops it and fails on a race or panic it
+// logged.
+func startEcho(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "echo")
+	build := exec.Command("go", "build", "-race", "-o", bin, "../../examples/echo")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building examples/echo: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"-addr", addr, "-quiet", "-deflate"}, args...)...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		logs <- b.String()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if out := <-logs; strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic") {
+			t.Errorf("examples/echo reported:\n%s", out)
+		}
+	})
+	waitListening(t, addr)
+	return addr
 }
 
 func waitListening(t *testing.T, addr string) {

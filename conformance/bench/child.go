@@ -144,7 +144,12 @@ func childServe(args []string) error {
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          log.New(io.Discard, "", 0),
 		}
-		go hs.Serve(ln)
+		if lib.tls != nil {
+			lib.tls(hs)
+			go hs.ServeTLS(ln, "", "")
+		} else {
+			go hs.Serve(ln)
+		}
 	}
 	fmt.Printf("LISTEN %s\n", ln.Addr())
 	sc := bufio.NewScanner(os.Stdin)
@@ -186,6 +191,8 @@ type clientResult struct {
 	UpMBps  float64 `json:"up_mbps,omitempty"`
 	DownMBs float64 `json:"down_mbps,omitempty"`
 	HWMKiB  int64   `json:"hwm_kib,omitempty"`
+	// Base is, for idle clients, the process's figures before the dials.
+	Base *proc.Stats `json:"base,omitempty"`
 }
 
 func childClient(args []string) error {
@@ -423,6 +430,8 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 		wg    sync.WaitGroup
 		first firstError
 	)
+	base := proc.Settled()
+	cpu0 := proc.CPUTime()
 	start := time.Now()
 	for range 32 {
 		wg.Go(func() {
@@ -449,8 +458,13 @@ func clientIdle(lib *library, addr string, k int, payload func(i int) []byte) er
 	if err := first.get(); err != nil {
 		return err
 	}
-	proc.Emit("READY", clientResult{Ops: int64(k), Secs: time.Since(start).Seconds()})
-	_, _ = io.Copy(io.Discard, os.Stdin) // hold the connections until told to go
+	proc.Emit("READY", clientResult{Ops: int64(k), Secs: time.Since(start).Seconds(), CPUNs: proc.CPUTime() - cpu0, Base: &base})
+	// Hold the connections until stdin ends, answering STATS.
+	for stdinLines.Scan() {
+		if stdinLines.Text() == "STATS" {
+			proc.Emit("STATS", proc.Settled())
+		}
+	}
 	runtime.KeepAlive(conns)
 	exit(0)
 	return nil

@@ -25,6 +25,9 @@ type library struct {
 	handler func(s *serverState) http.Handler
 	// serve runs the server on ln instead of net/http (raw TCP only).
 	serve func(ln net.Listener, s *serverState) error
+	// tls, when set, configures the net/http server for TLS, which it
+	// then serves.
+	tls func(hs *http.Server)
 	// dial opens one client connection to the server at addr (host:port).
 	dial func(ctx context.Context, addr string) (cliConn, error)
 	// notes say which APIs the adapter uses.

@@ -3,7 +3,7 @@
 // raw TCP as the ceiling, over loopback, with client and server in
 // separate processes:
 //
-//	go run ./bench [all|echo|bulk|idle|handshake|deflate] [flags]
+//	go run ./bench [all|echo|bulk|idle|handshake|deflate|h2] [flags]
 //
 // echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and
 // 64 connections. bulk: one connection streams one huge binary message
@@ -15,7 +15,10 @@
 // parallel. deflate: permessage-deflate on (wsio, gorilla, coder only):
 // echo of ~1 KiB JSON text messages over 1 and 64 connections, and the
 // server's memory per idle connection (-didle, after one compressed
-// message each way and -dwait) against uncompressed wsio. Every figure is the median of -rounds rounds; tables go to
+// message each way and -dwait) against uncompressed wsio. h2: wsio over
+// TLS, HTTP/2 (RFC 8441, all WebSockets streams of one connection) against
+// HTTP/1.1: the time and CPU to open -h2conns WebSockets and what they
+// cost the server and the client process once idle. Every figure is the median of -rounds rounds; tables go to
 // stdout and, as Markdown with the machine and the command line, to -md.
 //
 // -quick is a seconds-long smoke configuration; -libs and -only filter;
@@ -56,7 +59,7 @@ func main() {
 	}
 }
 
-var benchNames = []string{"echo", "bulk", "idle", "handshake", "deflate"}
+var benchNames = []string{"echo", "bulk", "idle", "handshake", "deflate", "h2"}
 
 type config struct {
 	args      []string
@@ -73,6 +76,7 @@ type config struct {
 	idleWait  time.Duration
 	dIdle     int           // deflate: connections held open for the memory figures
 	dWait     time.Duration // deflate: pause before the memory reading
+	h2Conns   int           // h2: WebSockets opened over each protocol
 	hsDur     time.Duration
 	hsPar     int
 	verify    bool
@@ -104,6 +108,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.idleWait, "iwait", time.Second, "idle: wait after the last echo before reading the server's memory")
 	fs.IntVar(&cfg.dIdle, "didle", 2000, "deflate: connections to hold open for the memory figures")
 	fs.DurationVar(&cfg.dWait, "dwait", 3*time.Second, "deflate: wait after the last echo before reading the server's memory")
+	fs.IntVar(&cfg.h2Conns, "h2conns", 1000, "h2: WebSockets to open over HTTP/2 and over HTTP/1.1")
 	fs.DurationVar(&cfg.hsDur, "hsdur", 3*time.Second, "handshake: duration of each round")
 	fs.IntVar(&cfg.hsPar, "hspar", 64, "handshake: parallel dialers in the parallel run")
 	fs.BoolVar(&cfg.verify, "verify", false, "bulk: check CRC-32 of both transfers (costs throughput)")
@@ -123,7 +128,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		quick := map[string]string{
 			"rounds": "1", "dur": "300ms", "conns": "1,8", "bulk": "8MiB",
 			"idle": "200", "iwait": "100ms", "hsdur": "300ms", "hspar": "8", "verify": "true",
-			"didle": "50", "dwait": "1500ms",
+			"didle": "50", "dwait": "1500ms", "h2conns": "50",
 		}
 		for name, v := range quick {
 			if !set[name] {
@@ -191,8 +196,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 		cfg.idleConns = append(cfg.idleConns, k)
 	}
-	if cfg.rounds < 1 || len(cfg.idleConns) == 0 || cfg.dIdle < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
-		return nil, errors.New("-rounds, -idle, -didle, -hspar and -libs must be positive / non-empty")
+	if cfg.rounds < 1 || len(cfg.idleConns) == 0 || cfg.dIdle < 1 || cfg.h2Conns < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
+		return nil, errors.New("-rounds, -idle, -didle, -h2conns, -hspar and -libs must be positive / non-empty")
 	}
 	return cfg, nil
 }
@@ -290,7 +295,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 			os.Remove(r.bulkFile)
 		}
 	}()
-	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate}
+	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
 	for _, name := range benchNames {
 		if !slices.Contains(cfg.only, name) {
 			continue

@@ -292,6 +292,11 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "- **%s**: %s\n", name, l.notes)
 		}
 	}
+	if len(r.Tables("h2")) > 0 {
+		for _, l := range []*library{wsioH1TLSLib, wsioH2Lib} {
+			fmt.Fprintf(&b, "- **%s**: %s\n", l.name, l.notes)
+		}
+	}
 	return b.String()
 }
 

@@ -132,7 +132,7 @@ func (fs *FuzzServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fs.runCase(w, r, i)
 	case "/updateReports":
 		agent := agentOf(r)
-		conn, br, err := AcceptWebSocket(w, r)
+		conn, br, err := fs.engine().accept(w, r, "")
 		if err != nil {
 			return
 		}
@@ -179,7 +179,8 @@ func (fs *FuzzServer) runCase(w http.ResponseWriter, r *http.Request, i int) {
 	if pmd != nil {
 		ext = pmd.header
 	}
-	conn, br, err := acceptWebSocket(w, r, ext)
+	cfg := fs.engine()
+	conn, br, err := cfg.accept(w, r, ext)
 	if err != nil {
 		fs.store(agent, i, Judge(c, &Observation{Err: err}, RoleServer))
 		return
@@ -204,13 +205,13 @@ func (fs *FuzzServer) runCase(w http.ResponseWriter, r *http.Request, i int) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	obs := runSession(ctx, conn, br, RoleServer, c, fs.engine(), pmd)
+	obs := runSession(ctx, conn, br, RoleServer, c, cfg, pmd)
 	fs.store(agent, i, Judge(c, obs, RoleServer))
 }
 
 // control accepts a WebSocket, sends one text message and closes.
 func (fs *FuzzServer) control(w http.ResponseWriter, r *http.Request, text string) {
-	conn, br, err := AcceptWebSocket(w, r)
+	conn, br, err := fs.engine().accept(w, r, "")
 	if err != nil {
 		return
 	}

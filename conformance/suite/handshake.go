@@ -50,6 +50,42 @@ func DialWebSocket(ctx context.Context, rawURL string, timeout time.Duration) (n
 	return conn, br, err
 }
 
+// dial opens the client side's connection: with cfg.Dial when set, else
+// with the engine's own handshake.
+func (cfg *EngineConfig) dial(ctx context.Context, rawURL, extensions string) (net.Conn, *bufio.Reader, http.Header, error) {
+	if cfg.Dial == nil {
+		return dialWebSocket(ctx, rawURL, cfg.HandshakeTimeout, extensions)
+	}
+	h := http.Header{"Sec-Websocket-Version": {"13"}}
+	if extensions != "" {
+		h.Set("Sec-WebSocket-Extensions", extensions)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
+	defer cancel()
+	conn, hdr, err := cfg.Dial(ctx, rawURL, h)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	return conn, bufio.NewReaderSize(conn, 64<<10), hdr, nil
+}
+
+// accept takes the server side's request: with cfg.Accept when set, else
+// with the engine's own handshake.
+func (cfg *EngineConfig) accept(w http.ResponseWriter, r *http.Request, extensions string) (net.Conn, *bufio.Reader, error) {
+	if cfg.Accept == nil {
+		return acceptWebSocket(w, r, extensions)
+	}
+	h := http.Header{}
+	if extensions != "" {
+		h.Set("Sec-WebSocket-Extensions", extensions)
+	}
+	conn, err := cfg.Accept(w, r, h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	return conn, bufio.NewReaderSize(conn, 64<<10), nil
+}
+
 // dialWebSocket is DialWebSocket with an optional Sec-WebSocket-Extensions
 // offer; it also returns the headers of the server's response.
 func dialWebSocket(ctx context.Context, rawURL string, timeout time.Duration, extensions string) (net.Conn, *bufio.Reader, http.Header, error) {

@@ -48,7 +48,7 @@ func RunCaseClient(ctx context.Context, url string, c *Case, cfg *EngineConfig) 
 	if c.Deflate != nil {
 		offer = c.Deflate.offerHeader()
 	}
-	conn, br, hdr, err := dialWebSocket(ctx, url, cfg.HandshakeTimeout, offer)
+	conn, br, hdr, err := cfg.dial(ctx, url, offer)
 	if err != nil {
 		return Judge(c, &Observation{Err: err}, RoleClient)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -32,7 +33,8 @@ func (r Role) String() string {
 	return "client"
 }
 
-// EngineConfig holds the timing and size limits of the engine.
+// EngineConfig holds the timing and size limits of the engine and,
+// optionally, the transport it runs its connections over.
 type EngineConfig struct {
 	// CloseTimeout is how long the suite waits for the peer's close frame
 	// after sending its own (Autobahn's closeHandshakeTimeout).
@@ -44,7 +46,31 @@ type EngineConfig struct {
 	MaxPayload int64
 	// HandshakeTimeout bounds the opening handshake.
 	HandshakeTimeout time.Duration
+	// Dial, when set, opens the client side's connections instead of the
+	// engine's own HTTP/1.1 handshake over TCP (for example a WebSocket
+	// over an HTTP/2 stream); see DialFunc.
+	Dial DialFunc
+	// Accept, when set, takes the server side's requests instead of the
+	// engine's own HTTP/1.1 handshake and hijack; see AcceptFunc.
+	Accept AcceptFunc
 }
+
+// DialFunc opens a WebSocket to rawURL carrying the request headers in
+// header (Sec-WebSocket-Version, and Sec-WebSocket-Extensions when the
+// case offers permessage-deflate), and returns the byte stream after the
+// opening handshake with the response's headers. The engine reads and
+// writes raw frames on the stream and takes any read error (io.EOF
+// included) as the peer closing the connection; Close is the engine
+// dropping it. Deadlines are only hard bounds: when one passes the
+// stream may simply be closed.
+type DialFunc func(ctx context.Context, rawURL string, header http.Header) (net.Conn, http.Header, error)
+
+// AcceptFunc answers a WebSocket opening request on the server side with
+// the response headers in header (Sec-WebSocket-Extensions when one was
+// negotiated), and returns the byte stream the engine then uses as
+// DialFunc's. On failure it has answered the request with an error. The
+// stream must stay usable until the handler that called it returns.
+type AcceptFunc func(w http.ResponseWriter, r *http.Request, header http.Header) (net.Conn, error)
 
 // DefaultEngineConfig returns Autobahn-like defaults.
 func DefaultEngineConfig() EngineConfig {

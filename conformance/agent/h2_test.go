@@ -1,0 +1,140 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/conformance/agent"
+	"github.com/wsio/wsio/conformance/h2ws"
+	"github.com/wsio/wsio/conformance/suite"
+)
+
+// TestHTTP2 runs the whole catalogue over HTTP/2 (RFC 8441), strict, in
+// both roles: the engine's client against examples/echo -tls -deflate,
+// and the wsio client (DialOptions.HTTP2) against the engine's fuzzing
+// server; h2ws carries the engine's frames over the streams and refuses
+// anything but an extended CONNECT, so no connection can fall back to
+// HTTP/1.1 unseen. net/http's HTTP/2 server takes extended CONNECT only in
+// a process started with GODEBUG=http2xconnect=1, so without it the test
+// runs itself in a child process of the test binary with the variable
+// added (examples/echo is started with it too). The reports go to
+// $WSIO_REPORT_DIR/{client,server}-wsio-h2 when that is set;
+// $WSIO_CASES (patterns such as 9.*,1.1.*) picks cases to run.
+func TestHTTP2(t *testing.T) {
+	if !wsio.ExtendedConnectEnabled() {
+		rerunWithXConnect(t, "TestHTTP2")
+		return
+	}
+	t.Run("Server", h2Server)
+	t.Run("Client", h2Client)
+}
+
+// h2Server runs every case with the engine as an HTTP/2 client against
+// examples/echo -tls, which serves HTTP/2 and HTTP/1.1 on one port.
+func h2Server(t *testing.T) {
+	t.Parallel()
+	addr := startEcho(t, "-tls")
+	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// examples/echo makes a self-signed certificate at start-up; the
+	// engine dials it on loopback only.
+	d := &h2ws.Dialer{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
+	defer d.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	rep := &suite.Report{Agent: "wsio-h2", Role: "client", Quick: quick(), Started: time.Now().UTC()}
+	rep.Results = suite.RunClient(ctx, "wss://"+addr, cases, suite.RunOptions{
+		Concurrency: 4,
+		Engine:      suite.EngineConfig{Dial: d.Dial},
+	})
+	check(t, rep, len(cases))
+}
+
+// h2Client runs every case against the wsio client dialing with
+// DialOptions.HTTP2, through the fuzzing server mounted on an HTTP/2
+// server over TLS.
+func h2Client(t *testing.T) {
+	t.Parallel()
+	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan *suite.Report, 1)
+	fs := &suite.FuzzServer{
+		Cases:     cases,
+		Quick:     quick(),
+		Engine:    suite.EngineConfig{Accept: h2ws.Accept},
+		OnReports: func(r *suite.Report) { reports <- r },
+	}
+	ts := httptest.NewUnstartedServer(fs)
+	ts.EnableHTTP2 = true
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+
+	opts := agent.ClientOptions()
+	opts.HTTP2 = true
+	opts.TLSConfig = &tls.Config{RootCAs: pool}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	base := "wss://" + strings.TrimPrefix(ts.URL, "https://")
+	if err := agent.RunFuzzingServerWith(ctx, base, "wsio-h2", opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rep := <-reports:
+		rep.Started = time.Now().UTC()
+		check(t, rep, len(cases))
+	case <-time.After(30 * time.Second):
+		t.Fatal("no report from the fuzzing server")
+	}
+}
+
+// rerunWithXConnect runs the test name (or the part of it that -run
+// selects) in a child process with GODEBUG=http2xconnect=1.
+func rerunWithXConnect(t *testing.T, name string) {
+	run := "^" + name + "$"
+	if f := flag.Lookup("test.run"); f != nil {
+		if v := f.Value.String(); strings.HasPrefix(v, name+"/") || strings.HasPrefix(v, run+"/") {
+			run = v
+		}
+	}
+	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=15m"}
+	if testing.Verbose() {
+		args = append(args, "-test.v")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	godebug := os.Getenv("GODEBUG")
+	if godebug != "" {
+		godebug += ","
+	}
+	cmd.Env = append(os.Environ(), "GODEBUG="+godebug+"http2xconnect=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || testing.Verbose() {
+		t.Logf("child process (GODEBUG=%shttp2xconnect=1):\n%s", godebug, out)
+	}
+	if err != nil {
+		t.Fatalf("%s in a child process with extended CONNECT on: %v", name, err)
+	}
+	if !bytes.Contains(out, []byte("PASS")) {
+		t.Fatalf("the child process did not report PASS")
+	}
+}
