@@ -409,17 +409,6 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return c.closeError()
 }
 
-// truncUTF8 cuts s to at most n bytes at a UTF-8 boundary.
-func truncUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}
-
 // jsTry runs f, returning the JavaScript exception it threw as an error.
 func jsTry(f func()) (err error) {
 	defer func() {

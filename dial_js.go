@@ -14,6 +14,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 )
 
@@ -106,7 +107,7 @@ func checkBrowserOptions(o *DialOptions) error {
 	}
 	seen := make(map[string]bool, len(o.Subprotocols))
 	for _, p := range o.Subprotocols {
-		if !isToken(p) {
+		if !handshake.IsToken(p) {
 			return &fault{msg: fmt.Sprintf(prefix+"dial: the subprotocol %q is not a token", truncUTF8(p, 64)), kind: ErrBadHandshake}
 		}
 		if seen[p] {
@@ -115,20 +116,6 @@ func checkBrowserOptions(o *DialOptions) error {
 		seen[p] = true
 	}
 	return nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110, 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
