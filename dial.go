@@ -117,14 +117,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		nc = tc
 	}
 
-	comp := o.Compression
-	if comp == nil {
-		comp = &Compression{}
-	}
-	offer := ""
-	if comp.enabled() {
-		offer = deflate.Offer(comp.config())
-	}
+	comp, offer := compressionOffer(o)
 
 	var kb [16]byte
 	_, _ = crand.Read(kb[:])
@@ -172,6 +165,22 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	c.path = u.Path
 	c.useDeflate(dfl)
 	return c, resp, nil
+}
+
+// compressionOffer returns the compression settings a client dials with
+// (o.Compression, or the defaults when it is nil: a client offers
+// compression unless told not to) and the Sec-WebSocket-Extensions offer
+// they make, empty when compression is disabled. Both the HTTP/1.1 and the
+// HTTP/2 dial use it, so they offer the same.
+func compressionOffer(o *DialOptions) (*Compression, string) {
+	comp := o.Compression
+	if comp == nil {
+		comp = &Compression{}
+	}
+	if !comp.enabled() {
+		return comp, ""
+	}
+	return comp, deflate.Offer(comp.config())
 }
 
 // deadlineWithin reports whether ctx ends within d from now anyway.

@@ -20,7 +20,6 @@ import (
 	"time"
 	"weak"
 
-	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/internal/handshake"
 	"golang.org/x/net/http2"
 )
@@ -135,14 +134,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 			t.CloseIdleConnections()
 		}
 	}
-	comp := o.Compression
-	if comp == nil {
-		comp = &Compression{}
-	}
-	offer := ""
-	if comp.enabled() {
-		offer = deflate.Offer(comp.config())
-	}
+	comp, offer := compressionOffer(o)
 
 	hu := *u
 	hu.Scheme = "http"
