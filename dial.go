@@ -13,8 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -39,26 +37,9 @@ import (
 // returns a *HandshakeError and the server's *http.Response, whose Body
 // holds up to 64 KiB of what the server sent.
 func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	if o == nil {
-		o = &DialOptions{}
-	}
-	u, err := url.Parse(rawURL)
+	u, secure, o, err := startDial(ctx, rawURL, o)
 	if err != nil {
-		return nil, nil, fmt.Errorf("websocket: dial: %w", err)
-	}
-	secure := false
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "http":
-	case "wss", "https":
-		secure = true
-	default:
-		return nil, nil, fmt.Errorf("websocket: dial: unsupported scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, nil, errors.New("websocket: dial: the URL has no host")
+		return nil, nil, err
 	}
 	if err := checkRequestOptions(o); err != nil {
 		return nil, nil, err

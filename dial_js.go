@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"syscall/js"
 	"time"
 
@@ -74,26 +72,13 @@ func checkBrowserOptions(o *DialOptions) error {
 // refused connection, a status other than 101, a subprotocol the server
 // chose that was not offered) is an error matching ErrBadHandshake.
 func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
-	if err := ctx.Err(); err != nil {
+	u, secure, o, err := startDial(ctx, rawURL, o)
+	if err != nil {
 		return nil, nil, err
 	}
-	if o == nil {
-		o = &DialOptions{}
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf(prefix+"dial: %w", err)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "http":
-		u.Scheme = "ws"
-	case "wss", "https":
+	u.Scheme = "ws"
+	if secure {
 		u.Scheme = "wss"
-	default:
-		return nil, nil, fmt.Errorf(prefix+"dial: unsupported scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, nil, errors.New(prefix + "dial: the URL has no host")
 	}
 	u.Fragment, u.RawFragment = "", "" // the browser refuses a URL with one
 	if err := checkBrowserOptions(o); err != nil {

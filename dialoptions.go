@@ -3,9 +3,12 @@ package wsio
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -90,4 +93,33 @@ type DialOptions struct {
 	// non-2xx answer) is returned as over HTTP/1.1, without falling back.
 	// MaxHeaderBytes does not apply (the HTTP/2 transport bounds headers).
 	HTTP2 bool
+}
+
+// startDial is what Dial does first in every build: it returns ctx.Err()
+// when ctx is already done, takes the zero DialOptions for a nil o, and
+// parses rawURL, which must have a host and the scheme ws or wss (http
+// and https are taken as the same). secure reports wss or https. u keeps
+// the scheme rawURL gave it.
+func startDial(ctx context.Context, rawURL string, o *DialOptions) (u *url.URL, secure bool, _ *DialOptions, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, nil, err
+	}
+	if o == nil {
+		o = &DialOptions{}
+	}
+	u, err = url.Parse(rawURL)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf(prefix+"dial: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "http":
+	case "wss", "https":
+		secure = true
+	default:
+		return nil, false, nil, fmt.Errorf(prefix+"dial: unsupported scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, false, nil, errors.New(prefix + "dial: the URL has no host")
+	}
+	return u, secure, o, nil
 }
