@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -140,12 +141,20 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		return nil, resp, dialErr(ctx, "finishing", ctx.Err())
 	}
 	ok = true
-	c := newConn(nc, true, &o.Options, rest)
-	c.protocol = head.Header.Get("Sec-Websocket-Protocol")
-	c.respHdr = head.Header
+	return clientConn(nc, rest, o, u, head.Header, dfl), resp, nil
+}
+
+// clientConn is the connection a dial returns once the handshake
+// succeeded: rwc carries it, rest holds the bytes read past the response
+// head, hdr is the response's header (naming the subprotocol) and dfl
+// what compression was negotiated (nil for none).
+func clientConn(rwc io.ReadWriteCloser, rest []byte, o *DialOptions, u *url.URL, hdr http.Header, dfl *deflateState) *Conn {
+	c := newConn(rwc, true, &o.Options, rest)
+	c.protocol = hdr.Get("Sec-Websocket-Protocol")
+	c.respHdr = hdr
 	c.path = u.Path
 	c.useDeflate(dfl)
-	return c, resp, nil
+	return c
 }
 
 // compressionOffer returns the compression settings a client dials with

@@ -240,12 +240,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 		}()
 	}
 	resp.Body = http.NoBody
-	c := newConn(s, true, &o.Options, nil)
-	c.protocol = resp.Header.Get("Sec-Websocket-Protocol")
-	c.respHdr = resp.Header
-	c.path = u.Path
-	c.useDeflate(dfl)
-	return c, resp, nil
+	return clientConn(s, nil, o, u, resp.Header, dfl), resp, nil
 }
 
 // h2RequestOwned are the request headers dialH2 sets itself, or that
