@@ -441,6 +441,7 @@ func TestBrowserUnsupported(t *testing.T) {
 		"Compression":       {Options: wsio.Options{Compression: &wsio.Compression{}}},
 		"KeepaliveInterval": {Options: wsio.Options{KeepaliveInterval: time.Second}},
 		"Proxy":             {Proxy: func(*url.URL) (*url.URL, error) { return nil, nil }},
+		"HTTP2":             {HTTP2: true},
 	} {
 		if _, _, err := wsio.Dial(ctx, echoURL, o); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("Dial with %s: %v, want ErrUnsupported", name, err)

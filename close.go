@@ -196,17 +196,6 @@ func (c *Conn) awaitPeerClose(deadline time.Time) bool {
 	}
 }
 
-// truncUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}
-
 // peerClosed handles the peer's close frame: it validates it, answers it
 // unless this side already sent one, and ends the connection.
 func (c *Conn) peerClosed(payload []byte) error {

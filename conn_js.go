@@ -20,52 +20,6 @@ import (
 // bytes; the connection here queues the messages it delivers, hands them
 // out through Next, and sends whole messages with its send method.
 
-// State is a connection's ready state, as the WebSocket API names it.
-type State int32
-
-// The ready states.
-const (
-	Connecting State = iota // the opening handshake is under way
-	Open                    // messages can be sent and received
-	Closing                 // a close frame was sent or received
-	Closed                  // the underlying stream is closed
-)
-
-// String returns the state's name.
-func (s State) String() string {
-	switch s {
-	case Connecting:
-		return "connecting"
-	case Open:
-		return "open"
-	case Closing:
-		return "closing"
-	case Closed:
-		return "closed"
-	}
-	return "unknown"
-}
-
-// Kind says whether a message is text or binary.
-type Kind uint8
-
-// The two kinds of data message.
-const (
-	Text   Kind = 1
-	Binary Kind = 2
-)
-
-// String returns "text" or "binary".
-func (k Kind) String() string {
-	switch k {
-	case Text:
-		return "text"
-	case Binary:
-		return "binary"
-	}
-	return "unknown"
-}
-
 // Conn is one WebSocket connection. On js/wasm it is a browser WebSocket
 // opened by Dial; there is no server side.
 //
@@ -453,17 +407,6 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return &fault{msg: prefix + "Close: the connection is already closing", kind: ErrClosed}
 	}
 	return c.closeError()
-}
-
-// truncUTF8 cuts s to at most n bytes at a UTF-8 boundary.
-func truncUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
 
 // jsTry runs f, returning the JavaScript exception it threw as an error.

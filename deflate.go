@@ -13,45 +13,6 @@ import (
 	"github.com/wsio/wsio/internal/deflate"
 )
 
-// Compression configures permessage-deflate (RFC 7692). A client offers it
-// unless Options.Compression is set with Disabled; a server accepts it only
-// when its Options.Compression is set and not Disabled.
-//
-// Memory: between messages a connection holds no decompressor, and no
-// compressor unless it is busy (they are pooled and borrowed per message).
-// With context takeover it keeps the history the peer may refer back to,
-// 2^PeerWindowBits bytes of what it received, and the last 4 KiB of what
-// it sent (to prime a compressor with), both growing with the traffic; a
-// busy connection (compressed messages less than 100 ms apart) also keeps
-// its compressor, about 800 KiB at level 1, until 1 s without a message,
-// and at most 8 connections per GOMAXPROCS do at a time. Without context
-// takeover it keeps nothing.
-type Compression struct {
-	// Disabled turns compression off.
-	Disabled bool
-	// Level is the flate level, from 1 (fastest; the default) to 9
-	// (smallest). It applies with a 15-bit window; smaller windows use
-	// the compressor's custom-window mode.
-	Level int
-	// Threshold is the smallest message compressed; smaller ones are sent
-	// as they are. Default 1024 bytes; negative compresses every message.
-	// Binary streams from BeginBinary are always compressed.
-	Threshold int
-	// NoContextTakeover compresses each message on its own, so this side
-	// keeps no send history (it costs ratio on similar messages).
-	NoContextTakeover bool
-	// PeerNoContextTakeover asks the peer to compress each message on its
-	// own, so this side keeps no receive history.
-	PeerNoContextTakeover bool
-	// WindowBits is the base-2 log of the window this side compresses
-	// with, 8 to 15 (default 15). A peer may ask for less.
-	WindowBits int
-	// PeerWindowBits asks the peer to compress with a window of at most
-	// 2^PeerWindowBits bytes, 8 to 15 (default 15: no limit). A server can
-	// ask only when the client's offer allows it, as browsers' offers do.
-	PeerWindowBits int
-}
-
 func (o *Compression) enabled() bool { return o != nil && !o.Disabled }
 
 // config is o's negotiation settings.

@@ -4,79 +4,15 @@ package wsio
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"syscall/js"
 	"time"
 
+	"github.com/wsio/wsio/internal/handshake"
 	"github.com/wsio/wsio/limits"
 )
-
-// Compression configures permessage-deflate (RFC 7692) on other
-// platforms. In a browser the browser negotiates compression itself
-// (Chromium always offers it), so Options.Compression must stay nil on
-// js/wasm: Dial refuses any other value with an error matching
-// errors.ErrUnsupported. The fields are those of the other platforms.
-type Compression struct {
-	// Disabled turns compression off.
-	Disabled bool
-	// Level is the flate level, from 1 (fastest; the default) to 9.
-	Level int
-	// Threshold is the smallest message compressed.
-	Threshold int
-	// NoContextTakeover compresses each message on its own.
-	NoContextTakeover bool
-	// PeerNoContextTakeover asks the peer to compress each message on its own.
-	PeerNoContextTakeover bool
-	// WindowBits is the base-2 log of the window this side compresses with.
-	WindowBits int
-	// PeerWindowBits asks the peer for a window of at most 2^PeerWindowBits bytes.
-	PeerWindowBits int
-}
-
-// DialOptions configure the client side of the opening handshake. On
-// js/wasm the browser's WebSocket makes the handshake, and it lets a page
-// choose only the URL and the subprotocols. Dial refuses, with an error
-// matching errors.ErrUnsupported and before it opens anything, options
-// the browser cannot honour: a non-empty Header, TLSConfig, NetDial,
-// Proxy, Options.Compression, a positive Options.KeepaliveInterval (the
-// browser cannot send pings), Options.OnPing and Options.OnPong (the
-// browser answers pings itself and shows a page neither pings nor
-// pongs). MaxHeaderBytes has no effect (the browser reads the response
-// head), nor has Options.FragmentSize on what is sent (the browser frames
-// messages itself); on js/wasm it is the size of the pieces a
-// BinaryWriter hands to JavaScript memory.
-type DialOptions struct {
-	Options
-
-	// Header holds extra request headers on other platforms. A browser
-	// sets the request's headers itself (cookies and Origin included):
-	// Dial refuses a non-empty Header.
-	Header http.Header
-	// Subprotocols lists the subprotocols to offer, most preferred first.
-	// Each must be a token (RFC 6455, 4.1); Dial refuses any other name,
-	// and a name offered twice, with an error matching ErrBadHandshake.
-	Subprotocols []string
-	// TLSConfig configures wss:// connections on other platforms; in a
-	// browser the browser verifies the server: Dial refuses a TLSConfig.
-	TLSConfig *tls.Config
-	// NetDial opens the TCP connection on other platforms: Dial refuses
-	// it in a browser.
-	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// HandshakeTimeout bounds the opening handshake. Default 10 s.
-	HandshakeTimeout time.Duration
-	// MaxHeaderBytes caps the response head on other platforms; in a
-	// browser it has no effect.
-	MaxHeaderBytes int
-	// Proxy chooses a proxy on other platforms; a browser uses its own
-	// proxy settings: Dial refuses a non-nil Proxy.
-	Proxy func(*url.URL) (*url.URL, error)
-}
 
 // unsupported returns the error for an option the browser cannot honour.
 func unsupported(option, why string) error {
@@ -95,6 +31,8 @@ func checkBrowserOptions(o *DialOptions) error {
 		return unsupported("DialOptions.NetDial", "the browser opens the connection itself")
 	case o.Proxy != nil:
 		return unsupported("DialOptions.Proxy", "the browser uses its own proxy settings")
+	case o.HTTP2:
+		return unsupported("DialOptions.HTTP2", "the browser chooses the HTTP version itself")
 	case o.Compression != nil:
 		return unsupported("Options.Compression", "the browser negotiates permessage-deflate itself")
 	case o.KeepaliveInterval > 0:
@@ -106,7 +44,7 @@ func checkBrowserOptions(o *DialOptions) error {
 	}
 	seen := make(map[string]bool, len(o.Subprotocols))
 	for _, p := range o.Subprotocols {
-		if !isToken(p) {
+		if !handshake.IsToken(p) {
 			return &fault{msg: fmt.Sprintf(prefix+"dial: the subprotocol %q is not a token", truncUTF8(p, 64)), kind: ErrBadHandshake}
 		}
 		if seen[p] {
@@ -115,20 +53,6 @@ func checkBrowserOptions(o *DialOptions) error {
 		seen[p] = true
 	}
 	return nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110, 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (http:// and
@@ -148,26 +72,13 @@ func isToken(s string) bool {
 // refused connection, a status other than 101, a subprotocol the server
 // chose that was not offered) is an error matching ErrBadHandshake.
 func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Response, error) {
-	if err := ctx.Err(); err != nil {
+	u, secure, o, err := startDial(ctx, rawURL, o)
+	if err != nil {
 		return nil, nil, err
 	}
-	if o == nil {
-		o = &DialOptions{}
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf(prefix+"dial: %w", err)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "http":
-		u.Scheme = "ws"
-	case "wss", "https":
+	u.Scheme = "ws"
+	if secure {
 		u.Scheme = "wss"
-	default:
-		return nil, nil, fmt.Errorf(prefix+"dial: unsupported scheme %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, nil, errors.New(prefix + "dial: the URL has no host")
 	}
 	u.Fragment, u.RawFragment = "", "" // the browser refuses a URL with one
 	if err := checkBrowserOptions(o); err != nil {

@@ -176,6 +176,18 @@ func (e *fault) Unwrap() []error {
 	return []error{e.kind, e.cause}
 }
 
+// truncUTF8 cuts s to at most n bytes without splitting a UTF-8 sequence,
+// as a close reason or a quoted value in an error's text must be cut.
+func truncUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
 // Unwrap returns the cause, if any.
 func (e *CloseError) Unwrap() error { return e.Err }
 

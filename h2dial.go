@@ -20,7 +20,6 @@ import (
 	"time"
 	"weak"
 
-	"github.com/wsio/wsio/internal/deflate"
 	"github.com/wsio/wsio/internal/handshake"
 	"golang.org/x/net/http2"
 )
@@ -140,14 +139,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 			t.CloseIdleConnections()
 		}
 	}
-	comp := o.Compression
-	if comp == nil {
-		comp = &Compression{}
-	}
-	offer := ""
-	if comp.enabled() {
-		offer = deflate.Offer(comp.config())
-	}
+	comp, offer := compressionOffer(o)
 
 	hu := *u
 	hu.Scheme = "http"
@@ -254,12 +246,7 @@ func dialH2(ctx context.Context, u *url.URL, secure bool, o *DialOptions) (*Conn
 		}()
 	}
 	resp.Body = http.NoBody
-	c := newConn(s, true, &o.Options, nil)
-	c.protocol = resp.Header.Get("Sec-Websocket-Protocol")
-	c.respHdr = resp.Header
-	c.path = u.Path
-	c.useDeflate(dfl)
-	return c, resp, nil
+	return clientConn(s, nil, o, u, resp.Header, dfl), resp, nil
 }
 
 // h2RequestOwned are the request headers dialH2 sets itself, or that

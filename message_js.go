@@ -8,51 +8,6 @@ import (
 	"syscall/js"
 )
 
-// Message is one received data message. A text message carries its whole
-// content in Text. A binary message is an io.Reader (and io.WriterTo)
-// over its payload, returning io.EOF at the end.
-//
-// On js/wasm the browser delivers a binary message whole; its payload
-// stays in JavaScript memory and each Read copies the next bytes into the
-// caller's buffer, so a Read never waits. A binary message stays readable
-// until the next call to Next (one whose ctx is not already done): from
-// then on every read fails with ErrStaleMessage. Reading a text message's
-// stream returns io.EOF at once.
-//
-// The context passed to the Next call that returned a binary message
-// governs its reads: once it is done, reads return ctx.Err() at once,
-// consuming nothing. WithContext gives the message another context.
-type Message struct {
-	// Kind is Text or Binary.
-	Kind Kind
-	// Text is the message when Kind is Text.
-	Text string
-
-	c   *Conn
-	ctx context.Context // governs the reads of a binary message; nil when it can never end
-	seq uint64          // the Conn's msgSeq when Next returned the message
-}
-
-// WithContext returns a copy of m whose reads ctx governs instead of the
-// context given to Next; the copy and m read the same payload. It panics
-// if ctx is nil, as http.Request.WithContext does.
-func (m Message) WithContext(ctx context.Context) Message {
-	if ctx == nil {
-		panic("websocket: nil Context")
-	}
-	m.ctx = endable(ctx)
-	return m
-}
-
-// endable returns ctx, or nil when ctx can never end (its Done channel is
-// nil, as context.Background's is).
-func endable(ctx context.Context) context.Context {
-	if ctx.Done() == nil {
-		return nil
-	}
-	return ctx
-}
-
 // Read reads the next bytes of a binary message, returning io.EOF at its
 // end. A context already done makes Read return its Err at once,
 // consuming nothing; once Next has been called again, Read fails with

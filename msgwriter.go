@@ -136,23 +136,7 @@ func (w *BinaryWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return readFromInto(w, r, *bp)
 }
 
 // Close sends the final frame and ends the message. If the stream's ctx

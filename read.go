@@ -16,12 +16,6 @@ import (
 	"github.com/wsio/wsio/limits"
 )
 
-// The two kinds of data message.
-const (
-	Text   Kind = 1
-	Binary Kind = 2
-)
-
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // frame state of the data frame being read; guarded by rsem.

@@ -110,17 +110,25 @@ func (rd *reader) toPooled(n int) {
 	rd.buf, rd.r, rd.w, rd.pooled, rd.pool = b, 0, k, true, bp
 }
 
+// makeRoom makes the buffer hold n bytes from rd.r on: when they would
+// run past its end, the buffered bytes move to its start, or to a larger
+// pooled buffer when n is over its size.
+func (rd *reader) makeRoom(n int) {
+	if len(rd.buf)-rd.r >= n {
+		return
+	}
+	if n > len(rd.buf) {
+		rd.toPooled(n)
+		return
+	}
+	rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+	rd.r = 0
+}
+
 // ensure makes at least n bytes buffered.
 func (rd *reader) ensure(n int) error {
 	for rd.w-rd.r < n {
-		if len(rd.buf)-rd.r < n {
-			if n > len(rd.buf) {
-				rd.toPooled(n)
-			} else {
-				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
-				rd.r = 0
-			}
-		}
+		rd.makeRoom(n)
 		if err := rd.fill(); err != nil {
 			return err
 		}
@@ -158,14 +166,7 @@ func (rd *reader) fillExact(n int) error {
 	if rd.r == rd.w {
 		rd.r, rd.w = 0, 0
 	}
-	if len(rd.buf)-rd.r < n {
-		if n > len(rd.buf) {
-			rd.toPooled(n)
-		} else {
-			rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
-			rd.r = 0
-		}
-	}
+	rd.makeRoom(n)
 	for tries := 0; rd.w-rd.r < n; tries++ {
 		if tries == 100 {
 			return io.ErrNoProgress

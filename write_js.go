@@ -233,23 +233,7 @@ func (w *BinaryWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := w.check(); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, min(w.c.opts.FragmentSize, 256<<10))
-	var total int64
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return readFromInto(w, r, make([]byte, min(w.c.opts.FragmentSize, 256<<10)))
 }
 
 // Close hands the whole message to the browser, after waiting while more
