@@ -26,7 +26,10 @@
 // closes the connection with Options.CloseCode, 1013 (try again later) by
 // default or 1008 (policy violation) (counted in Metrics.Disconnected). A
 // send that takes longer than Options.SendTimeout closes the connection
-// too, whatever the policy.
+// too, whatever the policy. A connection that is already closing (by
+// Server.Shutdown's 1001, the Disconnect policy, or the peer's close
+// frame) leaves its topics when a message for it is refused, and its
+// closing handshake runs to the end: the Hub never cuts it short.
 //
 // # What the bus loses
 //

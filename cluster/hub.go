@@ -60,7 +60,7 @@ type Metrics struct {
 	Delivered    uint64 // messages sent to a connection
 	Dropped      uint64 // messages skipped for a full queue (Policy Drop)
 	Disconnected uint64 // connections closed for a full queue (Policy Disconnect)
-	SendFailures uint64 // sends that failed or timed out, closing their connection
+	SendFailures uint64 // sends that failed or timed out, closing their connection (not those refused by a connection already closing)
 }
 
 // ErrHubClosed is returned by Join and Publish after Close.
@@ -247,11 +247,7 @@ func (h *Hub) run(m *member) {
 			err := m.c.SendPrepared(ctx, p)
 			cancel()
 			if err != nil {
-				if m.kicked.CompareAndSwap(false, true) {
-					h.sendFail.Add(1)
-				}
-				_ = m.c.CloseNow()
-				h.remove(m)
+				h.sendFailed(m, err)
 				return
 			}
 			h.delivered.Add(1)
@@ -262,6 +258,27 @@ func (h *Hub) run(m *member) {
 			return
 		}
 	}
+}
+
+// sendFailed ends m after a failed send. A send refused because the
+// connection is already closing cleanly (a Close such as Server.Shutdown's
+// 1001 or the Disconnect policy's, or the peer's close frame) is not a
+// failure of the send: whoever closes runs the closing handshake, and
+// cutting the stream here would keep its close frame from the peer, or the
+// peer's answer from it. A send that failed by itself (a write error, or
+// SendTimeout in the middle of the message) has closed the connection
+// (1006) already; one that timed out before anything went out has left it
+// open, so m closes it.
+func (h *Hub) sendFailed(m *member, err error) {
+	var ce *wsio.CloseError
+	orderly := errors.As(err, &ce) && ce.Code != wsio.StatusAbnormalClosure
+	if m.kicked.CompareAndSwap(false, true) && !orderly {
+		h.sendFail.Add(1)
+	}
+	if !errors.Is(err, wsio.ErrClosed) {
+		_ = m.c.CloseNow()
+	}
+	h.remove(m)
 }
 
 // Publish sends a message of the given kind to every connection

@@ -5,8 +5,9 @@
 //	go run ./examples/chat                  # then open http://127.0.0.1:8080 in two tabs
 //	go run ./examples/chat -addr 127.0.0.1:9000
 //
-// The page connects to /ws?name=NICK. Each text message it sends is one
-// chat line; the server sends JSON events back:
+// The page (package page, shared with cluster/examples/chat, the chat
+// across several nodes) connects to /ws?name=NICK. Each text message it
+// sends is one chat line; the server sends JSON events back:
 //
 //	{"type":"welcome","name":"ann","users":["ann","bob"]}   to the newcomer only
 //	{"type":"join","name":"ann","time":"…"}                 to everyone
@@ -18,7 +19,6 @@ package main
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"flag"
 	"log"
@@ -27,13 +27,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/examples/chat/page"
 )
-
-//go:embed index.html
-var indexHTML []byte
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -53,13 +50,8 @@ type room struct {
 	mu     sync.Mutex // held for each broadcast, so all members see one order
 }
 
-type event struct {
-	Type  string    `json:"type"` // welcome, join, message or leave
-	Name  string    `json:"name"`
-	Text  string    `json:"text,omitempty"`
-	Users []string  `json:"users,omitempty"`
-	Time  time.Time `json:"time,omitzero"`
-}
+// event is what the page reads.
+type event = page.Event
 
 func newRoom(logger *log.Logger) *room {
 	r := &room{logger: logger}
@@ -76,7 +68,7 @@ func (r *room) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(indexHTML)
+		w.Write(page.HTML)
 	})
 	mux.Handle("/ws", r.srv) // a Server is an http.Handler
 	return mux
@@ -138,15 +130,5 @@ func encode(e event) string {
 	return string(b)
 }
 
-// nickname tidies a requested nickname: trimmed, at most 24 characters,
-// "anonymous" when empty.
-func nickname(s string) string {
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) > 24 {
-		s = string([]rune(s)[:24])
-	}
-	if s == "" {
-		s = "anonymous"
-	}
-	return s
-}
+// nickname tidies a requested nickname as page.Nickname does.
+func nickname(s string) string { return page.Nickname(s) }
