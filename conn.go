@@ -111,7 +111,7 @@ type Conn struct {
 
 	pings pingWaiters
 	ka    *keepalive
-	value atomic.Value
+	value atomic.Pointer[any] // SetValue's value; nil until the first call
 }
 
 // newConn wraps an established stream. buffered holds bytes already read
@@ -208,11 +208,17 @@ func (c *Conn) LocalAddr() net.Addr {
 func (c *Conn) Transport() io.ReadWriteCloser { return c.rwc }
 
 // Value returns the value last given to SetValue, or nil.
-func (c *Conn) Value() any { return c.value.Load() }
+func (c *Conn) Value() any {
+	if p := c.value.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
-// SetValue attaches user data to the connection. Every call must pass the
-// same concrete type.
-func (c *Conn) SetValue(v any) { c.value.Store(v) }
+// SetValue attaches user data to the connection, replacing what an earlier
+// call attached; v may be of any type, or nil. It is safe to call from any
+// goroutine.
+func (c *Conn) SetValue(v any) { c.value.Store(&v) }
 
 // Done returns a channel that is closed when the connection is closed: by
 // the time State reports Closed (or a read has failed with the

@@ -82,7 +82,7 @@ type Conn struct {
 	curLen int
 
 	rdl, wdl jsDeadline
-	value    atomic.Value
+	value    atomic.Pointer[any] // SetValue's value; nil until the first call
 }
 
 // jsMessage is a message the browser delivered, waiting for Next.
@@ -117,11 +117,17 @@ func (c *Conn) RemoteAddr() net.Addr { return nil }
 func (c *Conn) LocalAddr() net.Addr { return nil }
 
 // Value returns the value last given to SetValue, or nil.
-func (c *Conn) Value() any { return c.value.Load() }
+func (c *Conn) Value() any {
+	if p := c.value.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
-// SetValue attaches user data to the connection. Every call must pass the
-// same concrete type.
-func (c *Conn) SetValue(v any) { c.value.Store(v) }
+// SetValue attaches user data to the connection, replacing what an earlier
+// call attached; v may be of any type, or nil. It is safe to call from any
+// goroutine.
+func (c *Conn) SetValue(v any) { c.value.Store(&v) }
 
 // Done returns a channel that is closed when the connection is closed: by
 // the time State reports Closed (or Next has failed with the

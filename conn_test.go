@@ -768,3 +768,23 @@ func TestCloseNow(t *testing.T) {
 		t.Fatalf("second CloseNow = %v", err)
 	}
 }
+
+// TestSetValueAnyType checks that SetValue takes nil and values of
+// different types in turn (an atomic.Value would panic on both).
+func TestSetValueAnyType(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := NewConn(a, false, nil)
+	defer c.CloseNow()
+	if v := c.Value(); v != nil {
+		t.Fatalf("Value before SetValue = %v, want nil", v)
+	}
+	for _, v := range []any{"ann", nil, 42, []string{"x"}, nil} {
+		c.SetValue(v)
+		if got := c.Value(); fmt.Sprint(got) != fmt.Sprint(v) {
+			t.Fatalf("Value after SetValue(%v) = %v", v, got)
+		}
+	}
+}
