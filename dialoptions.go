@@ -92,6 +92,21 @@ type DialOptions struct {
 	// HTTP/1.1 within the same ctx and HandshakeTimeout; a refusal (a
 	// non-2xx answer) is returned as over HTTP/1.1, without falling back.
 	// MaxHeaderBytes does not apply (the HTTP/2 transport bounds headers).
+	//
+	// Flow control runs per stream in both directions, and Go's HTTP/2
+	// servers (net/http's and golang.org/x/net/http2's, so a wsio Server
+	// too) send a stream's WINDOW_UPDATE only after the DATA they have
+	// queued on that stream: while such a server waits for this client's
+	// window to send, it grants this client no window on that stream,
+	// even when its handler has read everything. A client that reads the
+	// next part of a message only after its own write returns (echoing a
+	// large binary message by streaming it back, as io.Copy from Next's
+	// Message into BeginBinary's writer does) therefore stalls against
+	// such a server when the server sends more than the client's stream
+	// window (4 MiB) while reading the echo. Over HTTP/1.1 the same
+	// client does not stall. Against such servers, read on its own
+	// goroutine while writing, or take the message whole (up to
+	// Options.BufferCap) before answering it.
 	HTTP2 bool
 }
 

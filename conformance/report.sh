@@ -13,13 +13,13 @@
 #                                 bench/results*.md (the soak and the benchmark write
 #                                 their own reports; conformance/README.md says how)
 #
-# WSIO_REPORT_STEPS picks steps (default: conformance,interop,hostile,wasmsize,readme).
+# WSIO_REPORT_STEPS picks steps (default: conformance,h2,interop,hostile,wasmsize,readme).
 # The interop step installs the peers first (peers/install.sh). Every step
 # runs even when one fails; the script then exits 1.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
-steps=",${WSIO_REPORT_STEPS:-conformance,interop,hostile,wasmsize,readme},"
+steps=",${WSIO_REPORT_STEPS:-conformance,h2,interop,hostile,wasmsize,readme},"
 tmp="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -77,8 +77,11 @@ if [[ "$steps" == *,conformance,* ]]; then
   done
   "$tmp/echoclient" -url "$url" -agent wsio || failed "echoclient: exit status $?"
   wait "$fs" || failed "the wsio client did not pass every case (reports/server-wsio/index.md)"
+fi
 
+if [[ "$steps" == *,h2,* ]]; then
   # Both roles again over HTTP/2: the agent test writes the reports.
+  echo "== conformance suite over HTTP/2, full size, both roles" >&2
   rm -rf reports/client-wsio-h2 reports/server-wsio-h2
   WSIO_FULL=1 WSIO_REPORT_DIR="$here/reports" go test -count=1 -timeout 30m -run '^TestHTTP2$' ./agent/ >"$tmp/h2.log" 2>&1 ||
     { tail -n 40 "$tmp/h2.log" >&2; failed "wsio over HTTP/2 did not pass every case (reports/*-wsio-h2/index.md)"; }
