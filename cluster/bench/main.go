@@ -68,15 +68,11 @@ func main() {
 		log.Fatal(err)
 	}
 	loadStart := loadAvg()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	ns, err := startNATS()
 	if err != nil {
 		log.Fatal(err)
 	}
-	go ns.Start()
 	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		log.Fatal("nats-server did not start")
-	}
 	cfg := config{exe: exe, natsURL: ns.ClientURL(), conns: *conns, msgs: *msgs, size: *size, maxDur: *maxDur}
 	setups := []setup{{"one node, Server.Broadcast", 1, 3, true}}
 	for nodes := 1; nodes <= 3; nodes++ {
@@ -100,6 +96,20 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+}
+
+// startNATS runs an embedded nats-server on a free loopback port.
+func startNATS() (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		return nil, err
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("nats-server did not start")
+	}
+	return ns, nil
 }
 
 type config struct {
