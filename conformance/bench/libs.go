@@ -48,6 +48,8 @@ type serverState struct {
 	file   string // bulk: the file streamed server→client
 	size   int64  // bulk: its size
 	verify bool   // bulk: CRC-32 the received stream
+	sink   string   // relay: the sink's address
+	lib    *library // relay: the library, to dial the sink with
 }
 
 // srvConn is the server side of one connection for the pull-style
@@ -142,6 +144,10 @@ var bulkGet = []byte{'G'}
 // serveConn is the server behaviour of every pull-style library.
 func serveConn(s *serverState, c srvConn) {
 	defer c.close()
+	if s.mode == "relay" {
+		relayConn(s, c)
+		return
+	}
 	for {
 		r, err := c.next()
 		if err != nil {
