@@ -31,7 +31,7 @@ var gwsLib = &library{
 		if s.mode == "relay" {
 			h = &gwsRelay{s: s}
 		}
-		up := gws.NewUpgrader(h, &gws.ServerOption{ReadMaxPayloadSize: gwsMax(s.size)})
+		up := gws.NewUpgrader(h, &gws.ServerOption{ReadMaxPayloadSize: gwsMax(s.size), WriteMaxPayloadSize: gwsMax(s.size)})
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			socket, err := up.Upgrade(w, r)
 			if err != nil {

@@ -83,10 +83,11 @@ const gwsPeerKey = "peer"
 func (h *gwsRelay) OnOpen(socket *gws.Conn) {
 	back := &gwsRelayBack{client: socket}
 	sink, _, err := gws.NewClient(back, &gws.ClientOption{
-		Addr:               "ws://" + h.s.sink + "/",
-		NewDialer:          func() (gws.Dialer, error) { return gwsDialer{}, nil },
-		ReadMaxPayloadSize: gwsMax(h.s.size),
-		HandshakeTimeout:   10 * time.Second,
+		Addr:                "ws://" + h.s.sink + "/",
+		NewDialer:           func() (gws.Dialer, error) { return gwsDialer{}, nil },
+		ReadMaxPayloadSize:  gwsMax(h.s.size),
+		WriteMaxPayloadSize: gwsMax(h.s.size),
+		HandshakeTimeout:    10 * time.Second,
 	})
 	if err != nil {
 		_ = socket.WriteClose(1011, nil)
