@@ -29,7 +29,7 @@ var wsioHTTPLib = &library{
 		return wsioServer(s)
 	},
 	dial:  wsioDial,
-	notes: "wsio.Server as an http.Handler on net/http (wsio.Accept; the handler reads on net/http's goroutine)",
+	notes: "wsio.Server as an http.Handler on net/http (wsio.Accept; ServeHTTP returns and the handler reads on a goroutine of its own)",
 }
 
 // wsioEventsLib is wsio's event server: NewEventServer on Server.Serve,
