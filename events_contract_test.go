@@ -89,6 +89,9 @@ var eventModes = []struct {
 	{"NewEventServer", func(t *testing.T, e wsio.Events) eventServed {
 		return eventServed{url: startEventServer(t, wsio.NewEventServer(wsio.ServerOptions{}, e), "Serve")}
 	}},
+	{"NewEventServer/net/http", func(t *testing.T, e wsio.Events) eventServed {
+		return eventServed{url: startEventServer(t, wsio.NewEventServer(wsio.ServerOptions{}, e), "net/http")}
+	}},
 }
 
 // TestEventsReadDeadline: a read deadline that passes (already past when

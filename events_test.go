@@ -213,64 +213,72 @@ func TestEventServerEnds(t *testing.T) {
 			}()
 		}, wsio.StatusGoingAway, false, wsio.ErrClosed},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			l := newEventLog()
-			opened := make(chan *wsio.Conn, 1)
-			e := echoEvents(l)
-			e.Open = func(c *wsio.Conn) { opened <- c }
-			srv := wsio.NewEventServer(tc.opts, e)
-			url := startEventServer(t, srv, "Serve")
-			// A raw peer that completes the handshake and then stays
-			// silent: it neither reads nor answers, so it never closes.
-			nc, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "ws://"), timeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-			if _, err := io.WriteString(nc, req); err != nil {
-				t.Fatal(err)
-			}
-			var sc *wsio.Conn
-			select {
-			case sc = <-opened:
-			case <-time.After(timeout):
-				t.Fatal("no Open callback")
-			}
-			time.Sleep(50 * time.Millisecond) // let it park
-			tc.act(t, srv, sc, nc)
-			select {
-			case ce := <-l.closed:
-				if ce.Code != tc.code || ce.Remote != tc.remote || !errors.Is(ce, tc.is) {
-					t.Fatalf("Close callback got %v (code %d, remote %v), want %d, remote %v, matching %v", ce, ce.Code, ce.Remote, tc.code, tc.remote, tc.is)
+		for _, front := range []string{"Serve", "net/http"} {
+			t.Run(front+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				l := newEventLog()
+				opened := make(chan *wsio.Conn, 1)
+				e := echoEvents(l)
+				e.Open = func(c *wsio.Conn) { opened <- c }
+				srv := wsio.NewEventServer(tc.opts, e)
+				url := startEventServer(t, srv, front)
+				// A raw peer that completes the handshake and then stays
+				// silent: it neither reads nor answers, so it never closes.
+				nc, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "ws://"), timeout)
+				if err != nil {
+					t.Fatal(err)
 				}
-			case <-time.After(timeout):
-				t.Fatal("no Close callback")
-			}
-			select {
-			case ce := <-l.closed:
-				t.Fatalf("a second Close callback: %v", ce)
-			case <-time.After(100 * time.Millisecond):
-			}
-			if sc.State() != wsio.Closed {
-				t.Errorf("state %v", sc.State())
-			}
-		})
+				defer nc.Close()
+				req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+					"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+				if _, err := io.WriteString(nc, req); err != nil {
+					t.Fatal(err)
+				}
+				var sc *wsio.Conn
+				select {
+				case sc = <-opened:
+				case <-time.After(timeout):
+					t.Fatal("no Open callback")
+				}
+				time.Sleep(50 * time.Millisecond) // let it park
+				tc.act(t, srv, sc, nc)
+				select {
+				case ce := <-l.closed:
+					if ce.Code != tc.code || ce.Remote != tc.remote || !errors.Is(ce, tc.is) {
+						t.Fatalf("Close callback got %v (code %d, remote %v), want %d, remote %v, matching %v", ce, ce.Code, ce.Remote, tc.code, tc.remote, tc.is)
+					}
+				case <-time.After(timeout):
+					t.Fatal("no Close callback")
+				}
+				select {
+				case ce := <-l.closed:
+					t.Fatalf("a second Close callback: %v", ce)
+				case <-time.After(100 * time.Millisecond):
+				}
+				if sc.State() != wsio.Closed {
+					t.Errorf("state %v", sc.State())
+				}
+			})
+		}
 	}
 }
 
-// TestEventServerParks: idle connections of an event server served by
-// Serve hold no goroutine each (on Linux); with a handler they hold one.
+// TestEventServerParks: idle connections of an event server, served by
+// Serve or mounted on net/http, hold no goroutine each (on Linux).
 func TestEventServerParks(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("parking uses epoll, Linux only; elsewhere each connection keeps a goroutine")
 	}
+	for _, front := range []string{"Serve", "net/http"} {
+		t.Run(front, func(t *testing.T) { eventServerParks(t, front) })
+	}
+}
+
+func eventServerParks(t *testing.T, front string) {
 	const n = 200
 	l := newEventLog()
 	srv := wsio.NewEventServer(wsio.ServerOptions{}, echoEvents(l))
-	url := startEventServer(t, srv, "Serve")
+	url := startEventServer(t, srv, front)
 	ctx := testCtx(t)
 	before := runtime.NumGoroutine()
 	var conns []*wsio.Conn

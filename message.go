@@ -40,6 +40,15 @@ func (m Message) Read(p []byte) (int, error) {
 // them. On a client over plain TCP, an uncompressed message written to
 // an *os.File moves from the socket to the file inside the kernel
 // (splice), frame by frame, under the same rules.
+//
+// When w is a *BinaryWriter (a relay: io.Copy from a received message
+// into a message being sent, on the same connection or another), WriteTo
+// is w.ReadFrom(m): the payload is read from the socket straight into the
+// writer's fragment buffer, unmasked there, and sent from it, so each
+// byte is copied once. The writer's rules hold as for ReadFrom: when its
+// context is done nothing is read from m; a compressed writer compresses
+// what it reads as Write would. The count is of the bytes the writer
+// accepted, and the error is the first one of either side.
 func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
@@ -47,10 +56,13 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.ctx != nil && m.ctx.Err() != nil {
 		return 0, m.ctx.Err()
 	}
-	if f, ok := w.(*os.File); ok {
-		if n, handled, err := m.c.spliceTo(m.ctx, m.seq, f); handled {
+	switch w := w.(type) {
+	case *os.File:
+		if n, handled, err := m.c.spliceTo(m.ctx, m.seq, w); handled {
 			return n, err
 		}
+	case *BinaryWriter:
+		return w.relayFrom(m)
 	}
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)

@@ -6,9 +6,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"iter"
+	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +81,7 @@ const retryAfter = "5"
 const busyReason = "the server is at its connection limit"
 
 // NewServer returns a Server that runs handler for each accepted
-// connection, on the request's goroutine. When handler returns, a
+// connection, on a goroutine of its own. When handler returns, a
 // connection that is still open is closed with 1000. A zero
 // opts.KeepaliveInterval takes the Server's default of 30 s (see Server);
 // a negative one turns keepalive off.
@@ -106,21 +109,60 @@ func NewEventServer(opts ServerOptions, e Events) *Server {
 	return &Server{opts: serverDefaults(opts), events: &e, conns: make(map[*Conn]struct{})}
 }
 
-// ServeHTTP upgrades the request and runs the handler. An HTTP/2 request
-// (an RFC 8441 extended CONNECT, see Accept) is served the same way, and
-// ServeHTTP then returns only once the connection is closed, as the
-// stream ends when it returns. After Close or
-// Shutdown it answers 503; so it does, with a Retry-After header, when
-// MaxConns connections are open or in their handshake.
+// ServeHTTP upgrades the request and hands the connection on: to the
+// handler, on a goroutine of its own, or to the event loop (see
+// NewEventServer). Over HTTP/1.1 it then returns at once, so net/http's
+// goroutine ends and the buffers net/http allocated for the request are
+// freed; the connection costs what it costs under Serve. The Conn's
+// Request keeps the request's context values but not its cancellation:
+// net/http cancels a request's context when ServeHTTP returns, and the
+// connection lives on. A panic in the handler is recovered and logged as
+// net/http logs one (to the http.Server's ErrorLog), unless its value is
+// http.ErrAbortHandler, and the connection is closed.
+//
+// An HTTP/2 request (an RFC 8441 extended CONNECT, see Accept) is served
+// the same way, except that ServeHTTP runs the handler itself and
+// returns only once the connection is closed, as the stream ends when it
+// returns. After Close or Shutdown it answers 503; so it does, with a
+// Retry-After header, when MaxConns connections are open or in their
+// handshake.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.reserve(w) {
 		return
 	}
 	c, err := Accept(w, r, &s.opts)
-	if tracked, ok := s.upgraded(c, err); ok {
+	tracked, ok := s.upgraded(c, err)
+	switch {
+	case !ok:
+	case r.ProtoMajor == 2:
 		s.runTracked(c, tracked)
-		awaitStream(c) // HTTP/2: the stream ends when ServeHTTP returns
+		awaitStream(c) // the stream ends when ServeHTTP returns
+	default:
+		c.req.Store(r.WithContext(context.WithoutCancel(r.Context())))
+		if s.events != nil || !tracked {
+			s.runTracked(c, tracked) // returns at once
+			return
+		}
+		go s.runHandler(c)
 	}
+}
+
+// runHandler runs the handler for c, tracked, on a goroutine ServeHTTP
+// started, recovering a panic as net/http recovers one in ServeHTTP.
+func (s *Server) runHandler(c *Conn) {
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			msg := fmt.Sprintf("http: panic serving %v: %v\n%s", c.RemoteAddr(), v, buf)
+			if hs, _ := c.Request().Context().Value(http.ServerContextKey).(*http.Server); hs != nil && hs.ErrorLog != nil {
+				hs.ErrorLog.Print(msg)
+			} else {
+				log.Print(msg)
+			}
+		}
+	}()
+	s.runTracked(c, true)
 }
 
 // reserve counts a handshake ServeHTTP is about to make, or answers 503

@@ -123,15 +123,19 @@ func parseChild(fs *flag.FlagSet, args []string) (*library, error) {
 
 func childServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	mode := fs.String("mode", "echo", "echo or bulk")
+	mode := fs.String("mode", "echo", "echo, bulk or relay")
 	file := fs.String("file", "", "bulk: file to stream to the client")
 	size := fs.Int64("size", 0, "bulk: size of the file")
 	verify := fs.Bool("verify", false, "bulk: CRC-32 uploads")
+	sink := fs.String("sink", "", "relay: the sink's address")
 	lib, err := parseChild(fs, args)
 	if err != nil {
 		return err
 	}
-	st := &serverState{mode: *mode, file: *file, size: *size, verify: *verify}
+	st := &serverState{mode: *mode, file: *file, size: *size, verify: *verify, sink: *sink, lib: lib}
+	if *mode == "relay" {
+		gwsMaxPayload = gwsMax(*size)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -27,7 +27,11 @@ func gwsMax(n int64) int {
 var gwsLib = &library{
 	name: "gws",
 	handler: func(s *serverState) http.Handler {
-		up := gws.NewUpgrader(&gwsServer{s: s}, &gws.ServerOption{ReadMaxPayloadSize: gwsMax(s.size)})
+		var h gws.Event = &gwsServer{s: s}
+		if s.mode == "relay" {
+			h = &gwsRelay{s: s}
+		}
+		up := gws.NewUpgrader(h, &gws.ServerOption{ReadMaxPayloadSize: gwsMax(s.size), WriteMaxPayloadSize: gwsMax(s.size)})
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			socket, err := up.Upgrade(w, r)
 			if err != nil {

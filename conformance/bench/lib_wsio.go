@@ -29,7 +29,7 @@ var wsioHTTPLib = &library{
 		return wsioServer(s)
 	},
 	dial:  wsioDial,
-	notes: "wsio.Server as an http.Handler on net/http (wsio.Accept; the handler reads on net/http's goroutine)",
+	notes: "wsio.Server as an http.Handler on net/http (wsio.Accept; ServeHTTP returns and the handler reads on a goroutine of its own)",
 }
 
 // wsioEventsLib is wsio's event server: NewEventServer on Server.Serve,
@@ -37,17 +37,35 @@ var wsioHTTPLib = &library{
 var wsioEventsLib = &library{
 	name: "wsio-events",
 	serve: func(ln net.Listener, s *serverState) error {
-		return wsio.NewEventServer(wsio.ServerOptions{}, wsio.Events{
-			Binary: func(c *wsio.Conn, r io.Reader) {
-				if handleMsg(s, wsioEventConn{c}, r) != nil {
-					_ = c.Close(wsio.StatusInternalError, "")
-				}
-			},
-		}).Serve(ln)
+		return wsioEventServer(s).Serve(ln)
 	},
 	dial: wsioDial,
 	notes: "wsio.NewEventServer on Server.Serve: a Binary callback per message; between messages a connection " +
 		"waits in epoll with no goroutine (a goroutine is started when bytes arrive)",
+}
+
+// wsioEventsHTTPLib is the event server mounted on net/http: the same
+// NewEventServer as wsio-events, as the http.Server's handler, so the
+// upgrade goes through wsio.Accept and net/http's goroutine returns once
+// the connection is handed to the poller.
+var wsioEventsHTTPLib = &library{
+	name: "wsio-events-http",
+	handler: func(s *serverState) http.Handler {
+		return wsioEventServer(s)
+	},
+	dial: wsioDial,
+	notes: "wsio.NewEventServer as an http.Handler on net/http (wsio.Accept; ServeHTTP returns once the " +
+		"connection is handed to the event loop)",
+}
+
+func wsioEventServer(s *serverState) *wsio.Server {
+	return wsio.NewEventServer(wsio.ServerOptions{}, wsio.Events{
+		Binary: func(c *wsio.Conn, r io.Reader) {
+			if handleMsg(s, wsioEventConn{c}, r) != nil {
+				_ = c.Close(wsio.StatusInternalError, "")
+			}
+		},
+	})
 }
 
 func wsioServer(s *serverState) *wsio.Server {

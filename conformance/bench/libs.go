@@ -47,10 +47,12 @@ func libByName(name string) *library {
 
 // serverState is what a server process knows: its mode and the bulk file.
 type serverState struct {
-	mode   string // echo (also used by idle and handshake) or bulk
-	file   string // bulk: the file streamed server→client
-	size   int64  // bulk: its size
-	verify bool   // bulk: CRC-32 the received stream
+	mode   string   // echo (also used by idle and handshake) or bulk
+	file   string   // bulk: the file streamed server→client
+	size   int64    // bulk: its size
+	verify bool     // bulk: CRC-32 the received stream
+	sink   string   // relay: the sink's address
+	lib    *library // relay: the library, to dial the sink with
 }
 
 // srvConn is the server side of one connection for the pull-style
@@ -145,6 +147,10 @@ var bulkGet = []byte{'G'}
 // serveConn is the server behaviour of every pull-style library.
 func serveConn(s *serverState, c srvConn) {
 	defer c.close()
+	if s.mode == "relay" {
+		relayConn(s, c)
+		return
+	}
 	for {
 		r, err := c.next()
 		if err != nil {

@@ -3,12 +3,16 @@
 // raw TCP as the ceiling, over loopback, with client and server in
 // separate processes:
 //
-//	go run ./bench [all|echo|bulk|idle|handshake|deflate|h2] [flags]
+//	go run ./bench [all|echo|bulk|relay|idle|handshake|deflate|h2] [flags]
 //
 // echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and
 // 64 connections. bulk: one connection streams one huge binary message
 // client→server and then server→client; MB/s and the peak RSS of both
-// processes. idle: K connections held open after one small echo each
+// processes. relay: client → relay → sink, each a process, the relay
+// written with the library as a proxy would be (wsio, gorilla, gws,
+// gobwas; raw TCP's is io.Copy socket to socket): one -bulk message each
+// way and 64 connections echoing 64 KiB, MB/s and the relay's CPU per
+// GiB. idle: K connections held open after one small echo each
 // (-idle, by default 10,000 and as many as the open-file limit allows);
 // the server's RSS, Go heap and goroutines per connection. handshake:
 // handshakes (each followed by a close) per second, sequential and in
@@ -59,7 +63,7 @@ func main() {
 	}
 }
 
-var benchNames = []string{"echo", "bulk", "idle", "handshake", "deflate", "h2"}
+var benchNames = []string{"echo", "bulk", "relay", "idle", "handshake", "deflate", "h2"}
 
 type config struct {
 	args      []string
@@ -295,7 +299,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 			os.Remove(r.bulkFile)
 		}
 	}()
-	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
+	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "relay": r.relay, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
 	for _, name := range benchNames {
 		if !slices.Contains(cfg.only, name) {
 			continue
@@ -406,7 +410,8 @@ func (r *runner) libs() []string { return r.cfg.libs }
 
 // withHTTP is libs with wsio's variants after wsio: the echo, idle and
 // handshake benchmarks show its net/http path (wsio-http) and its event
-// server (wsio-events) beside its Serve path.
+// server under Serve (wsio-events) and under net/http (wsio-events-http)
+// beside its Serve path.
 func (r *runner) withHTTP() []string { return withHTTP(r.cfg.libs) }
 
 func withHTTP(libs []string) []string {
@@ -414,7 +419,7 @@ func withHTTP(libs []string) []string {
 	for _, l := range libs {
 		out = append(out, l)
 		if l == "wsio" {
-			out = append(out, wsioHTTPLib.name, wsioEventsLib.name)
+			out = append(out, wsioHTTPLib.name, wsioEventsLib.name, wsioEventsHTTPLib.name)
 		}
 	}
 	return out

@@ -283,7 +283,9 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("## How each library is used\n\n")
 	b.WriteString("Every server but raw TCP and wsio runs behind net/http (`http.Server`, the library's upgrade in the handler); " +
-		"wsio runs its own `Server.Serve`, and the idle and handshake tables add wsio-http, the same server under net/http. " +
+		"wsio runs its own `Server.Serve`, and the echo, idle and handshake tables add wsio-http, the same server under net/http, " +
+		"and its event server under Serve (wsio-events) and under net/http (wsio-events-http). " +
+		"The relay table's relays are servers of each library that dial a sink of the same library (see its note). " +
 		"Library defaults throughout, except read limits raised where a library's default refuses the payloads. " +
 		"Pull-style servers read with one goroutine per connection (the handler's); receivers read binary messages " +
 		"as streams through a 64 KiB buffer (echo: into a pooled buffer, then written back whole).\n\n")

@@ -74,7 +74,7 @@ func (r *room) handler() http.Handler {
 	return mux
 }
 
-// member runs one connection, on the request's goroutine, from join to
+// member runs one connection, on a goroutine of its own, from join to
 // leave. When it returns, the Server closes the connection with 1000.
 func (r *room) member(c *wsio.Conn) {
 	ctx := context.Background()
