@@ -10,30 +10,6 @@ import (
 	"os"
 )
 
-// Read reads the next bytes of a binary message. It blocks until at
-// least one byte is available, the message ends (io.EOF), the connection
-// fails, the connection's read deadline passes (an error wrapping
-// os.ErrDeadlineExceeded) or the message's context ends (an error
-// matching its Err). A context already done makes Read return its Err at
-// once, consuming nothing.
-//
-// A read that the context or the read deadline interrupted leaves the
-// message where it stopped, when the stream supports deadlines (a
-// net.Conn, as from Dial and Accept): a later Read (through WithContext
-// once the context has ended) resumes exactly there, and the rest of the
-// message is intact. Inside a compressed message (permessage-deflate) an
-// interrupted read cannot be resumed: it ends the connection, and the
-// error also matches io.ErrUnexpectedEOF and ErrClosed. On a stream
-// without deadlines, the context's end closes the connection.
-//
-// Once Next has been called again, Read fails with ErrStaleMessage.
-func (m Message) Read(p []byte) (int, error) {
-	if m.c == nil || m.Kind != Binary {
-		return 0, io.EOF
-	}
-	return m.c.readBinary(m.ctx, m.seq, p)
-}
-
 // WriteTo streams the rest of a binary message to w, returning a nil
 // error at the message's end. The message's context, its staleness and
 // the read deadline apply as for Read; writes to w are not bounded by

@@ -8,20 +8,6 @@ import (
 	"syscall/js"
 )
 
-// Read reads the next bytes of a binary message, returning io.EOF at its
-// end. A context already done makes Read return its Err at once,
-// consuming nothing; once Next has been called again, Read fails with
-// ErrStaleMessage.
-func (m Message) Read(p []byte) (int, error) {
-	if m.c == nil || m.Kind != Binary {
-		return 0, io.EOF
-	}
-	if m.ctx != nil && m.ctx.Err() != nil {
-		return 0, m.ctx.Err()
-	}
-	return m.c.readBinary(m.seq, p)
-}
-
 // WriteTo writes the rest of a binary message to w, returning a nil error
 // at the message's end. The message's context and its staleness apply as
 // for Read.
@@ -53,8 +39,11 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 }
 
 // readBinary copies the next bytes of the current binary message, when
-// seq still names it, into p.
-func (c *Conn) readBinary(seq uint64, p []byte) (int, error) {
+// seq still names it, into p; a done ctx fails it first, consuming nothing.
+func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error) {
+	if ctx != nil && ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
 	c.curMu.Lock()
 	defer c.curMu.Unlock()
 	if seq != c.msgSeq {
