@@ -15,27 +15,7 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil
 	}
-	buf := make([]byte, 256<<10)
-	var total int64
-	for {
-		n, err := m.Read(buf)
-		if n > 0 {
-			k, werr := w.Write(buf[:n])
-			total += int64(k)
-			if werr != nil {
-				return total, werr
-			}
-			if k != n {
-				return total, io.ErrShortWrite
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return readFromInto(w, m, make([]byte, 256<<10))
 }
 
 // readBinary copies the next bytes of the current binary message, when
