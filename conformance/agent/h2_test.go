@@ -42,10 +42,20 @@ func TestHTTP2(t *testing.T) {
 	t.Run("ClientLargeEcho", h2ClientLargeEcho)
 }
 
+// parallelQuick runs the roles side by side in the quick run only. At
+// full size each role spends minutes compressing in the engine, so they
+// run one after the other, as report.sh runs them over TCP, and each has
+// the machine to itself within its time limit.
+func parallelQuick(t *testing.T) {
+	if quick() {
+		t.Parallel()
+	}
+}
+
 // h2Server runs every case with the engine as an HTTP/2 client against
 // examples/echo -tls, which serves HTTP/2 and HTTP/1.1 on one port.
 func h2Server(t *testing.T) {
-	t.Parallel()
+	parallelQuick(t)
 	addr := startEcho(t, "-tls")
 	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
 	if err != nil {
@@ -69,7 +79,7 @@ func h2Server(t *testing.T) {
 // DialOptions.HTTP2, through the fuzzing server mounted on an HTTP/2
 // server over TLS.
 func h2Client(t *testing.T) {
-	t.Parallel()
+	parallelQuick(t)
 	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
 	if err != nil {
 		t.Fatal(err)
