@@ -152,7 +152,9 @@ func runH2Client(t *testing.T, cases []*suite.Case, quick bool, limit time.Durat
 }
 
 // rerunWithXConnect runs the test name (or the part of it that -run
-// selects) in a child process with GODEBUG=http2xconnect=1.
+// selects) in a child process with GODEBUG=http2xconnect=1. Its bound
+// leaves room for the full-size roles run one after the other (8 minutes
+// each at most) and the large-echo subtest.
 func rerunWithXConnect(t *testing.T, name string) {
 	run := "^" + name + "$"
 	if f := flag.Lookup("test.run"); f != nil {
@@ -160,11 +162,11 @@ func rerunWithXConnect(t *testing.T, name string) {
 			run = v
 		}
 	}
-	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=15m"}
+	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=25m"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	godebug := os.Getenv("GODEBUG")
