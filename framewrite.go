@@ -174,7 +174,13 @@ func (c *Conn) writeRaw(fin bool, rsv byte, op conn.Opcode, p []byte) (int, erro
 			// supports it (TCP: writev), else two writes.
 			wb.arr = [2][]byte{buf[:hn], p}
 			wb.vec = wb.arr[:]
-			n, err := wb.vec.WriteTo(c.rwc)
+			var n int64
+			var err error
+			if s, ok := c.rwc.(*h2Stream); ok {
+				n, err = s.writeBuffers(wb.vec) // one flush, so no DATA frame holds the header alone
+			} else {
+				n, err = wb.vec.WriteTo(c.rwc)
+			}
 			wb.arr, wb.vec = [2][]byte{}, nil
 			return int(n), err
 		}

@@ -197,6 +197,29 @@ func (s *h2Stream) takeLeft(p []byte) int {
 
 // Write writes p to the stream and flushes it; see h2Stream.
 func (s *h2Stream) Write(p []byte) (int, error) {
+	return s.write(p, nil)
+}
+
+// writeBuffers writes the buffers in v as one Write would (a frame's
+// header and its payload) and flushes once, after the last: every flush
+// waits for net/http's serving goroutine to send what is buffered, and a
+// flush between a header and its payload would send the header as a DATA
+// frame (and a TLS record) of its own. v holds one or two buffers.
+func (s *h2Stream) writeBuffers(v [][]byte) (int64, error) {
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 1:
+		n, err := s.write(v[0], nil)
+		return int64(n), err
+	}
+	n, err := s.write(v[0], v[1])
+	return int64(n), err
+}
+
+// write writes p and then q (which may be nil), flushes, and returns how
+// many bytes of both went out; see h2Stream.
+func (s *h2Stream) write(p, q []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.dmu.Lock()
@@ -215,6 +238,11 @@ func (s *h2Stream) Write(p []byte) (int, error) {
 	s.writing = true
 	s.dmu.Unlock()
 	n, err := s.out.Write(p)
+	if err == nil && len(q) > 0 {
+		var m int
+		m, err = s.out.Write(q)
+		n += m
+	}
 	if err == nil && s.flush != nil {
 		err = s.flush()
 	}

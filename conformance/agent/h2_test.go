@@ -42,10 +42,20 @@ func TestHTTP2(t *testing.T) {
 	t.Run("ClientLargeEcho", h2ClientLargeEcho)
 }
 
+// parallelQuick runs the roles side by side in the quick run only. At
+// full size each role spends minutes compressing in the engine, so they
+// run one after the other, as report.sh runs them over TCP, and each has
+// the machine to itself within its time limit.
+func parallelQuick(t *testing.T) {
+	if quick() {
+		t.Parallel()
+	}
+}
+
 // h2Server runs every case with the engine as an HTTP/2 client against
 // examples/echo -tls, which serves HTTP/2 and HTTP/1.1 on one port.
 func h2Server(t *testing.T) {
-	t.Parallel()
+	parallelQuick(t)
 	addr := startEcho(t, "-tls")
 	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
 	if err != nil {
@@ -69,7 +79,7 @@ func h2Server(t *testing.T) {
 // DialOptions.HTTP2, through the fuzzing server mounted on an HTTP/2
 // server over TLS.
 func h2Client(t *testing.T) {
-	t.Parallel()
+	parallelQuick(t)
 	cases, err := suite.SelectCases(quick(), suite.ParseList(os.Getenv("WSIO_CASES")), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +152,9 @@ func runH2Client(t *testing.T, cases []*suite.Case, quick bool, limit time.Durat
 }
 
 // rerunWithXConnect runs the test name (or the part of it that -run
-// selects) in a child process with GODEBUG=http2xconnect=1.
+// selects) in a child process with GODEBUG=http2xconnect=1. Its bound
+// leaves room for the full-size roles run one after the other (8 minutes
+// each at most) and the large-echo subtest.
 func rerunWithXConnect(t *testing.T, name string) {
 	run := "^" + name + "$"
 	if f := flag.Lookup("test.run"); f != nil {
@@ -150,11 +162,11 @@ func rerunWithXConnect(t *testing.T, name string) {
 			run = v
 		}
 	}
-	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=15m"}
+	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=25m"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	godebug := os.Getenv("GODEBUG")

@@ -30,6 +30,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/wsio/wsio"
@@ -45,9 +48,13 @@ func main() {
 	certFile := flag.String("cert", "", "with -tls: certificate file (default: a self-signed one)")
 	keyFile := flag.String("key", "", "with -tls: key file")
 	verbose := flag.Bool("v", false, "log one line per connection as it opens, naming its protocol (HTTP/1.1 or HTTP/2.0)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the process is interrupted (SIGINT or SIGTERM)")
 	flag.Parse()
 	if *useTLS && !wsio.ExtendedConnectEnabled() {
 		rerunWithXConnect()
+	}
+	if *cpuProfile != "" {
+		profileCPU(*cpuProfile)
 	}
 
 	opts := wsio.Options{BufferCap: *maxBuf, FragmentSize: *frag}
@@ -104,6 +111,28 @@ func rerunWithXConnect() {
 		log.Fatal(err)
 	}
 	os.Exit(0)
+}
+
+// profileCPU writes a CPU profile to file; the profile is complete once
+// the process has been interrupted (SIGINT or SIGTERM), when it exits.
+func profileCPU(file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Fatal(err)
+		}
+		os.Exit(0)
+	}()
 }
 
 // certificate loads the certificate and key, or makes a self-signed
