@@ -19,8 +19,10 @@ type block struct {
 // The report files the README summarises, relative to the repository root.
 const (
 	quickstartFile   = "docs/quickstart/main.go"
-	serverReport     = "conformance/reports/client-wsio/index.md" // the suite as client tests wsio's server
-	clientReport     = "conformance/reports/server-wsio/index.md" // the suite as server tests wsio's client
+	serverReport     = "conformance/reports/client-wsio/index.md"    // the suite as client tests wsio's server
+	clientReport     = "conformance/reports/server-wsio/index.md"    // the suite as server tests wsio's client
+	serverReportH2   = "conformance/reports/client-wsio-h2/index.md" // the same over HTTP/2 (RFC 8441)
+	clientReportH2   = "conformance/reports/server-wsio-h2/index.md"
 	interopReport    = "conformance/reports/interop.md"
 	hostileReport    = "conformance/reports/hostile.md"
 	soakReport       = "conformance/soak/results.md"
@@ -66,6 +68,8 @@ func conformanceSummary(root string) (string, error) {
 	roles := []struct{ who, file string }{
 		{"server (`examples/echo -deflate`)", serverReport},
 		{"client (`conformance/cmd/echoclient`)", clientReport},
+		{"server over HTTP/2", serverReportH2},
+		{"client over HTTP/2", clientReportH2},
 	}
 	header := []string{"wsio as", "cases", "OK", "INFORMATIONAL", "NON-STRICT", "UNIMPLEMENTED", "FAILED", ""}
 	var rows [][]string

@@ -19,15 +19,15 @@ var peerNames = map[string]string{
 	"TestNodejsWebsocket":     "`nodejs-websocket` (Node)",
 	"TestPythonWebsockets":    "Python `websockets`",
 	"TestChromium":            "Chromium, headless",
-	"TestWasm":                "Chromium, headless, running wsio compiled to js/wasm",
-	"TestChromiumHTTP2":       "Chromium, headless, WebSockets over HTTP/2 (RFC 8441)",
-	"TestHAProxyHTTP2":        "HAProxy between wsio client and server, HTTP/2 on one side",
+	"TestWasm":                "wsio as js/wasm in Chromium",
+	"TestChromiumHTTP2":       "Chromium over HTTP/2",
+	"TestHAProxyHTTP2":        "HAProxy, HTTP/2 on one side",
 	// The proxy tests: the wsio client through real proxy servers.
-	"TestProxyHTTPConnect":     "tinyproxy, HTTP CONNECT proxy",
-	"TestProxyHTTPConnectAuth": "tinyproxy, with Basic credentials",
-	"TestProxyHTTPS":           "tinyproxy behind TLS (https:// proxy)",
-	"TestProxySOCKS5":          "microsocks, SOCKS5 proxy",
-	"TestProxyEnvironmentDial": "tinyproxy and microsocks, from the proxy environment variables",
+	"TestProxyHTTPConnect":     "tinyproxy (HTTP CONNECT)",
+	"TestProxyHTTPConnectAuth": "tinyproxy, Basic auth",
+	"TestProxyHTTPS":           "tinyproxy over TLS",
+	"TestProxySOCKS5":          "microsocks (SOCKS5)",
+	"TestProxyEnvironmentDial": "proxies from the environment",
 }
 
 // peerVersions says where each peer's version comes from: an npm package
