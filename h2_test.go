@@ -9,15 +9,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -28,6 +25,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 	"github.com/wsio/wsio/stream"
 )
 
@@ -40,7 +38,7 @@ import (
 // its own TestMain, so its goroutine-leak check covers these tests.
 func TestHTTP2(t *testing.T) {
 	if !wsio.ExtendedConnectEnabled() {
-		rerunWithXConnect(t)
+		wstest.RerunWithGODEBUG(t, "TestHTTP2", "http2xconnect=1", 10*time.Minute)
 		return
 	}
 	for _, tc := range []struct {
@@ -71,42 +69,6 @@ func TestHTTP2(t *testing.T) {
 		{"IdleClientMemory", h2IdleClientMemory},
 	} {
 		t.Run(tc.name, tc.fn)
-	}
-}
-
-// rerunWithXConnect runs TestHTTP2 (or the part of it that -run selects)
-// in a child process with GODEBUG=http2xconnect=1.
-func rerunWithXConnect(t *testing.T) {
-	run := "^TestHTTP2$"
-	if f := flag.Lookup("test.run"); f != nil {
-		if v := f.Value.String(); strings.HasPrefix(v, "TestHTTP2/") || strings.HasPrefix(v, "^TestHTTP2$/") {
-			run = v
-		}
-	}
-	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=10m"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	if testing.Short() {
-		args = append(args, "-test.short")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	godebug := os.Getenv("GODEBUG")
-	if godebug != "" {
-		godebug += ","
-	}
-	cmd.Env = append(os.Environ(), "GODEBUG="+godebug+"http2xconnect=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || testing.Verbose() {
-		t.Logf("child process (GODEBUG=%shttp2xconnect=1):\n%s", godebug, out)
-	}
-	if err != nil {
-		t.Fatalf("TestHTTP2 in a child process with extended CONNECT on: %v", err)
-	}
-	if !bytes.Contains(out, []byte("PASS")) {
-		t.Fatalf("the child process did not report PASS")
 	}
 }
 

@@ -1,16 +1,13 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"flag"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/wsio/wsio/conformance/agent"
 	"github.com/wsio/wsio/conformance/h2ws"
 	"github.com/wsio/wsio/conformance/suite"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // TestHTTP2 runs the whole catalogue over HTTP/2 (RFC 8441), strict, in
@@ -34,7 +32,7 @@ import (
 // $WSIO_CASES (patterns such as 9.*,1.1.*) picks cases to run.
 func TestHTTP2(t *testing.T) {
 	if !wsio.ExtendedConnectEnabled() {
-		rerunWithXConnect(t, "TestHTTP2")
+		wstest.RerunWithGODEBUG(t, "TestHTTP2", "http2xconnect=1", 25*time.Minute)
 		return
 	}
 	t.Run("Server", h2Server)
@@ -148,40 +146,5 @@ func runH2Client(t *testing.T, cases []*suite.Case, quick bool, limit time.Durat
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no report from the fuzzing server")
-	}
-}
-
-// rerunWithXConnect runs the test name (or the part of it that -run
-// selects) in a child process with GODEBUG=http2xconnect=1. Its bound
-// leaves room for the full-size roles run one after the other (8 minutes
-// each at most) and the large-echo subtest.
-func rerunWithXConnect(t *testing.T, name string) {
-	run := "^" + name + "$"
-	if f := flag.Lookup("test.run"); f != nil {
-		if v := f.Value.String(); strings.HasPrefix(v, name+"/") || strings.HasPrefix(v, run+"/") {
-			run = v
-		}
-	}
-	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=25m"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	godebug := os.Getenv("GODEBUG")
-	if godebug != "" {
-		godebug += ","
-	}
-	cmd.Env = append(os.Environ(), "GODEBUG="+godebug+"http2xconnect=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || testing.Verbose() {
-		t.Logf("child process (GODEBUG=%shttp2xconnect=1):\n%s", godebug, out)
-	}
-	if err != nil {
-		t.Fatalf("%s in a child process with extended CONNECT on: %v", name, err)
-	}
-	if !bytes.Contains(out, []byte("PASS")) {
-		t.Fatalf("the child process did not report PASS")
 	}
 }

@@ -1,24 +1,19 @@
 package interop
 
 import (
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"flag"
 	"math/big"
 	"net"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 // TestChromiumHTTP2 is TestChromium with the page served over HTTPS with
@@ -31,44 +26,11 @@ import (
 func TestChromiumHTTP2(t *testing.T) {
 	requirePeer(t, chromiumPeer)
 	if !wsio.ExtendedConnectEnabled() {
-		rerunWithXConnect(t, "TestChromiumHTTP2")
+		wstest.RerunWithGODEBUG(t, "TestChromiumHTTP2", "http2xconnect=1", 10*time.Minute)
 		return
 	}
 	t.Run("plain", func(t *testing.T) { runChromium(t, false, true) })
 	t.Run("deflate", func(t *testing.T) { runChromium(t, true, true) })
-}
-
-// rerunWithXConnect runs the test name (or the part of it that -run
-// selects) in a child process with GODEBUG=http2xconnect=1.
-func rerunWithXConnect(t *testing.T, name string) {
-	run := "^" + name + "$"
-	if f := flag.Lookup("test.run"); f != nil {
-		if v := f.Value.String(); strings.HasPrefix(v, name+"/") {
-			run = v
-		}
-	}
-	args := []string{"-test.run=" + run, "-test.count=1", "-test.timeout=10m"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	godebug := os.Getenv("GODEBUG")
-	if godebug != "" {
-		godebug += ","
-	}
-	cmd.Env = append(os.Environ(), "GODEBUG="+godebug+"http2xconnect=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || testing.Verbose() {
-		t.Logf("child process (GODEBUG=%shttp2xconnect=1):\n%s", godebug, out)
-	}
-	if err != nil {
-		t.Fatalf("%s in a child process with extended CONNECT on: %v", name, err)
-	}
-	if !bytes.Contains(out, []byte("PASS")) {
-		t.Fatalf("the child process did not report PASS")
-	}
 }
 
 // selfSigned returns a TLS configuration with a certificate for 127.0.0.1

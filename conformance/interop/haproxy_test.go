@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 const haproxyPath = "/usr/sbin/haproxy"
@@ -47,7 +48,7 @@ var haproxyPeer = &peer{
 func TestHAProxyHTTP2(t *testing.T) {
 	requirePeer(t, haproxyPeer)
 	if !wsio.ExtendedConnectEnabled() {
-		rerunWithXConnect(t, "TestHAProxyHTTP2")
+		wstest.RerunWithGODEBUG(t, "TestHAProxyHTTP2", "http2xconnect=1", 10*time.Minute)
 		return
 	}
 	type seen struct {
