@@ -130,18 +130,7 @@ func (r *runner) h2() error {
 	for _, row := range rows {
 		t.addRow(row)
 	}
-	for round := 1; round <= r.cfg.rounds; round++ {
-		for _, lib := range t.cols {
-			if r.ctx.Err() != nil {
-				return r.ctx.Err()
-			}
-			if err := r.h2One(t, rows, lib, round, k); err != nil {
-				r.fail("h2", lib, err)
-			}
-		}
-	}
-	r.printTable(t)
-	return nil
+	return r.eachRound(t, "h2", func(lib string, round int) error { return r.h2One(t, rows, lib, round, k) })
 }
 
 func (r *runner) h2One(t *table, rows []string, lib string, round, k int) error {

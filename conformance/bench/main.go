@@ -382,6 +382,19 @@ func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.
 		return res, err
 	}
 	defer cli.Stop()
+	if res, err = timedPair(srv, cli, timeout); err != nil {
+		return res, err
+	}
+	if wantStats {
+		res.server, err = srv.stats()
+	}
+	return res, err
+}
+
+// timedPair waits for cli's WARM, tells it GO and returns its RESULT with the
+// CPU time srv spent between the two.
+func timedPair(srv, cli *child, timeout time.Duration) (pairResult, error) {
+	var res pairResult
 	if _, err := cli.expect("WARM", 2*time.Minute); err != nil {
 		return res, err
 	}
@@ -400,10 +413,7 @@ func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.
 		return res, err
 	}
 	res.serverCPUNs = c1 - c0
-	if wantStats {
-		res.server, err = srv.stats()
-	}
-	return res, err
+	return res, nil
 }
 
 func (r *runner) libs() []string { return r.cfg.libs }
@@ -588,18 +598,7 @@ func (r *runner) idleK(k int) error {
 	for _, row := range rows {
 		t.addRow(row)
 	}
-	for round := 1; round <= r.cfg.rounds; round++ {
-		for _, lib := range t.cols {
-			if r.ctx.Err() != nil {
-				return r.ctx.Err()
-			}
-			if err := r.idleOne(t, rows, lib, round, k); err != nil {
-				r.fail("idle", lib, err)
-			}
-		}
-	}
-	r.printTable(t)
-	return nil
+	return r.eachRound(t, "idle", func(lib string, round int) error { return r.idleOne(t, rows, lib, round, k) })
 }
 
 func (r *runner) idleOne(t *table, rows []string, lib string, round, k int) error {
@@ -709,4 +708,22 @@ func (r *runner) handshake() error {
 
 func (r *runner) printTable(t *table) {
 	fmt.Fprintln(r.out, t.text(r.cfg.libs))
+}
+
+// eachRound measures every column of t, round after round, with one; a
+// failed measurement is recorded and the run goes on. It prints t at the
+// end, and stops early only when the run is canceled.
+func (r *runner) eachRound(t *table, what string, one func(lib string, round int) error) error {
+	for round := 1; round <= r.cfg.rounds; round++ {
+		for _, lib := range t.cols {
+			if r.ctx.Err() != nil {
+				return r.ctx.Err()
+			}
+			if err := one(lib, round); err != nil {
+				r.fail(what, lib, err)
+			}
+		}
+	}
+	r.printTable(t)
+	return nil
 }

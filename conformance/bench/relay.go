@@ -223,24 +223,9 @@ func (r *runner) relayPair(lib, mode string, sinkArgs, cliArgs []string, size st
 		return res, err
 	}
 	defer cli.Stop()
-	if _, err := cli.expect("WARM", 2*time.Minute); err != nil {
+	if res, err = timedPair(relay, cli, timeout); err != nil {
 		return res, err
 	}
-	c0, err := relay.cpu()
-	if err != nil {
-		return res, err
-	}
-	if err := cli.Send("GO"); err != nil {
-		return res, err
-	}
-	if err := cli.expectJSON("RESULT", timeout, &res.clientResult); err != nil {
-		return res, err
-	}
-	c1, err := relay.cpu()
-	if err != nil {
-		return res, err
-	}
-	res.serverCPUNs = c1 - c0
 	if res.Ops == 0 && res.UpMBps == 0 {
 		return res, errors.New("the client measured nothing")
 	}
