@@ -110,17 +110,7 @@ func BenchmarkReadFrame(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				total := 0
-				for {
-					n, err := m.Read(buf)
-					total += n
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
+				total := readAll(b, m, buf)
 				if total != size {
 					b.Fatal(total)
 				}
@@ -203,17 +193,7 @@ func benchEcho(b *testing.B, url string) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				total := 0
-				for {
-					n, err := m.Read(buf)
-					total += n
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
+				total := readAll(b, m, buf)
 				if total != size {
 					b.Fatal(total)
 				}
@@ -295,5 +275,21 @@ func BenchmarkStream(b *testing.B) {
 			}
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// readAll reads m to its end through Read with buf, failing b on an error,
+// and returns how many bytes it read.
+func readAll(b *testing.B, m Message, buf []byte) int {
+	total := 0
+	for {
+		n, err := m.Read(buf)
+		total += n
+		if err == io.EOF {
+			return total
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
