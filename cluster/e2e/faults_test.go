@@ -20,22 +20,14 @@ import (
 // new node. The others missed nothing.
 func TestKillNodeMidStream(t *testing.T) {
 	t.Parallel()
-	nats := startNATS(t)
-	nodes := startCluster(t, natsFactory(nats), nodeConfig{})
-	lb := startHAProxy(t, addrs(nodes))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var subs []*sub
-	for range 6 {
-		subs = append(subs, newSub(t, ctx, subURL("ws", lb.addr, "news"), nil, true))
-	}
+	nodes, subs := balancedSubscribers(t, ctx)
 	defer func() {
 		for _, s := range subs {
 			s.stop()
 		}
 	}()
-	logOnFailure(t, nodes, subs)
-	awaitRoutes(t, nodes, subs, "news")
 
 	const total, killAt = 1500, 500
 	var wg sync.WaitGroup
@@ -259,22 +251,14 @@ func TestSlowSubscriber(t *testing.T) {
 // through HAProxy to the other nodes and keep receiving.
 func TestDrain(t *testing.T) {
 	t.Parallel()
-	nats := startNATS(t)
-	nodes := startCluster(t, natsFactory(nats), nodeConfig{})
-	lb := startHAProxy(t, addrs(nodes))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var subs []*sub
-	for range 6 {
-		subs = append(subs, newSub(t, ctx, subURL("ws", lb.addr, "news"), nil, true))
-	}
+	nodes, subs := balancedSubscribers(t, ctx)
 	defer func() {
 		for _, s := range subs {
 			s.stop()
 		}
 	}()
-	logOnFailure(t, nodes, subs)
-	awaitRoutes(t, nodes, subs, "news")
 	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 	defer scancel()
 	if err := nodes[2].srv.Shutdown(sctx); err != nil {
@@ -325,4 +309,22 @@ func percentile(s *sub, lo, hi int, q float64) time.Duration {
 		return 0
 	}
 	return l[int(q*float64(len(l)-1))]
+}
+
+// balancedSubscribers starts three nodes on an embedded nats-server behind
+// HAProxy, and six reconnecting subscribers to "news" through HAProxy,
+// returning once every node routes the topic to them. The caller stops
+// the subscribers.
+func balancedSubscribers(t *testing.T, ctx context.Context) ([]*node, []*sub) {
+	t.Helper()
+	nats := startNATS(t)
+	nodes := startCluster(t, natsFactory(nats), nodeConfig{})
+	lb := startHAProxy(t, addrs(nodes))
+	var subs []*sub
+	for range 6 {
+		subs = append(subs, newSub(t, ctx, subURL("ws", lb.addr, "news"), nil, true))
+	}
+	logOnFailure(t, nodes, subs)
+	awaitRoutes(t, nodes, subs, "news")
+	return nodes, subs
 }
