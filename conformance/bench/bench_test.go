@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/wsio/wsio/conformance/internal/proc"
 )
 
@@ -145,5 +149,133 @@ func TestRoundRatios(t *testing.T) {
 				t.Errorf("roundRatios() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// startServerHere runs lib's echo server in this process on a loopback
+// port until the test ends, and returns its address.
+func startServerHere(t *testing.T, lib *library) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &serverState{mode: "echo", lib: lib}
+	if lib.serve != nil {
+		go lib.serve(ln, st)
+		t.Cleanup(func() { ln.Close() })
+	} else {
+		hs := &http.Server{Handler: lib.handler(st), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		t.Cleanup(func() { hs.Close() })
+	}
+	return ln.Addr().String()
+}
+
+// TestWSRawClient checks that -client raw can drive every server of the
+// latency tables: echoes of each frame-length encoding come back whole
+// and equal, and the closing handshake completes.
+func TestWSRawClient(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("binds 127.0.0.x source addresses")
+	}
+	for _, lib := range []*library{wsioLib, wsioHTTPLib, wsioEventsLib, wsioEventsHTTPLib, gorillaLib, coderLib, gwsLib, gobwasLib} {
+		t.Run(lib.name, func(t *testing.T) {
+			t.Parallel()
+			addr := startServerHere(t, lib)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := dialWSRaw(ctx, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.(*wsRawConn).c.SetDeadline(time.Now().Add(10 * time.Second))
+			buf := new([]byte)
+			for _, n := range []int{1, 16, 125, 126, 1024, 65535, 65536, 100_000} {
+				p := make([]byte, n)
+				for i := range p {
+					p[i] = byte(i*7 + n)
+				}
+				if err := roundTrip(c, p, buf); err != nil {
+					t.Fatalf("%d B: %v", n, err)
+				}
+				if !bytes.Equal(*buf, p) {
+					t.Fatalf("%d B: the echo differs from the message sent", n)
+				}
+			}
+			if err := c.close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+}
+
+// TestWSRawClientFrames has a gorilla server answer each message with a
+// text message (to be skipped), then the echo fragmented with a ping
+// between the fragments: the client must return the echo whole and
+// answer the ping.
+func TestWSRawClientFrames(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("binds 127.0.0.x source addresses")
+	}
+	var pongs atomic.Int32
+	srv := &library{name: "frames", handler: func(*serverState) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := gorillaUpgrader.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.SetPongHandler(func(string) error { pongs.Add(1); return nil })
+			for {
+				_, p, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				if c.WriteMessage(websocket.TextMessage, []byte("skip me")) != nil {
+					return
+				}
+				mw, err := c.NextWriter(websocket.BinaryMessage)
+				if err != nil {
+					return
+				}
+				half := len(p) / 2
+				// gorilla sends a frame each time its 4 KiB buffer fills,
+				// so the ping lands between fragments.
+				_, _ = mw.Write(p[:half])
+				_ = c.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(5*time.Second))
+				_, _ = mw.Write(p[half:])
+				if mw.Close() != nil {
+					return
+				}
+			}
+		})
+	}}
+	addr := startServerHere(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialWSRaw(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*wsRawConn).c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := new([]byte)
+	p := bytes.Repeat([]byte("0123456789"), 2000)
+	for i := range 2 {
+		if err := roundTrip(c, p, buf); err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+		if !bytes.Equal(*buf, p) {
+			t.Fatalf("round trip %d: the echo differs from the message sent", i)
+		}
+	}
+	// The server read the first ping's pong before the second message.
+	if pongs.Load() < 1 {
+		t.Errorf("the server got %d pongs, want at least 1", pongs.Load())
+	}
+	if err := c.close(); err != nil {
+		t.Errorf("close: %v", err)
 	}
 }

@@ -48,7 +48,7 @@ func anyLib(name string) *library {
 	if l := libByName(name); l != nil {
 		return l
 	}
-	for _, l := range []*library{wsioHTTPLib, wsioEventsLib, wsioEventsHTTPLib, wsFloorLib, wsioH1TLSLib, wsioH2Lib} {
+	for _, l := range []*library{wsioHTTPLib, wsioEventsLib, wsioEventsHTTPLib, wsFloorLib, wsRawLib, wsioH1TLSLib, wsioH2Lib} {
 		if name == l.name {
 			return l
 		}
