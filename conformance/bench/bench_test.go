@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,7 +98,11 @@ func TestQuick(t *testing.T) {
 				cols = tb.cols
 			}
 			header := "|  | " + strings.Join(cols, " | ") + " | wsio/" + cols[1] + " |"
-			if cols[0] != "wsio" { // no wsio column, so no ratios (h2)
+			switch {
+			case tb.bestOf != nil: // latency: the ratios to the best of gorilla and coder
+				header = "|  | " + strings.Join(cols, " | ") +
+					" | best | wsio/best | wsio-http/best | wsio-events/best | wsio-events-http/best |"
+			case cols[0] != "wsio": // no wsio column, so no ratios (h2)
 				header = "|  | " + strings.Join(cols, " | ") + " |"
 			}
 			if strings.Contains(text, header) {
@@ -111,7 +116,8 @@ func TestQuick(t *testing.T) {
 	if got := strings.Count(text, deflateHeader); got != nDeflate || nDeflate != 3 {
 		t.Errorf("Markdown has %d deflate table headers, want %d (and 3 deflate tables):\n%s", got, nDeflate, text)
 	}
-	for _, want := range []string{"Command (from `conformance/`):", "-quick", "Machine:", runtime.Version(), "github.com/gorilla/websocket v"} {
+	for _, want := range []string{"Command (from `conformance/`):", "-quick", "Machine:", runtime.Version(), "github.com/gorilla/websocket v",
+		"one gorilla client for every server", "| 1 conn × 16 B, round 1 |", "| 1 conn × 1 KiB, round 1 |"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("Markdown lacks %q", want)
 		}
@@ -149,6 +155,200 @@ func TestRoundRatios(t *testing.T) {
 				t.Errorf("roundRatios() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRotated(t *testing.T) {
+	t.Parallel()
+	abcd := []string{"a", "b", "c", "d"}
+	tests := []struct {
+		libs  []string
+		round int
+		want  []string
+	}{
+		{abcd, 1, abcd},
+		{abcd, 2, []string{"b", "c", "d", "a"}},
+		{abcd, 3, []string{"c", "d", "a", "b"}},
+		{abcd, 4, []string{"d", "a", "b", "c"}},
+		{abcd, 5, abcd},
+		{abcd, 6, []string{"b", "c", "d", "a"}},
+		{[]string{"a"}, 3, []string{"a"}},
+		{nil, 2, nil},
+	}
+	for _, tt := range tests {
+		got := rotated(tt.libs, tt.round)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("rotated(%v, %d) = %v, want %v", tt.libs, tt.round, got, tt.want)
+		}
+	}
+	// Every round measures every library once.
+	for round := 1; round <= 9; round++ {
+		got := rotated(abcd, round)
+		slices.Sort(got)
+		if !slices.Equal(got, abcd) {
+			t.Errorf("round %d measures %v", round, got)
+		}
+	}
+	if !slices.Equal(abcd, []string{"a", "b", "c", "d"}) {
+		t.Errorf("rotated changed its argument: %v", abcd)
+	}
+}
+
+// TestBestGrid checks the latency tables' ratio presentation: a "best"
+// column naming the better of gorilla and coder per row, and each wsio
+// server shape's median divided by that one's.
+func TestBestGrid(t *testing.T) {
+	t.Parallel()
+	type s = map[string][]float64
+	tests := []struct {
+		name         string
+		higherBetter bool
+		cols         []string
+		samples      map[string]s
+		wantHead     string
+		want         []string // the cells of each row, joined by " | "
+	}{
+		{
+			name: "higher is better: the larger of gorilla and coder", higherBetter: true,
+			cols: []string{"wsio", "wsio-http", "gorilla", "coder", "raw"},
+			samples: map[string]s{
+				"a": {"wsio": {100, 120, 110}, "wsio-http": {90}, "gorilla": {100}, "coder": {50}, "raw": {200}},
+				"b": {"wsio": {100}, "wsio-http": {100}, "gorilla": {80}, "coder": {125}, "raw": {1}},
+			},
+			wantHead: " | wsio | wsio-http | gorilla | coder | raw | best | wsio/best | wsio-http/best",
+			want: []string{
+				"a | 110 | 90.0 | 100 | 50.0 | 200 | gorilla | 1.10 | 0.90",
+				"b | 100 | 100 | 80.0 | 125 | 1.00 | coder | 0.80 | 0.80",
+			},
+		},
+		{
+			name: "lower is better: the smaller", higherBetter: false,
+			cols: []string{"wsio", "wsio-events", "gorilla", "coder"},
+			samples: map[string]s{
+				"a": {"wsio": {10}, "wsio-events": {30}, "gorilla": {20}, "coder": {15}},
+			},
+			wantHead: " | wsio | wsio-events | gorilla | coder | best | wsio/best | wsio-events/best",
+			want:     []string{"a | 10.0 | 30.0 | 20.0 | 15.0 | coder | 0.67 | 2.00"},
+		},
+		{
+			name: "one reference measured, one shape failed", higherBetter: true,
+			cols: []string{"wsio", "wsio-http", "gorilla", "coder"},
+			samples: map[string]s{
+				"a": {"wsio": {30}, "coder": {20}},
+				"b": {"wsio": {30}, "wsio-http": {10}},
+			},
+			wantHead: " | wsio | wsio-http | gorilla | coder | best | wsio/best | wsio-http/best",
+			want: []string{
+				"a | 30.0 | – | – | 20.0 | coder | 1.50 | –",
+				"b | 30.0 | 10.0 | – | – | – | – | –",
+			},
+		},
+		{
+			name: "a zero best", higherBetter: true,
+			cols:     []string{"wsio", "gorilla"},
+			samples:  map[string]s{"a": {"wsio": {3}, "gorilla": {0}}},
+			wantHead: " | wsio | gorilla | best | wsio/best",
+			want:     []string{"a | 3.00 | 0 | gorilla | –"},
+		},
+		{
+			name: "neither gorilla nor coder in -libs: no ratios", higherBetter: true,
+			cols:     []string{"wsio", "gws"},
+			samples:  map[string]s{"a": {"wsio": {3}, "gws": {2}}},
+			wantHead: " | wsio | gws",
+			want:     []string{"a | 3.00 | 2.00"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tb := &table{higherBetter: tt.higherBetter, cols: tt.cols, bestOf: latencyBestOf, samples: map[string]map[string][]float64{}}
+			for _, row := range []string{"a", "b"} {
+				for lib, vs := range tt.samples[row] {
+					for _, v := range vs {
+						tb.add(row, lib, v)
+					}
+				}
+			}
+			head, cells := tb.grid(nil)
+			if got := strings.Join(head, " | "); got != tt.wantHead {
+				t.Errorf("head %q, want %q", got, tt.wantHead)
+			}
+			var got []string
+			for _, line := range cells {
+				got = append(got, strings.Join(line, " | "))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("cells:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestRoundGrid checks the spread shown beside the medians: every round's
+// figures, one line per row and round, with that round's own ratios, a
+// failed measurement as "–", and both in the text and in the Markdown.
+func TestRoundGrid(t *testing.T) {
+	t.Parallel()
+	tb := &table{title: "T", higherBetter: true, cols: []string{"wsio", "gorilla", "coder"}, bestOf: latencyBestOf,
+		byRound: true, samples: map[string]map[string][]float64{}}
+	for _, m := range []struct {
+		row, lib string
+		round    int
+		v        float64
+	}{
+		// Added in a rotated order, as the runner does; coder failed in round 2.
+		{"16 B", "wsio", 1, 100}, {"16 B", "gorilla", 1, 80}, {"16 B", "coder", 1, 90},
+		{"16 B", "gorilla", 2, 120}, {"16 B", "wsio", 2, 60},
+		{"16 B", "coder", 3, 100}, {"16 B", "wsio", 3, 110}, {"16 B", "gorilla", 3, 50},
+		{"1 KiB", "wsio", 1, 5000}, {"1 KiB", "gorilla", 1, 4000}, {"1 KiB", "coder", 1, 2000},
+	} {
+		tb.addRound(m.row, m.lib, m.round, m.v)
+	}
+	head, cells := tb.roundGrid(nil)
+	if got, want := strings.Join(head, " | "), " | wsio | gorilla | coder | best | wsio/best"; got != want {
+		t.Errorf("head %q, want %q", got, want)
+	}
+	var got []string
+	for _, line := range cells {
+		got = append(got, strings.Join(line, " | "))
+	}
+	want := []string{
+		"16 B, round 1 | 100 | 80.0 | 90.0 | coder | 1.11",
+		"16 B, round 2 | 60.0 | 120 | – | gorilla | 0.50",
+		"16 B, round 3 | 110 | 50.0 | 100 | coder | 1.10",
+		"1 KiB, round 1 | 5,000 | 4,000 | 2,000 | gorilla | 1.25",
+		"1 KiB, round 2 | – | – | – | – | –",
+		"1 KiB, round 3 | – | – | – | – | –",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("round grid:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The medians: 16 B wsio 100, gorilla 80, coder 95 (of 90 and 100).
+	_, cells = tb.grid(nil)
+	if got, want := strings.Join(cells[0], " | "), "16 B | 100 | 80.0 | 95.0 | coder | 1.05"; got != want {
+		t.Errorf("median line %q, want %q", got, want)
+	}
+	text, md := tb.text(nil), tb.markdown(nil)
+	if !strings.Contains(text, "-- round by round") {
+		t.Errorf("text lacks the round-by-round grid:\n%s", text)
+	}
+	for _, want := range want {
+		fields := strings.Join(strings.Fields(strings.ReplaceAll(want, " | ", " ")), " ")
+		found := false
+		for _, line := range strings.Split(text, "\n") {
+			found = found || strings.Join(strings.Fields(line), " ") == fields
+		}
+		if !found {
+			t.Errorf("text lacks the line %q:\n%s", want, text)
+		}
+	}
+	for _, want := range []string{"Round by round", "| 16 B, round 2 | 60.0 | 120 | – | gorilla | 0.50 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(text, "wsio/raw round by round") {
+		t.Errorf("a bestOf table printed the wsio/raw round ratios:\n%s", text)
 	}
 }
 

@@ -3,27 +3,35 @@
 // raw TCP as the ceiling, over loopback, with client and server in
 // separate processes:
 //
-//	go run ./bench [all|echo|bulk|relay|idle|handshake|deflate|h2] [flags]
+//	go run ./bench [all|echo|latency|bulk|relay|idle|handshake|deflate|h2] [flags]
 //
-// echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and
-// 64 connections. bulk: one connection streams one huge binary message
-// client→server and then server→client; MB/s and the peak RSS of both
-// processes. relay: client → relay → sink, each a process, the relay
-// written with the library as a proxy would be (wsio, gorilla, gws,
-// gobwas; raw TCP's is io.Copy socket to socket): one -bulk message each
-// way and 64 connections echoing 64 KiB, MB/s and the relay's CPU per
-// GiB. idle: K connections held open after one small echo each
-// (-idle, by default 10,000 and as many as the open-file limit allows);
-// the server's RSS, Go heap and goroutines per connection. handshake:
-// handshakes (each followed by a close) per second, sequential and in
-// parallel. deflate: permessage-deflate on (wsio, gorilla, coder only):
-// echo of ~1 KiB JSON text messages over 1 and 64 connections, and the
-// server's memory per idle connection (-didle, after one compressed
-// message each way and -dwait) against uncompressed wsio. h2: wsio over
-// TLS, HTTP/2 (RFC 8441, all WebSockets streams of one connection) against
-// HTTP/1.1: the time and CPU to open -h2conns WebSockets and what they
-// cost the server and the client process once idle. Every figure is the median of -rounds rounds; tables go to
-// stdout and, as Markdown with the machine and the command line, to -md.
+// echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and 64
+// connections. latency: round trips of 16 B and 1 KiB messages over one
+// connection (-lsizes, -lconns), twice: with each library's own client, and
+// with one client (-client: gorilla, or raw, a client written on RFC 6455
+// alone, or another library's) driving every server, so that the servers
+// alone are compared; every wsio server shape's figure is divided by the
+// better of gorilla's and coder's, and every round's figures are printed
+// beside the medians (see latency.go). bulk: one connection streams one
+// huge binary message client→server and then server→client; MB/s and the
+// peak RSS of both processes. relay: client → relay → sink, each a process,
+// the relay written with the library as a proxy would be (wsio, gorilla,
+// gws, gobwas; raw TCP's is io.Copy socket to socket): one -bulk message
+// each way and 64 connections echoing 64 KiB, MB/s and the relay's CPU per
+// GiB. idle: K connections held open after one small echo each (-idle, by
+// default 10,000 and as many as the open-file limit allows); the server's
+// RSS, Go heap and goroutines per connection. handshake: handshakes (each
+// followed by a close) per second, sequential and in parallel. deflate:
+// permessage-deflate on (wsio, gorilla, coder only): echo of ~1 KiB JSON
+// text messages over 1 and 64 connections, and the server's memory per idle
+// connection (-didle, after one compressed message each way and -dwait)
+// against uncompressed wsio. h2: wsio over TLS, HTTP/2 (RFC 8441, all
+// WebSockets streams of one connection) against HTTP/1.1: the time and CPU
+// to open -h2conns WebSockets and what they cost the server and the client
+// process once idle. Every figure is the median of -rounds rounds; within a
+// round of the echo and latency benchmarks the libraries take turns in an
+// order that rotates by one from round to round. Tables go to stdout and,
+// as Markdown with the machine and the command line, to -md.
 //
 // -quick is a seconds-long smoke configuration; -libs and -only filter;
 // -v prints every sample. With WSIO_BENCH_PROFILE=dir set, every child
@@ -63,7 +71,7 @@ func main() {
 	}
 }
 
-var benchNames = []string{"echo", "bulk", "relay", "idle", "handshake", "deflate", "h2"}
+var benchNames = []string{"echo", "latency", "bulk", "relay", "idle", "handshake", "deflate", "h2"}
 
 type config struct {
 	args      []string
@@ -75,6 +83,9 @@ type config struct {
 	echoDur   time.Duration
 	echoConns []int
 	echoSizes []int
+	latClient string // latency: the -client library driving every server in the common-client tables
+	latConns  []int  // latency: connection counts
+	latSizes  []int  // latency: payload sizes
 	bulkSize  int64
 	idleConns []int // connection counts; "max" is the open-file limit less idleMargin
 	idleWait  time.Duration
@@ -107,6 +118,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.echoDur, "dur", 3*time.Second, "echo: duration of each round")
 	conns := fs.String("conns", "1,64", "echo: connection counts")
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
+	fs.StringVar(&cfg.latClient, "client", "gorilla", "latency: the client driving every server in the common-client tables: "+strings.Join(latencyClientNames, ", "))
+	lconns := fs.String("lconns", "1", "latency: connection counts")
+	lsizes := fs.String("lsizes", "16,1KiB", "latency: payload sizes")
 	bulk := fs.String("bulk", "1GiB", "bulk: size of the streamed message")
 	idle := fs.String("idle", "10000,max", "idle: connection counts to hold open, comma-separated; max: as many as the open-file limit allows")
 	fs.DurationVar(&cfg.idleWait, "iwait", time.Second, "idle: wait after the last echo before reading the server's memory")
@@ -117,7 +131,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.hsPar, "hspar", 64, "handshake: parallel dialers in the parallel run")
 	fs.BoolVar(&cfg.verify, "verify", false, "bulk: check CRC-32 of both transfers (costs throughput)")
 	fs.BoolVar(&cfg.verbose, "v", false, "print every sample")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -171,19 +186,20 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, fmt.Errorf("unknown subcommand %q", sub)
 	}
-	for _, s := range splitList(*conns) {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("bad -conns entry %q", s)
-		}
-		cfg.echoConns = append(cfg.echoConns, n)
+	if cfg.echoConns, err = parseCounts("-conns", *conns); err != nil {
+		return nil, err
 	}
-	for _, s := range splitList(*sizes) {
-		n, err := parseSize(s)
-		if err != nil {
-			return nil, fmt.Errorf("bad -sizes entry %q", s)
-		}
-		cfg.echoSizes = append(cfg.echoSizes, int(n))
+	if cfg.echoSizes, err = parseSizes("-sizes", *sizes); err != nil {
+		return nil, err
+	}
+	if cfg.latConns, err = parseCounts("-lconns", *lconns); err != nil {
+		return nil, err
+	}
+	if cfg.latSizes, err = parseSizes("-lsizes", *lsizes); err != nil {
+		return nil, err
+	}
+	if latencyClient(cfg.latClient) == nil {
+		return nil, fmt.Errorf("unknown -client %q (have %s)", cfg.latClient, strings.Join(latencyClientNames, ", "))
 	}
 	n, err := parseSize(*bulk)
 	if err != nil || n < 2 {
@@ -200,10 +216,37 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 		cfg.idleConns = append(cfg.idleConns, k)
 	}
-	if cfg.rounds < 1 || len(cfg.idleConns) == 0 || cfg.dIdle < 1 || cfg.h2Conns < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 {
-		return nil, errors.New("-rounds, -idle, -didle, -h2conns, -hspar and -libs must be positive / non-empty")
+	if cfg.rounds < 1 || len(cfg.idleConns) == 0 || cfg.dIdle < 1 || cfg.h2Conns < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 ||
+		len(cfg.latConns) == 0 || len(cfg.latSizes) == 0 {
+		return nil, errors.New("-rounds, -lconns, -lsizes, -idle, -didle, -h2conns, -hspar and -libs must be positive / non-empty")
 	}
 	return cfg, nil
+}
+
+// parseCounts parses the comma-separated connection counts of flag name.
+func parseCounts(name, list string) ([]int, error) {
+	var out []int
+	for _, s := range splitList(list) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad %s entry %q", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseSizes parses the comma-separated payload sizes of flag name.
+func parseSizes(name, list string) ([]int, error) {
+	var out []int
+	for _, s := range splitList(list) {
+		n, err := parseSize(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad %s entry %q", name, s)
+		}
+		out = append(out, int(n))
+	}
+	return out, nil
 }
 
 // idleMargin is what -idle max leaves of the open-file limit for the
@@ -299,7 +342,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 			os.Remove(r.bulkFile)
 		}
 	}()
-	steps := map[string]func() error{"echo": r.echo, "bulk": r.bulk, "relay": r.relay, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
+	steps := map[string]func() error{"echo": r.echo, "latency": r.latency, "bulk": r.bulk, "relay": r.relay, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
 	for _, name := range benchNames {
 		if !slices.Contains(cfg.only, name) {
 			continue
@@ -367,17 +410,22 @@ func (p pairResult) cpuUs(ops float64) float64 {
 	return float64(p.CPUNs+p.serverCPUNs) / 1e3 / ops
 }
 
-// pair runs one server and one client to completion. The client sets up
-// (dials), says WARM and waits; the server's CPU clock is read, the client
-// told GO, and read again after the client's RESULT.
+// pair runs one server and one client of lib to completion (see pairOf).
 func (r *runner) pair(lib, mode string, srvArgs, cliArgs []string, timeout time.Duration, wantStats bool) (pairResult, error) {
+	return r.pairOf(lib, lib, mode, srvArgs, cliArgs, timeout, wantStats)
+}
+
+// pairOf runs a server of srvLib and a client of cliLib to completion.
+// The client sets up (dials), says WARM and waits; the server's CPU clock
+// is read, the client told GO, and read again after the client's RESULT.
+func (r *runner) pairOf(srvLib, cliLib, mode string, srvArgs, cliArgs []string, timeout time.Duration, wantStats bool) (pairResult, error) {
 	var res pairResult
-	srv, addr, err := r.startServer(lib, mode, srvArgs...)
+	srv, addr, err := r.startServer(srvLib, mode, srvArgs...)
 	if err != nil {
 		return res, err
 	}
 	defer srv.Stop()
-	cli, err := r.startClient(lib, mode, addr, cliArgs...)
+	cli, err := r.startClient(cliLib, mode, addr, cliArgs...)
 	if err != nil {
 		return res, err
 	}
@@ -418,10 +466,10 @@ func timedPair(srv, cli *child, timeout time.Duration) (pairResult, error) {
 
 func (r *runner) libs() []string { return r.cfg.libs }
 
-// withHTTP is libs with wsio's variants after wsio: the echo, idle and
-// handshake benchmarks show its net/http path (wsio-http) and its event
-// server under Serve (wsio-events) and under net/http (wsio-events-http)
-// beside its Serve path.
+// withHTTP is libs with wsio's variants after wsio: the echo, latency,
+// idle and handshake benchmarks show its net/http path (wsio-http) and
+// its event server under Serve (wsio-events) and under net/http
+// (wsio-events-http) beside its Serve path.
 func (r *runner) withHTTP() []string { return withHTTP(r.cfg.libs) }
 
 func withHTTP(libs []string) []string {
@@ -443,6 +491,21 @@ func withFloor(cols []string) []string {
 		return cols
 	}
 	return slices.Insert(slices.Clone(cols), i, wsFloorLib.name)
+}
+
+// rotated returns libs in the order round (from 1) measures them: round 1
+// in the order given, each later round starting one library further on
+// (a b c, then b c a, then c a b, ...), so that a slow phase of the machine
+// does not always fall on the same library.
+func rotated(libs []string, round int) []string {
+	if len(libs) == 0 {
+		return nil
+	}
+	k := (round - 1) % len(libs)
+	if k < 0 {
+		k += len(libs)
+	}
+	return append(slices.Clone(libs[k:]), libs[:k]...)
 }
 
 // ---- echo ----
@@ -476,7 +539,7 @@ func (r *runner) echo() error {
 		for _, conns := range r.cfg.echoConns {
 			for _, size := range r.cfg.echoSizes {
 				row := echoRow(conns, size)
-				for _, lib := range rate.cols {
+				for _, lib := range rotated(rate.cols, round) {
 					if r.ctx.Err() != nil {
 						return r.ctx.Err()
 					}

@@ -23,6 +23,18 @@ type table struct {
 	rows         []string
 	cols         []string // if set, the columns instead of the -libs libraries
 	samples      map[string]map[string][]float64
+	// bestOf, when set, replaces the wsio/x ratio columns: a "best"
+	// column names the better of these libraries in each row (see
+	// better), and a column per wsio server shape (wsio, wsio-*) divides
+	// its figure by that library's.
+	bestOf []string
+	// byRound makes text and markdown add a second grid with every
+	// round's figures (see roundGrid); the samples must be added with
+	// addRound.
+	byRound bool
+	// round holds, per row and library, the round of each sample added
+	// with addRound.
+	round map[string]map[string][]int
 }
 
 func (t *table) addRow(row string) {
@@ -37,6 +49,40 @@ func (t *table) add(row, lib string, v float64) {
 		t.samples[row] = map[string][]float64{}
 	}
 	t.samples[row][lib] = append(t.samples[row][lib], v)
+}
+
+// addRound is add recording that v was measured in round (from 1).
+func (t *table) addRound(row, lib string, round int, v float64) {
+	t.add(row, lib, v)
+	if t.round == nil {
+		t.round = map[string]map[string][]int{}
+	}
+	if t.round[row] == nil {
+		t.round[row] = map[string][]int{}
+	}
+	t.round[row][lib] = append(t.round[row][lib], round)
+}
+
+// inRound returns the sample of row and lib measured in round, and
+// whether there is one.
+func (t *table) inRound(row, lib string, round int) (float64, bool) {
+	if i := slices.Index(t.round[row][lib], round); i >= 0 {
+		return t.samples[row][lib][i], true
+	}
+	return 0, false
+}
+
+// rounds returns the highest round of any sample added with addRound.
+func (t *table) rounds() int {
+	n := 0
+	for _, libs := range t.round {
+		for _, rs := range libs {
+			for _, r := range rs {
+				n = max(n, r)
+			}
+		}
+	}
+	return n
 }
 
 // Median returns the median of the samples of row and lib, and whether
@@ -54,10 +100,14 @@ func (t *table) Median(row, lib string) (float64, bool) {
 }
 
 // grid returns the header and the cells: one column per library, then
-// wsio's ratio to each other library (raw TCP included).
+// wsio's ratio to each other library (raw TCP included), or with bestOf
+// the ratios to the best (see bestGrid).
 func (t *table) grid(libs []string) ([]string, [][]string) {
 	if t.cols != nil {
 		libs = t.cols
+	}
+	if t.bestOf != nil {
+		return t.bestGrid(libs, t.medianLines())
 	}
 	head := append([]string{""}, libs...)
 	var others []string
@@ -93,8 +143,120 @@ func (t *table) grid(libs []string) ([]string, [][]string) {
 	return head, cells
 }
 
-func (t *table) text(libs []string) string {
-	head, cells := t.grid(libs)
+// isWsioShape reports whether the column lib is one of wsio's server
+// shapes (wsio, wsio-http, wsio-events, ...).
+func isWsioShape(lib string) bool { return lib == "wsio" || strings.HasPrefix(lib, "wsio-") }
+
+// gridLine is one line of a grid: its label, the table row it belongs to
+// (whose lowerBetter entry applies) and its figure for each library.
+type gridLine struct {
+	label string
+	row   string
+	val   func(lib string) (float64, bool)
+}
+
+// medianLines is a line per row of t with the rows' medians.
+func (t *table) medianLines() []gridLine {
+	lines := make([]gridLine, len(t.rows))
+	for i, row := range t.rows {
+		lines[i] = gridLine{row, row, func(lib string) (float64, bool) { return t.Median(row, lib) }}
+	}
+	return lines
+}
+
+// bestGrid is grid for a table with bestOf: one column per library, then
+// "best" (the bestOf library with the better figure in that line; see
+// better) and each wsio shape's figure divided by the best one
+// ("x/best"). Without a wsio shape or a bestOf library among libs there
+// are no ratio columns.
+func (t *table) bestGrid(libs []string, lines []gridLine) ([]string, [][]string) {
+	var shapes, refs []string
+	for _, l := range libs {
+		if isWsioShape(l) {
+			shapes = append(shapes, l)
+		}
+		if slices.Contains(t.bestOf, l) {
+			refs = append(refs, l)
+		}
+	}
+	ratios := len(shapes) > 0 && len(refs) > 0
+	head := append([]string{""}, libs...)
+	if ratios {
+		head = append(head, "best")
+		for _, s := range shapes {
+			head = append(head, s+"/best")
+		}
+	}
+	var cells [][]string
+	for _, ln := range lines {
+		line := []string{ln.label}
+		for _, l := range libs {
+			if v, ok := ln.val(l); ok {
+				line = append(line, fmtNum(v))
+			} else {
+				line = append(line, "–")
+			}
+		}
+		if !ratios {
+			cells = append(cells, line)
+			continue
+		}
+		best, bv, bok := t.better(ln.row, refs, ln.val)
+		if !bok {
+			best = "–"
+		}
+		line = append(line, best)
+		for _, s := range shapes {
+			v, ok := ln.val(s)
+			if !ok || !bok || bv == 0 || (v < 0) != (bv < 0) {
+				line = append(line, "–")
+				continue
+			}
+			line = append(line, fmtRatio(v/bv))
+		}
+		cells = append(cells, line)
+	}
+	return head, cells
+}
+
+// better returns which of libs has the better figure val(lib) in row (the
+// larger where the row is higher-is-better, else the smaller) and that
+// figure; ok is false when none of them has one. A tie goes to the first.
+func (t *table) better(row string, libs []string, val func(lib string) (float64, bool)) (best string, v float64, ok bool) {
+	higher := t.higherBetter && !t.lowerBetter[row]
+	for _, l := range libs {
+		x, has := val(l)
+		if !has {
+			continue
+		}
+		if !ok || (higher && x > v) || (!higher && x < v) {
+			best, v, ok = l, x, true
+		}
+	}
+	return best, v, ok
+}
+
+// roundGrid returns every round's figures in bestGrid's layout: a line
+// per row and round, labelled "row, round k", whose ratio columns (with
+// bestOf) come from that round's figures alone. A library without a
+// sample in a round (the measurement failed) shows "–".
+func (t *table) roundGrid(libs []string) ([]string, [][]string) {
+	if t.cols != nil {
+		libs = t.cols
+	}
+	var lines []gridLine
+	n := t.rounds()
+	for _, row := range t.rows {
+		for k := 1; k <= n; k++ {
+			lines = append(lines, gridLine{fmt.Sprintf("%s, round %d", row, k), row,
+				func(lib string) (float64, bool) { return t.inRound(row, lib, k) }})
+		}
+	}
+	return t.bestGrid(libs, lines)
+}
+
+// writeText writes head and cells as aligned plain-text columns.
+func writeText(b *strings.Builder, head []string, cells [][]string) {
 	width := make([]int, len(head))
 	for i, h := range head {
 		width[i] = len([]rune(h))
@@ -104,8 +266,6 @@ func (t *table) text(libs []string) string {
 			width[i] = max(width[i], len([]rune(c)))
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "== %s\n", t.title)
 	pad := func(s string, w int, left bool) string {
 		n := w - len([]rune(s))
 		if left {
@@ -123,19 +283,10 @@ func (t *table) text(libs []string) string {
 		}
 		b.WriteString("\n")
 	}
-	if spread := t.roundRatios(); spread != "" {
-		fmt.Fprintf(&b, "wsio/raw round by round: %s\n", spread)
-	}
-	return b.String()
 }
 
-func (t *table) markdown(libs []string) string {
-	head, cells := t.grid(libs)
-	var b strings.Builder
-	fmt.Fprintf(&b, "### %s\n\n", t.title)
-	if t.note != "" {
-		fmt.Fprintf(&b, "%s\n\n", t.note)
-	}
+// writeMarkdown writes head and cells as a Markdown table.
+func writeMarkdown(b *strings.Builder, head []string, cells [][]string) {
 	b.WriteString("| " + strings.Join(head, " | ") + " |\n|---")
 	for range head[1:] {
 		b.WriteString("|---:")
@@ -144,6 +295,37 @@ func (t *table) markdown(libs []string) string {
 	for _, line := range cells {
 		b.WriteString("| " + strings.Join(line, " | ") + " |\n")
 	}
+}
+
+func (t *table) text(libs []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "== %s\n", t.title)
+	head, cells := t.grid(libs)
+	writeText(&b, head, cells)
+	if t.byRound {
+		b.WriteString("-- round by round:\n")
+		head, cells = t.roundGrid(libs)
+		writeText(&b, head, cells)
+	}
+	if spread := t.roundRatios(); spread != "" {
+		fmt.Fprintf(&b, "wsio/raw round by round: %s\n", spread)
+	}
+	return b.String()
+}
+
+func (t *table) markdown(libs []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n", t.title)
+	if t.note != "" {
+		fmt.Fprintf(&b, "%s\n\n", t.note)
+	}
+	head, cells := t.grid(libs)
+	writeMarkdown(&b, head, cells)
+	if t.byRound {
+		b.WriteString("\nRound by round (the figures behind the medians; the ratios are each round's own):\n\n")
+		head, cells = t.roundGrid(libs)
+		writeMarkdown(&b, head, cells)
+	}
 	if spread := t.roundRatios(); spread != "" {
 		fmt.Fprintf(&b, "\nwsio/raw round by round (the spread behind the median ratio): %s\n", spread)
 	}
@@ -151,12 +333,16 @@ func (t *table) markdown(libs []string) string {
 }
 
 // roundRatios returns wsio's ratio to raw TCP in each round, row by row
-// ("row: r1 r2 …; …"), or "" when the table has no such pair. Rounds
+// ("row: r1 r2 …; …"), or "" when the table has no such pair or has
+// bestOf (whose round-by-round grid has the ratios that matter). Rounds
 // measure every library in turn, so the i-th samples of wsio and raw come
 // from the same round. A row where the two have different numbers of
 // samples (one lost a round to a failure, listed above the tables) is
 // left out, as its samples no longer pair up.
 func (t *table) roundRatios() string {
+	if t.bestOf != nil {
+		return ""
+	}
 	var parts []string
 	for _, row := range t.rows {
 		w, r := t.samples[row]["wsio"], t.samples[row]["raw"]
@@ -264,7 +450,8 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Libraries: %s\n\n", depVersions())
 	b.WriteString("Loopback only; client and server are separate processes (the bench binary re-executes itself), " +
 		"both on the same machine, so they share its cores. Ratio columns are wsio's figure divided by the other " +
-		"library's (above 1 means wsio's number is bigger, which is better for throughput and worse for memory).\n\n")
+		"library's (above 1 means wsio's number is bigger, which is better for throughput and worse for memory); " +
+		"the latency tables' x/best columns divide each wsio server shape's figure by the better of gorilla's and coder's.\n\n")
 	if len(r.failures) > 0 {
 		b.WriteString("**Failed measurements:**\n\n")
 		for _, f := range r.failures {
@@ -283,7 +470,7 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("## How each library is used\n\n")
 	b.WriteString("Every server but raw TCP and wsio runs behind net/http (`http.Server`, the library's upgrade in the handler); " +
-		"wsio runs its own `Server.Serve`, and the echo, idle and handshake tables add wsio-http, the same server under net/http, " +
+		"wsio runs its own `Server.Serve`, and the echo, latency, idle and handshake tables add wsio-http, the same server under net/http, " +
 		"and its event server under Serve (wsio-events) and under net/http (wsio-events-http). " +
 		"The relay table's relays are servers of each library that dial a sink of the same library (see its note). " +
 		"Library defaults throughout, except read limits raised where a library's default refuses the payloads. " +
@@ -293,6 +480,9 @@ func (r *report) markdown() string {
 		if l := anyLib(name); l != nil {
 			fmt.Fprintf(&b, "- **%s**: %s\n", name, l.notes)
 		}
+	}
+	if len(r.Tables("latency")) > 0 && r.cfg.latClient == "raw" {
+		fmt.Fprintf(&b, "- **ws-raw** (the latency tables' common client, -client raw): %s\n", wsRawLib.notes)
 	}
 	if len(r.Tables("h2")) > 0 {
 		for _, l := range []*library{wsioH1TLSLib, wsioH2Lib} {

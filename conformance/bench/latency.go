@@ -1,0 +1,158 @@
+package main
+
+// The latency benchmark: round trips over one connection (-lconns) of
+// small messages (-lsizes), in two parts. In the first each library's
+// client drives its own server, as in the echo benchmark; in the second
+// one client (-client) drives every server, so that the servers alone
+// differ. Each wsio server shape's figures are divided by the better of
+// gorilla's and coder's, the target being at least 1.0 on the median of
+// at least latencyMinRounds rounds, and every round's figures are shown
+// beside the medians.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// latencyClientNames are the values -client takes: the WebSocket clients
+// that can drive every server (raw is wsRawLib).
+var latencyClientNames = []string{"gorilla", "coder", "gws", "gobwas", "wsio", "raw"}
+
+// latencyClient returns the library whose client -client name selects,
+// or nil.
+func latencyClient(name string) *library {
+	switch name {
+	case "raw":
+		return wsRawLib
+	case "gorilla", "coder", "gws", "gobwas", "wsio":
+		return libByName(name)
+	}
+	return nil
+}
+
+// latencyMinRounds is the number of rounds the latency target's medians
+// must rest on; fewer only warn (-quick runs one).
+const latencyMinRounds = 5
+
+// latencyBestOf are the libraries whose better figure every wsio server
+// shape is compared to.
+var latencyBestOf = []string{"gorilla", "coder"}
+
+// latencyPart is one half of the latency benchmark: its tables and the
+// client driving each server.
+type latencyPart struct {
+	name            string // for failures and -v
+	client          string // the client library for every WebSocket server; "" for each server's own
+	rate, cpu, scpu *table
+}
+
+// clientFor returns the client library measuring the server of lib. Raw
+// TCP speaks no WebSocket, so its own client always measures it.
+func (p *latencyPart) clientFor(lib string) string {
+	if p.client == "" || lib == rawLib.name {
+		return lib
+	}
+	return p.client
+}
+
+func (r *runner) latency() error {
+	cfg := r.cfg
+	if cfg.rounds < latencyMinRounds {
+		fmt.Fprintf(r.log, "bench: warning: latency with -rounds %d: its target asks for the median of at least %d rounds\n",
+			cfg.rounds, latencyMinRounds)
+	}
+	cols := r.withHTTP()
+	cli := latencyClient(cfg.latClient)
+	rounds := fmt.Sprintf("median of %d round", cfg.rounds)
+	if cfg.rounds != 1 {
+		rounds += "s"
+	}
+	common := fmt.Sprintf("one %s client for every server", cfg.latClient)
+	parts := []*latencyPart{
+		{name: "own client"},
+		{name: common, client: cli.name},
+	}
+	for _, p := range parts {
+		who := "each library's own client"
+		if p.client != "" {
+			who = common
+		}
+		p.rate = r.report.table("latency", fmt.Sprintf("Latency, %s: round trips per second, %s (higher is better)", who, rounds), "msg/s", true)
+		p.cpu = r.report.table("latency", fmt.Sprintf("Latency, %s: CPU time per round trip, µs, client + server processes, %s (lower is better)", who, rounds), "µs", false)
+		p.scpu = r.report.table("latency", fmt.Sprintf("Latency, %s: server CPU time per round trip, µs, %s (lower is better)", who, rounds), "µs", false)
+		for _, t := range []*table{p.rate, p.cpu, p.scpu} {
+			t.cols, t.bestOf = cols, latencyBestOf
+			for _, conns := range cfg.latConns {
+				for _, size := range cfg.latSizes {
+					t.addRow(echoRow(conns, size))
+				}
+			}
+		}
+		p.rate.byRound = true
+		p.rate.note = latencyNote(cfg, p, who)
+		p.cpu.note = "CPU time (user + system, getrusage) of both processes over the timed part, divided by the round trips. " +
+			"best is the lower of gorilla's and coder's; x/best below 1 means the wsio server shape costs less."
+		p.scpu.note = "The server process's CPU time alone over the timed part, divided by the round trips. " +
+			"best is the lower of gorilla's and coder's; x/best below 1 means the wsio server shape costs less."
+	}
+	for round := 1; round <= cfg.rounds; round++ {
+		for _, p := range parts {
+			for _, conns := range cfg.latConns {
+				for _, size := range cfg.latSizes {
+					row := echoRow(conns, size)
+					for _, lib := range rotated(cols, round) {
+						if r.ctx.Err() != nil {
+							return r.ctx.Err()
+						}
+						res, err := r.pairOf(lib, p.clientFor(lib), "echo", nil, []string{
+							"-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-dur", cfg.echoDur.String(),
+						}, cfg.echoDur+2*time.Minute, false)
+						if err == nil && res.Ops == 0 {
+							err = fmt.Errorf("no round trip completed in %v", cfg.echoDur)
+						}
+						if err != nil {
+							r.fail("latency, "+p.name+", "+row, lib, err)
+							continue
+						}
+						ops := float64(res.Ops)
+						v := ops / res.Secs
+						p.rate.addRound(row, lib, round, v)
+						p.cpu.add(row, lib, res.cpuUs(ops))
+						p.scpu.add(row, lib, float64(res.serverCPUNs)/1e3/ops)
+						r.progress("latency %s %s %s round %d: %.0f msg/s", p.name, row, lib, round, v)
+					}
+				}
+			}
+		}
+	}
+	for _, p := range parts {
+		r.printTable(p.rate)
+		r.printTable(p.cpu)
+		r.printTable(p.scpu)
+	}
+	return nil
+}
+
+// latencyNote is the note under the round-trip table of part p.
+func latencyNote(cfg *config, p *latencyPart, who string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "One client connection sends one binary message, waits for its echo, repeats, for %v per round; "+
+		"round trips per second. Client: %s", cfg.echoDur, who)
+	if p.client != "" {
+		if p.client == wsRawLib.name {
+			b.WriteString(" (ws-raw, written on RFC 6455 alone: see the end of this report)")
+		}
+		b.WriteString(", so the servers alone differ; the raw column is raw TCP with its own length-prefixed client, " +
+			"as it speaks no WebSocket")
+	}
+	fmt.Fprintf(&b, ". Each round measures every library once, in an order rotated by one library from round to round. "+
+		"best is the better of %s in each line, and x/best divides each wsio server "+
+		"shape's figure by it: the target is 1.00 or above on the median of at least %d rounds. "+
+		"These tables hold the median of %d.", strings.Join(latencyBestOf, " and "), latencyMinRounds, cfg.rounds)
+	if cfg.rounds < latencyMinRounds {
+		fmt.Fprintf(&b, " **Fewer rounds than the target asks for.**")
+	}
+	return b.String()
+}
