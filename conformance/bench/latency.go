@@ -93,9 +93,9 @@ func (r *runner) latency() error {
 		p.rate.byRound = true
 		p.rate.note = latencyNote(cfg, p, who)
 		p.cpu.note = "CPU time (user + system, getrusage) of both processes over the timed part, divided by the round trips. " +
-			"best is the lower of gorilla's and coder's; x/best below 1 means the wsio server shape costs less."
+			"best is the lower of gorilla's and coder's; x/best below 1 means less CPU than the best."
 		p.scpu.note = "The server process's CPU time alone over the timed part, divided by the round trips. " +
-			"best is the lower of gorilla's and coder's; x/best below 1 means the wsio server shape costs less."
+			"best is the lower of gorilla's and coder's; x/best below 1 means less CPU than the best."
 	}
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, p := range parts {
