@@ -143,7 +143,7 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	c := accepted(nc, r, o, protocol, offered, dfl, pre)
 	// Keep the head, not the parsed request (which may hold only the
 	// handshake's fields): Request parses it if it is ever asked for.
-	c.head = head
+	c.head.Store(&head)
 	return c, nil
 }
 

@@ -56,8 +56,8 @@ func TestAcceptConnKeepsHeadNotRequest(t *testing.T) {
 		t.FailNow()
 	}
 	defer c.closeTransport()
-	if c.req.Load() != nil || c.head != head {
-		t.Fatalf("after the handshake: parsed request kept = %v, head kept = %q", c.req.Load() != nil, c.head)
+	if hp := c.head.Load(); c.req.Load() != nil || hp == nil || *hp != head {
+		t.Fatalf("after the handshake: parsed request kept = %v, head kept = %v", c.req.Load() != nil, hp)
 	}
 	if c.Path() != "/room/7" {
 		t.Errorf("Path = %q", c.Path())

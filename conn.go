@@ -68,8 +68,8 @@ type Conn struct {
 	opts   Options
 
 	// Handshake facts.
-	req      atomic.Pointer[http.Request] // parsed from head when first asked for
-	head     string                       // the request head, from AcceptConn
+	req      atomic.Pointer[http.Request] // parsed from head when first asked for; nil once released
+	head     atomic.Pointer[string]       // the request head, from AcceptConn; nil once released
 	path     string
 	protocol string
 	respHdr  http.Header
@@ -156,11 +156,21 @@ func (c *Conn) Subprotocol() string { return c.protocol }
 // URL, Header and RemoteAddr describe the connection), or nil on a client.
 // A connection accepted by AcceptConn (and so Server.Serve) keeps only
 // the request head, and parses it on the first call.
+//
+// A connection served by ServeEvents (and so any event server) lets the
+// request go once the Open callback returns, so that an idle connection
+// holds no request: from then on Request returns nil. Open is where to
+// read the request and keep what the connection needs of it (SetValue).
+// Path, Subprotocol and RemoteAddr stay available.
 func (c *Conn) Request() *http.Request {
-	if r := c.req.Load(); r != nil || c.head == "" {
+	if r := c.req.Load(); r != nil {
 		return r
 	}
-	r, err := handshake.ParseHead(c.head)
+	head := c.head.Load()
+	if head == nil {
+		return nil
+	}
+	r, err := handshake.ParseHead(*head)
 	if err != nil {
 		return nil // not reached: the same head parsed at the handshake
 	}
@@ -172,9 +182,18 @@ func (c *Conn) Request() *http.Request {
 		r.TLS = &cs
 	}
 	if !c.req.CompareAndSwap(nil, r) {
-		r = c.req.Load()
+		return c.req.Load()
+	}
+	if c.head.Load() == nil {
+		c.req.CompareAndSwap(r, nil) // released meanwhile: keep nothing
 	}
 	return r
+}
+
+// releaseRequest lets the handshake request go (see Request).
+func (c *Conn) releaseRequest() {
+	c.head.Store(nil)
+	c.req.Store(nil)
 }
 
 // Path returns the request path of the handshake.

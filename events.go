@@ -29,7 +29,9 @@ import (
 // Setting the deadline in Open and moving it on in Text and Binary makes
 // an idle timeout. The deadline may also be set from another goroutine.
 type Events struct {
-	// Open, if set, is called first, before any message.
+	// Open, if set, is called first, before any message. It is the last
+	// moment the handshake request is available: once Open returns,
+	// Conn.Request returns nil.
 	Open func(c *Conn)
 	// Text is called with each text message.
 	Text func(c *Conn, text string)
@@ -116,8 +118,11 @@ type evConn struct {
 // poller started (or the deadline timer) reads what is waiting first.
 func (ec *evConn) run(first bool) {
 	c := ec.c
-	if first && ec.e.Open != nil {
-		ec.e.Open(c)
+	if first {
+		if ec.e.Open != nil {
+			ec.e.Open(c)
+		}
+		c.releaseRequest()
 	}
 	if !first {
 		c.setEvParked(false) // this goroutine sees deadlines from here on

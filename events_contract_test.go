@@ -289,3 +289,44 @@ func TestEventsIdleTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsRequestUntilOpenReturns: in every event mode the handshake
+// request is there in Open (with its query) and gone once Open returned,
+// while the path stays.
+func TestEventsRequestUntilOpenReturns(t *testing.T) {
+	for _, mode := range eventModes {
+		t.Run(mode.name, func(t *testing.T) {
+			type seen struct {
+				inOpen, inText string
+				path           string
+			}
+			got := make(chan seen, 1)
+			var s seen
+			srv := mode.start(t, wsio.Events{
+				Open: func(c *wsio.Conn) {
+					if r := c.Request(); r != nil {
+						s.inOpen = r.URL.Query().Get("room")
+					}
+				},
+				Text: func(c *wsio.Conn, _ string) {
+					s.inText = fmt.Sprint(c.Request())
+					s.path = c.Path()
+					got <- s
+				},
+			})
+			c := dial(t, srv.url+"/chat?room=7", nil)
+			defer c.CloseNow()
+			if err := c.SendText(testCtx(t), "hi"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case s := <-got:
+				if s.inOpen != "7" || s.inText != "<nil>" || s.path != "/chat" {
+					t.Fatalf("request in Open: room %q; in Text: %s; path %q", s.inOpen, s.inText, s.path)
+				}
+			case <-time.After(timeout):
+				t.Fatal("no Text callback")
+			}
+		})
+	}
+}
