@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,9 +129,13 @@ func childServe(args []string) error {
 	size := fs.Int64("size", 0, "bulk: size of the file")
 	verify := fs.Bool("verify", false, "bulk: CRC-32 uploads")
 	sink := fs.String("sink", "", "relay: the sink's address")
+	gcOff := fs.Bool("gcoff", false, "run with the garbage collector off (GOGC=off)")
 	lib, err := parseChild(fs, args)
 	if err != nil {
 		return err
+	}
+	if *gcOff {
+		debug.SetGCPercent(-1)
 	}
 	st := &serverState{mode: *mode, file: *file, size: *size, verify: *verify, sink: *sink, lib: lib}
 	if *mode == "relay" {

@@ -45,6 +45,7 @@ var latencyBestOf = []string{"gorilla", "coder"}
 type latencyPart struct {
 	name            string // for failures and -v
 	client          string // the client library for every WebSocket server; "" for each server's own
+	gcOff           bool   // every server runs with its garbage collector off
 	rate, cpu, scpu *table
 }
 
@@ -74,10 +75,16 @@ func (r *runner) latency() error {
 		{name: "own client"},
 		{name: common, client: cli.name},
 	}
+	if cfg.latGCOff {
+		parts = append(parts, &latencyPart{name: "own client, servers' GC off", gcOff: true})
+	}
 	for _, p := range parts {
 		who := "each library's own client"
 		if p.client != "" {
 			who = common
+		}
+		if p.gcOff {
+			who += ", every server with its garbage collector off (GOGC=off)"
 		}
 		p.rate = r.report.table("latency", fmt.Sprintf("Latency, %s: round trips per second, %s (higher is better)", who, rounds), "msg/s", true)
 		p.cpu = r.report.table("latency", fmt.Sprintf("Latency, %s: CPU time per round trip, µs, client + server processes, %s (lower is better)", who, rounds), "µs", false)
@@ -106,7 +113,11 @@ func (r *runner) latency() error {
 						if r.ctx.Err() != nil {
 							return r.ctx.Err()
 						}
-						res, err := r.pairOf(lib, p.clientFor(lib), "echo", nil, []string{
+						var srvArgs []string
+						if p.gcOff {
+							srvArgs = []string{"-gcoff"}
+						}
+						res, err := r.pairOf(lib, p.clientFor(lib), "echo", srvArgs, []string{
 							"-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-dur", cfg.echoDur.String(),
 						}, cfg.echoDur+2*time.Minute, false)
 						if err == nil && res.Ops == 0 {
@@ -151,6 +162,11 @@ func latencyNote(cfg *config, p *latencyPart, who string) string {
 		"best is the better of %s in each line, and x/best divides each wsio server "+
 		"shape's figure by it: the target is 1.00 or above on the median of at least %d rounds. "+
 		"These tables hold the median of %d.", strings.Join(latencyBestOf, " and "), latencyMinRounds, cfg.rounds)
+	if p.gcOff {
+		b.WriteString(" The control for the other tables: a process whose collector runs in the background between " +
+			"messages is not idle when the next message arrives, and one that allocates nothing (wsio, raw TCP) is; " +
+			"with every collector off all servers wait the same way.")
+	}
 	if cfg.rounds < latencyMinRounds {
 		fmt.Fprintf(&b, " **Fewer rounds than the target asks for.**")
 	}

@@ -84,6 +84,7 @@ type config struct {
 	echoConns []int
 	echoSizes []int
 	latClient string // latency: the -client library driving every server in the common-client tables
+	latGCOff  bool   // latency: add a part with every server's garbage collector off
 	latConns  []int  // latency: connection counts
 	latSizes  []int  // latency: payload sizes
 	bulkSize  int64
@@ -118,6 +119,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.echoDur, "dur", 3*time.Second, "echo: duration of each round")
 	conns := fs.String("conns", "1,64", "echo: connection counts")
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
+	fs.BoolVar(&cfg.latGCOff, "gcoff", false, "latency: add a part with each library's own client and every server's garbage collector off (GOGC=off), the control for what a collector's background work does to the wake-up of an idle process")
 	fs.StringVar(&cfg.latClient, "client", "gorilla", "latency: the client driving every server in the common-client tables: "+strings.Join(latencyClientNames, ", "))
 	lconns := fs.String("lconns", "1", "latency: connection counts")
 	lsizes := fs.String("lsizes", "16,1KiB", "latency: payload sizes")
