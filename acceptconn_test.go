@@ -112,7 +112,7 @@ func TestAcceptConnDeadlines(t *testing.T) {
 	}{
 		{"whole head at once", []string{head}, true},
 		{"head in two pieces", []string{head[:20], head[20:]}, true},
-		{"head in pieces past the timeout", []string{head[:10], head[10:20], head[20:30], head[30:]}, false},
+		{"head in pieces past the timeout", []string{head[:10], head[10:20], head[20:30], head[30:40], head[40:50], head[50:]}, false},
 		{"nothing", nil, false},
 		{"part of a head, then silence", []string{head[:20]}, false},
 	} {

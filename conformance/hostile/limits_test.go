@@ -157,6 +157,10 @@ func TestMaxConns(t *testing.T) {
 	for range limit {
 		dialWS(t, s)
 	}
+	// A peer has its 101 just before the server counts its connection.
+	if !wstest.Poll(5*time.Second, func() bool { return s.srv.Len() == limit }) {
+		t.Fatalf("Len %d after %d upgrades", s.srv.Len(), limit)
+	}
 	start := time.Now()
 	resp, err := rawRequest(t, s.host, upgradeHead(s.host, ""))
 	if err != nil {
