@@ -47,6 +47,7 @@ type latencyPart struct {
 	client          string // the client library for every WebSocket server; "" for each server's own
 	gcOff           bool   // every server runs with its garbage collector off
 	rate, cpu, scpu *table
+	idle            *table // the machine's CPU idle entries per round trip
 }
 
 // clientFor returns the client library measuring the server of lib. Raw
@@ -89,7 +90,8 @@ func (r *runner) latency() error {
 		p.rate = r.report.table("latency", fmt.Sprintf("Latency, %s: round trips per second, %s (higher is better)", who, rounds), "msg/s", true)
 		p.cpu = r.report.table("latency", fmt.Sprintf("Latency, %s: CPU time per round trip, µs, client + server processes, %s (lower is better)", who, rounds), "µs", false)
 		p.scpu = r.report.table("latency", fmt.Sprintf("Latency, %s: server CPU time per round trip, µs, %s (lower is better)", who, rounds), "µs", false)
-		for _, t := range []*table{p.rate, p.cpu, p.scpu} {
+		p.idle = r.report.table("latency", fmt.Sprintf("Latency, %s: CPU idle entries per round trip, whole machine, %s", who, rounds), "", false)
+		for _, t := range []*table{p.rate, p.cpu, p.scpu, p.idle} {
 			t.cols, t.bestOf = cols, latencyBestOf
 			for _, conns := range cfg.latConns {
 				for _, size := range cfg.latSizes {
@@ -103,6 +105,9 @@ func (r *runner) latency() error {
 			"best is the lower of gorilla's and coder's; x/best below 1 means less CPU than the best."
 		p.scpu.note = "The server process's CPU time alone over the timed part, divided by the round trips. " +
 			"best is the lower of gorilla's and coder's; x/best below 1 means less CPU than the best."
+		p.idle.note = "How many times the machine's CPUs went idle (Linux cpuidle: every state's usage count, " +
+			"all CPUs) over the timed part, divided by the round trips. A process that goes idle between messages " +
+			"pays a CPU's wake-up for the next one, which on a virtual machine that halts idle vCPUs costs more than the round trip's work."
 	}
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, p := range parts {
@@ -132,6 +137,9 @@ func (r *runner) latency() error {
 						p.rate.addRound(row, lib, round, v)
 						p.cpu.add(row, lib, res.cpuUs(ops))
 						p.scpu.add(row, lib, float64(res.serverCPUNs)/1e3/ops)
+						if res.idleEntries >= 0 {
+							p.idle.add(row, lib, float64(res.idleEntries)/ops)
+						}
 						r.progress("latency %s %s %s round %d: %.0f msg/s", p.name, row, lib, round, v)
 					}
 				}
@@ -142,6 +150,7 @@ func (r *runner) latency() error {
 		r.printTable(p.rate)
 		r.printTable(p.cpu)
 		r.printTable(p.scpu)
+		r.printTable(p.idle)
 	}
 	return nil
 }

@@ -404,6 +404,7 @@ func (r *runner) startClient(lib, mode, addr string, extra ...string) (*child, e
 type pairResult struct {
 	clientResult
 	serverCPUNs int64      // the server's CPU time over the timed part
+	idleEntries int64      // the machine's CPU idle-state entries over the timed part, or -1 when unknown
 	server      proc.Stats // with wantStats: the server's stats afterwards
 }
 
@@ -452,18 +453,47 @@ func timedPair(srv, cli *child, timeout time.Duration) (pairResult, error) {
 	if err != nil {
 		return res, err
 	}
+	i0 := cpuIdleEntries()
 	if err := cli.Send("GO"); err != nil {
 		return res, err
 	}
 	if err := cli.expectJSON("RESULT", timeout, &res.clientResult); err != nil {
 		return res, err
 	}
+	i1 := cpuIdleEntries()
 	c1, err := srv.cpu()
 	if err != nil {
 		return res, err
 	}
 	res.serverCPUNs = c1 - c0
+	res.idleEntries = -1
+	if i0 >= 0 && i1 >= i0 {
+		res.idleEntries = i1 - i0
+	}
 	return res, nil
+}
+
+// cpuIdleEntries returns how many times the machine's CPUs have entered
+// an idle state (Linux cpuidle: each CPU's states' usage counts, summed),
+// or -1 when the system does not say.
+func cpuIdleEntries() int64 {
+	files, _ := filepath.Glob("/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/usage")
+	if len(files) == 0 {
+		return -1
+	}
+	var sum int64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return -1
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum += n
+	}
+	return sum
 }
 
 func (r *runner) libs() []string { return r.cfg.libs }
