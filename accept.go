@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wsio/wsio/internal/deflate"
@@ -185,7 +186,9 @@ func responseFailed(nc net.Conn, err error) error {
 func accepted(nc net.Conn, r *http.Request, o *ServerOptions, protocol string, offered []string,
 	dfl *deflateState, pre []byte) *Conn {
 	c := newConn(nc, false, &o.Options, pre)
-	c.path = r.URL.Path
+	// Copies: the request's strings point into its head, which an event
+	// server lets go once Open returns (see Conn.Request).
+	c.path = strings.Clone(r.URL.Path)
 	c.protocol = protocol
 	c.useDeflate(dfl)
 	return c
@@ -227,7 +230,7 @@ func chooseProtocol(r *http.Request, o *ServerOptions, offered []string) string 
 	if o.SelectSubprotocol != nil {
 		p := o.SelectSubprotocol(r, slices.Clone(offered))
 		if slices.Contains(offered, p) {
-			return p
+			return strings.Clone(p) // it may point into the request head
 		}
 		return ""
 	}

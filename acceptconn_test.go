@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestAcceptConnKeepsHeadNotRequest checks that a connection accepted by
@@ -61,6 +62,11 @@ func TestAcceptConnKeepsHeadNotRequest(t *testing.T) {
 	}
 	if c.Path() != "/room/7" {
 		t.Errorf("Path = %q", c.Path())
+	}
+	// The path is a copy, so it does not keep the head alive once an event
+	// server lets the head go.
+	if h := *c.head.Load(); pointsInto(c.path, h) {
+		t.Error("Path points into the request head")
 	}
 	var wg sync.WaitGroup
 	got := make([]any, 4)
@@ -163,4 +169,13 @@ func TestAcceptConnDeadlines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pointsInto reports whether s's bytes lie inside within's.
+func pointsInto(s, within string) bool {
+	if len(s) == 0 || len(within) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(within)))
+	return p >= lo && p < lo+uintptr(len(within))
 }
