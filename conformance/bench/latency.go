@@ -1,10 +1,11 @@
 package main
 
 // The latency benchmark: round trips over one connection (-lconns) of
-// small messages (-lsizes), in two parts. In the first each library's
-// client drives its own server, as in the echo benchmark; in the second
-// one client (-client) drives every server, so that the servers alone
-// differ. Each wsio server shape's figures are divided by the better of
+// small messages (-lsizes), in two parts, or three. In the first each
+// library's client drives its own server, as in the echo benchmark; in
+// the second one client (-client) drives every server, so that the
+// servers alone differ; with -gcoff a third repeats the first with every
+// server's garbage collector off. Each wsio server shape's figures are divided by the better of
 // gorilla's and coder's, the target being at least 1.0 on the median of
 // at least latencyMinRounds rounds, and every round's figures are shown
 // beside the medians.

@@ -10,9 +10,11 @@
 // connection (-lsizes, -lconns), twice: with each library's own client, and
 // with one client (-client: gorilla, or raw, a client written on RFC 6455
 // alone, or another library's) driving every server, so that the servers
-// alone are compared; every wsio server shape's figure is divided by the
-// better of gorilla's and coder's, and every round's figures are printed
-// beside the medians (see latency.go). bulk: one connection streams one
+// alone are compared (and with -gcoff a third time, every server with its
+// garbage collector off); every wsio server shape's figure is divided by
+// the better of gorilla's and coder's, every round's figures are printed
+// beside the medians, and the machine's CPU idle entries per round trip
+// are counted (see latency.go). bulk: one connection streams one
 // huge binary message client→server and then server→client; MB/s and the
 // peak RSS of both processes. relay: client → relay → sink, each a process,
 // the relay written with the library as a proxy would be (wsio, gorilla,
