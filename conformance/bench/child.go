@@ -43,6 +43,8 @@ func childMain(args []string) int {
 		err = childServe(args[1:])
 	case "client":
 		err = childClient(args[1:])
+	case "spin":
+		childSpin()
 	default:
 		err = fmt.Errorf("unknown child subcommand %q", args[0])
 	}
@@ -514,4 +516,20 @@ func clientHandshake(lib *library, addr string, par int, dur time.Duration, drop
 	}
 	proc.Emit("RESULT", clientResult{Ops: total.Load(), Secs: secs, CPUNs: cpu})
 	return nil
+}
+
+// childSpin keeps one CPU busy until stdin closes: the latency
+// benchmark's -busy part runs it beside a pair, so that no CPU goes idle.
+func childSpin() {
+	runtime.GOMAXPROCS(1)
+	var stop atomic.Bool
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		stop.Store(true)
+	}()
+	for n := 0; !stop.Load(); n++ {
+		if n%(1<<20) == 0 {
+			runtime.Gosched() // let the stdin reader run on the one P
+		}
+	}
 }

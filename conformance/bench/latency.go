@@ -1,11 +1,12 @@
 package main
 
 // The latency benchmark: round trips over one connection (-lconns) of
-// small messages (-lsizes), in two parts, or three. In the first each
+// small messages (-lsizes), in two parts or more. In the first each
 // library's client drives its own server, as in the echo benchmark; in
 // the second one client (-client) drives every server, so that the
-// servers alone differ; with -gcoff a third repeats the first with every
-// server's garbage collector off. Each wsio server shape's figures are divided by the better of
+// servers alone differ; with -gcoff a further part repeats the first with
+// every server's garbage collector off, and with -busy one repeats it
+// beside a CPU-bound process. Each wsio server shape's figures are divided by the better of
 // gorilla's and coder's, the target being at least 1.0 on the median of
 // at least latencyMinRounds rounds, and every round's figures are shown
 // beside the medians.
@@ -47,6 +48,7 @@ type latencyPart struct {
 	name            string // for failures and -v
 	client          string // the client library for every WebSocket server; "" for each server's own
 	gcOff           bool   // every server runs with its garbage collector off
+	busy            bool   // a CPU-bound process runs beside each pair
 	rate, cpu, scpu *table
 	idle            *table // the machine's CPU idle entries per round trip
 }
@@ -80,6 +82,9 @@ func (r *runner) latency() error {
 	if cfg.latGCOff {
 		parts = append(parts, &latencyPart{name: "own client, servers' GC off", gcOff: true})
 	}
+	if cfg.latBusy {
+		parts = append(parts, &latencyPart{name: "own client, beside a CPU-bound process", busy: true})
+	}
 	for _, p := range parts {
 		who := "each library's own client"
 		if p.client != "" {
@@ -87,6 +92,9 @@ func (r *runner) latency() error {
 		}
 		if p.gcOff {
 			who += ", every server with its garbage collector off (GOGC=off)"
+		}
+		if p.busy {
+			who += ", beside a CPU-bound process"
 		}
 		p.rate = r.report.table("latency", fmt.Sprintf("Latency, %s: round trips per second, %s (higher is better)", who, rounds), "msg/s", true)
 		p.cpu = r.report.table("latency", fmt.Sprintf("Latency, %s: CPU time per round trip, µs, client + server processes, %s (lower is better)", who, rounds), "µs", false)
@@ -123,9 +131,20 @@ func (r *runner) latency() error {
 						if p.gcOff {
 							srvArgs = []string{"-gcoff"}
 						}
+						var spin *child
+						if p.busy {
+							var err error
+							if spin, err = startChild(r.exe, "spin", "spin"); err != nil {
+								r.fail("latency, "+p.name+", "+row, lib, err)
+								continue
+							}
+						}
 						res, err := r.pairOf(lib, p.clientFor(lib), "echo", srvArgs, []string{
 							"-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-dur", cfg.echoDur.String(),
 						}, cfg.echoDur+2*time.Minute, false)
+						if spin != nil {
+							spin.Stop()
+						}
 						if err == nil && res.Ops == 0 {
 							err = fmt.Errorf("no round trip completed in %v", cfg.echoDur)
 						}
@@ -176,6 +195,10 @@ func latencyNote(cfg *config, p *latencyPart, who string) string {
 		b.WriteString(" The control for the other tables: a process whose collector runs in the background between " +
 			"messages is not idle when the next message arrives, and one that allocates nothing (wsio, raw TCP) is; " +
 			"with every collector off all servers wait the same way.")
+	}
+	if p.busy {
+		b.WriteString(" A second control: a process spinning on one CPU runs beside each pair, so no CPU halts between " +
+			"messages and the round trip costs what the code costs, not what waking an idle CPU costs.")
 	}
 	if cfg.rounds < latencyMinRounds {
 		fmt.Fprintf(&b, " **Fewer rounds than the target asks for.**")

@@ -10,8 +10,8 @@
 // connection (-lsizes, -lconns), twice: with each library's own client, and
 // with one client (-client: gorilla, or raw, a client written on RFC 6455
 // alone, or another library's) driving every server, so that the servers
-// alone are compared (and with -gcoff a third time, every server with its
-// garbage collector off); every wsio server shape's figure is divided by
+// alone are compared (with -gcoff again with every server's garbage
+// collector off, with -busy again beside a CPU-bound process); every wsio server shape's figure is divided by
 // the better of gorilla's and coder's, every round's figures are printed
 // beside the medians, and the machine's CPU idle entries per round trip
 // are counted (see latency.go). bulk: one connection streams one
@@ -87,6 +87,7 @@ type config struct {
 	echoSizes []int
 	latClient string // latency: the -client library driving every server in the common-client tables
 	latGCOff  bool   // latency: add a part with every server's garbage collector off
+	latBusy   bool   // latency: add a part with a CPU-bound process running beside each pair
 	latConns  []int  // latency: connection counts
 	latSizes  []int  // latency: payload sizes
 	bulkSize  int64
@@ -122,6 +123,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	conns := fs.String("conns", "1,64", "echo: connection counts")
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
 	fs.BoolVar(&cfg.latGCOff, "gcoff", false, "latency: add a part with each library's own client and every server's garbage collector off (GOGC=off), the control for what a collector's background work does to the wake-up of an idle process")
+	fs.BoolVar(&cfg.latBusy, "busy", false, "latency: add a part with each library's own client and one CPU-bound process running beside each pair, so that no CPU goes idle between messages")
 	fs.StringVar(&cfg.latClient, "client", "gorilla", "latency: the client driving every server in the common-client tables: "+strings.Join(latencyClientNames, ", "))
 	lconns := fs.String("lconns", "1", "latency: connection counts")
 	lsizes := fs.String("lsizes", "16,1KiB", "latency: payload sizes")
