@@ -389,13 +389,7 @@ func TestWSRawClient(t *testing.T) {
 		t.Run(lib.name, func(t *testing.T) {
 			t.Parallel()
 			addr := startServerHere(t, lib)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := dialWSRaw(ctx, addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.(*wsRawConn).c.SetDeadline(time.Now().Add(10 * time.Second))
+			c := dialWSRawFor(t, addr)
 			buf := new([]byte)
 			for _, n := range []int{1, 16, 125, 126, 1024, 65535, 65536, 100_000} {
 				p := make([]byte, n)
@@ -459,13 +453,7 @@ func TestWSRawClientFrames(t *testing.T) {
 		})
 	}}
 	addr := startServerHere(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := dialWSRaw(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.(*wsRawConn).c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialWSRawFor(t, addr)
 	buf := new([]byte)
 	p := bytes.Repeat([]byte("0123456789"), 2000)
 	for i := range 2 {
@@ -483,4 +471,18 @@ func TestWSRawClientFrames(t *testing.T) {
 	if err := c.close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
+}
+
+// dialWSRawFor dials addr with the ws-raw client, every read and write of
+// it bounded by 10 s.
+func dialWSRawFor(t *testing.T, addr string) cliConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialWSRaw(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*wsRawConn).c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
 }
