@@ -138,12 +138,13 @@ func BenchmarkReadFrame(b *testing.B) {
 // message whole (read into a buffer, SendBinary: no allocation per
 // message on either side) and one that streams it back (BeginBinary and
 // io.Copy: the BinaryWriter, and io.Copy's boxing of the Message, are
-// two allocations per message).
+// two allocations per message), and one served by ServeEvents that
+// echoes whole.
 func BenchmarkEcho(b *testing.B) {
 	for _, srv := range []struct {
 		name    string
 		handler func(c *Conn)
-	}{{"send", echoWhole}, {"stream", echo}} {
+	}{{"send", echoWhole}, {"stream", echo}, {"events", echoEventsWhole}} {
 		b.Run(srv.name, func(b *testing.B) { benchEcho(b, testServer(b, nil, srv.handler)) })
 	}
 }
@@ -168,6 +169,24 @@ func echoWhole(c *Conn) {
 			return
 		}
 	}
+}
+
+// echoEventsWhole serves c with ServeEvents, echoing each binary message
+// whole as echoWhole does, and returns when c ends.
+func echoEventsWhole(c *Conn) {
+	ctx := context.Background()
+	buf := make([]byte, 64<<10+1)
+	done := make(chan struct{})
+	ServeEvents(c, Events{
+		Binary: func(c *Conn, r io.Reader) {
+			n, err := io.ReadFull(r, buf)
+			if err == io.ErrUnexpectedEOF {
+				_ = c.SendBinary(ctx, buf[:n])
+			}
+		},
+		Close: func(*Conn, *CloseError) { close(done) },
+	})
+	<-done
 }
 
 func benchEcho(b *testing.B, url string) {

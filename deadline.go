@@ -31,6 +31,15 @@ type deadlines struct {
 	// (force, until restore): a context's end or ServeEvents' wait. The
 	// user's deadline is then only recorded, and restore puts it back.
 	forced [2]bool
+	// waitUntil is the end of ServeEvents' wait between messages, while
+	// the read deadline that wait forced is left on the stream (forced
+	// holds then, and the stream carries the sooner of it and the user's
+	// deadline). A wait that data ended leaves it there only while every
+	// read until the next wait comes from the buffer (keepWait), so a
+	// busy connection sets no deadline per message: the next wait reuses
+	// it while it is at least half a wait away. A forced deadline and
+	// restore end it.
+	waitUntil time.Time
 	// parked says ServeEvents parked the connection: no goroutine reads
 	// it, so SetReadDeadline re-arms its timer.
 	parked bool
@@ -83,10 +92,22 @@ func (c *Conn) setDeadline(d dir, t time.Time) (parked bool, err error) {
 	c.dl.mu.Lock()
 	defer c.dl.mu.Unlock()
 	c.dl.user[d] = t
-	if !c.dl.forced[d] {
+	switch {
+	case !c.dl.forced[d]:
 		err = c.streamDeadline(d, t)
+	case d == reading && !c.dl.waitUntil.IsZero():
+		err = c.streamDeadline(d, sooner(t, c.dl.waitUntil))
 	}
 	return c.dl.parked, err
+}
+
+// sooner returns the user's deadline u when it is set and before t, and
+// t otherwise.
+func sooner(u, t time.Time) time.Time {
+	if !u.IsZero() && u.Before(t) {
+		return u
+	}
+	return t
 }
 
 // userDeadline returns the deadline the user set for direction d.
@@ -112,20 +133,58 @@ var aLongTimeAgo = time.Unix(1, 0)
 // deadline when that is sooner, until restore.
 func (c *Conn) force(d dir, t time.Time) {
 	c.dl.mu.Lock()
-	c.dl.forced[d] = true
-	if u := c.dl.user[d]; !u.IsZero() && u.Before(t) {
-		t = u
-	}
-	_ = c.streamDeadline(d, t)
+	c.forceLocked(d, t)
 	c.dl.mu.Unlock()
+}
+
+func (c *Conn) forceLocked(d dir, t time.Time) {
+	c.dl.forced[d] = true
+	if d == reading {
+		c.dl.waitUntil = time.Time{}
+	}
+	_ = c.streamDeadline(d, sooner(c.dl.user[d], t))
 }
 
 // restore ends a forced deadline of direction d: the stream carries the
 // user's deadline again.
 func (c *Conn) restore(d dir) {
 	c.dl.mu.Lock()
+	c.restoreLocked(d)
+	c.dl.mu.Unlock()
+}
+
+func (c *Conn) restoreLocked(d dir) {
 	c.dl.forced[d] = false
+	if d == reading {
+		c.dl.waitUntil = time.Time{}
+	}
 	_ = c.streamDeadline(d, c.dl.user[d])
+}
+
+// forceWait forces the read deadline for ServeEvents' wait of d between
+// messages, reusing the one an earlier wait left (see waitUntil) while it
+// is at least d/2 away, so a wait lasts between d/2 and d.
+func (c *Conn) forceWait(d time.Duration) {
+	c.dl.mu.Lock()
+	now := time.Now()
+	if w := c.dl.waitUntil; w.IsZero() || w.Sub(now) < d/2 {
+		t := now.Add(d)
+		c.forceLocked(reading, t)
+		c.dl.waitUntil = t
+	}
+	c.dl.mu.Unlock()
+}
+
+// keepWait leaves the read deadline of the wait that just ended on the
+// stream only when the reads until the next wait all come from the
+// buffer: at a message boundary, it starts with a whole unfragmented data
+// message. Otherwise the stream carries the user's deadline again. The
+// caller holds the read lock.
+func (c *Conn) keepWait() {
+	c.dl.mu.Lock()
+	if !c.dl.waitUntil.IsZero() && (c.msgOp != 0 || !wholeDataMessage(c.rd.peek())) {
+		c.restoreLocked(reading)
+	}
 	c.dl.mu.Unlock()
 }
 

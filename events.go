@@ -85,7 +85,7 @@ func (c *Conn) closeForRead(err error) *CloseError {
 
 // ServeEvents reads c for you and calls e's callbacks, starting with
 // e.Open, and returns at once; the callbacks run on goroutines of the
-// connection's own, until it ends. A connection over TCP on Linux that has been quiet for 100 ms
+// connection's own, until it ends. A connection over TCP on Linux that has been quiet for 50 to 100 ms
 // between messages is parked: it waits in the kernel (epoll) with no
 // goroutine, stack or buffer of its own, and a goroutine is started when
 // bytes arrive or its read deadline passes. A busy connection keeps its
@@ -302,9 +302,10 @@ func (c *Conn) awaitData(d time.Duration) bool {
 	}
 	defer c.unlockRead()
 	if c.State() == Closed || c.rd.buffered() > 0 {
+		c.keepWait()
 		return true
 	}
-	c.force(reading, time.Now().Add(d)) // a SetReadDeadline meanwhile is only recorded
+	c.forceWait(d)
 	var err error
 	for {
 		if err = c.rd.fill(); err != nil || !c.takeControl() {
@@ -312,7 +313,11 @@ func (c *Conn) awaitData(d time.Duration) bool {
 		}
 		c.rd.idle()
 	}
-	c.restore(reading)
+	if err != nil {
+		c.restore(reading)
+	} else {
+		c.keepWait()
+	}
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
@@ -341,6 +346,11 @@ func (c *Conn) settle() (idle bool, err error) {
 		return false, err
 	}
 	defer c.unlockRead()
+	defer func() {
+		if !idle {
+			c.keepWait() // dispatch reads next, without a wait
+		}
+	}()
 	if c.State() == Closed {
 		return false, nil
 	}

@@ -3,9 +3,11 @@
 package wsio_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -327,6 +329,66 @@ func TestEventsRequestUntilOpenReturns(t *testing.T) {
 			case <-time.After(timeout):
 				t.Fatal("no Text callback")
 			}
+		})
+	}
+}
+
+// TestEventsMessageInPieces: a message whose second part arrives after a
+// pause longer than the wait between messages is read whole, after
+// whole messages (whose reads leave the wait's deadline in place) and
+// after a callback slower than the wait. The deadline of the wait must
+// not govern the reads of a message that did not arrive whole.
+func TestEventsMessageInPieces(t *testing.T) {
+	t.Parallel()
+	for _, m := range eventModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			failed := make(chan error, 4)
+			s := m.start(t, wsio.Events{
+				Binary: func(c *wsio.Conn, r io.Reader) {
+					b, err := io.ReadAll(r)
+					if err != nil {
+						failed <- err
+						return
+					}
+					if string(b) == "slow" {
+						time.Sleep(150 * time.Millisecond)
+					}
+					if err := c.SendBinary(context.Background(), b); err != nil {
+						failed <- err
+					}
+				},
+			})
+			nc, br := rawUpgrade(t, s.url)
+			echoed := func(want []byte) {
+				t.Helper()
+				_ = nc.SetReadDeadline(time.Now().Add(timeout))
+				f, err := readFrame(br)
+				if err != nil || f.op != 0x2 || !bytes.Equal(f.payload, want) {
+					select {
+					case err := <-failed:
+						t.Fatalf("the Binary callback failed: %v", err)
+					default:
+					}
+					t.Fatalf("got frame op %d, %d bytes (%q), %v; want the echo of %d bytes", f.op, len(f.payload), f.payload, err, len(want))
+				}
+			}
+			for _, msg := range []string{"one", "slow", "two"} {
+				if _, err := nc.Write(clientFrame(true, 0, 0x2, []byte(msg))); err != nil {
+					t.Fatal(err)
+				}
+				echoed([]byte(msg))
+			}
+			big := bytes.Repeat([]byte("0123456789"), 200)
+			f := clientFrame(true, 0, 0x2, big)
+			if _, err := nc.Write(f[:len(f)/2]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(250 * time.Millisecond) // past any wait between messages
+			if _, err := nc.Write(f[len(f)/2:]); err != nil {
+				t.Fatal(err)
+			}
+			echoed(big)
 		})
 	}
 }
