@@ -85,15 +85,15 @@ func (c *Conn) closeForRead(err error) *CloseError {
 
 // ServeEvents reads c for you and calls e's callbacks, starting with
 // e.Open, and returns at once; the callbacks run on goroutines of the
-// connection's own, until it ends. A connection over TCP on Linux that has been quiet for 50 to 100 ms
-// between messages is parked: it waits in the kernel (epoll) with no
-// goroutine, stack or buffer of its own, and a goroutine is started when
-// bytes arrive or its read deadline passes. A busy connection keeps its
-// goroutine, so parking costs nothing while messages flow. Elsewhere
-// (TLS, other platforms) the connection keeps one goroutine. The
-// callbacks must not call Next. A read deadline ends the connection when
-// it passes, as Events describes, whether the connection is parked or
-// not: it is how to give served connections an idle timeout.
+// connection's own, until it ends. A connection over TCP on Linux that has
+// been quiet for 50 to 100 ms between messages is parked: it waits in the
+// kernel (epoll) with no goroutine, stack or buffer of its own, and a
+// goroutine is started when bytes arrive or its read deadline passes. A
+// busy connection keeps its goroutine, so parking costs nothing while
+// messages flow. Elsewhere (TLS, other platforms) the connection keeps one
+// goroutine. The callbacks must not call Next. A read deadline ends the
+// connection when it passes, as Events describes, whether the connection is
+// parked or not: it is how to give served connections an idle timeout.
 func ServeEvents(c *Conn, e Events) {
 	ec := &evConn{c: c, e: e, serving: true}
 	c.OnClose(ec.closed)
