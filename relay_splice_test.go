@@ -249,9 +249,14 @@ type relayResult struct {
 }
 
 func startRelay(t *testing.T, dctx context.Context, c1, s2 *Conn) <-chan relayResult {
+	return startRelayCtx(context.Background(), dctx, c1, s2)
+}
+
+// startRelayCtx is startRelay with sctx as the received message's ctx.
+func startRelayCtx(sctx, dctx context.Context, c1, s2 *Conn) <-chan relayResult {
 	out := make(chan relayResult, 1)
 	go func() {
-		m, err := c1.Next(context.Background())
+		m, err := c1.Next(sctx)
 		if err != nil {
 			out <- relayResult{err: err}
 			return
@@ -287,6 +292,7 @@ func TestRelaySpliceSourceEnds(t *testing.T) {
 		s1.closeTransport()
 	}()
 	r := wait(t, "the relay", res)
+	t.Logf("io.Copy: %d, %v; Close: %v", r.n, r.err, r.closeErr)
 	if !errors.Is(r.err, io.ErrUnexpectedEOF) {
 		t.Fatalf("io.Copy: %d, %v; want an error matching io.ErrUnexpectedEOF", r.n, r.err)
 	}
@@ -311,28 +317,42 @@ func TestRelaySpliceSourceEnds(t *testing.T) {
 	}
 }
 
-// The end of the writer's ctx while the relay waits on a stalled source
-// breaks the destination (a frame was begun), fails the relay with an
-// error matching the ctx's, and leaves the source message readable after
-// what the relay took of it.
-func TestRelaySpliceWriterCanceled(t *testing.T) {
+// The end of either side's ctx while the relay waits on a stalled source
+// in the middle of a spliced frame breaks the destination, fails the
+// relay with an error matching that ctx's, and leaves the source message
+// readable after what the relay took of it.
+func TestRelaySpliceCanceled(t *testing.T) {
+	for _, side := range []string{"writer", "source"} {
+		t.Run(side, func(t *testing.T) { relaySpliceCanceled(t, side == "source") })
+	}
+}
+
+func relaySpliceCanceled(t *testing.T, source bool) {
 	s1, c1 := connPair(t, plainServer(0), plainClient(0))
 	s2, c2 := connPair(t, plainServer(0), plainClient(0))
 	payload := relayPayload(4 << 20)
 	var progress atomic.Int64
 	got := receiveOne(c2, &progress)
-	dctx, cancel := context.WithCancel(context.Background())
+	cctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	sctx, dctx := context.Background(), cctx
+	if source {
+		sctx, dctx = cctx, context.Background()
+	}
 	before := relaySpliceFrames.Load()
-	res := startRelay(t, dctx, c1, s2)
+	res := startRelayCtx(sctx, dctx, c1, s2)
 	// One frame of 4 MiB, of which 1 MiB now.
 	_, _ = s1.rwc.Write(serverHeader(true, conn.OpBinary, 4<<20))
 	_, _ = s1.rwc.Write(payload[:1<<20])
 	wstest.WaitUntil(t, "C2 got the first MiB", func() bool { return progress.Load() == 1<<20 })
 	cancel()
 	r := wait(t, "the relay", res)
-	if !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ErrClosed) {
-		t.Fatalf("io.Copy: %d, %v; want an error matching context.Canceled and ErrClosed", r.n, r.err)
+	t.Logf("io.Copy: %d, %v; Close: %v", r.n, r.err, r.closeErr)
+	if !errors.Is(r.err, context.Canceled) || (!source && !errors.Is(r.err, ErrClosed)) {
+		t.Fatalf("io.Copy: %d, %v; want an error matching context.Canceled (and ErrClosed: the writer's)", r.n, r.err)
+	}
+	if !errors.Is(r.closeErr, ErrClosed) {
+		t.Errorf("the writer's Close: %v; want an error matching ErrClosed", r.closeErr)
 	}
 	if r.n != 1<<20 {
 		t.Errorf("io.Copy counted %d bytes, want %d", r.n, 1<<20)

@@ -239,8 +239,12 @@ func (w *BinaryWriter) spliceFrame(src *Conn, p *sock.Pipe, ctx, srcCtx context.
 	}
 	// src failed after the header went out.
 	cause := fmt.Errorf("the relayed message ended mid-frame: %w", serr)
-	if s.ctx.Err() != nil && errors.Is(serr, os.ErrDeadlineExceeded) {
-		cause = fmt.Errorf("canceled mid-frame: %w", s.ctx.Err())
+	if errors.Is(serr, os.ErrDeadlineExceeded) {
+		if s.ctx.Err() != nil {
+			cause = fmt.Errorf("canceled mid-frame: %w", s.ctx.Err())
+		} else if srcCtx != nil && srcCtx.Err() != nil {
+			cause = fmt.Errorf("canceled mid-frame: %w", srcCtx.Err())
+		}
 	}
 	w.err = s.failed(dst.writeBroken(cause))
 	return sent + moved, w.sourceFailed(srcCtx, cutShort(src.readFailed(serr)))

@@ -109,13 +109,13 @@ func (s *Socket) Relay(src *Socket, p *Pipe, n int64) (moved, taken int64, srcEr
 	for moved < n {
 		opErr = nil
 		if err := in.Read(drain); err != nil {
-			return moved, taken, opError(src, "read", err), nil
+			return moved, taken, err, nil // already a *net.OpError
 		}
 		if opErr != nil {
 			return moved, taken, opErr, nil
 		}
 		if err := out.Write(pump); err != nil {
-			return moved, taken, nil, opError(s, "write", err)
+			return moved, taken, nil, err
 		}
 		if opErr != nil {
 			return moved, taken, nil, opErr
@@ -141,10 +141,4 @@ func errorsErrno(err error) syscall.Errno {
 // reports a failed write.
 func (s *Socket) writeError(errno syscall.Errno) error {
 	return &net.OpError{Op: "write", Net: "tcp", Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError("splice", errno)}
-}
-
-// opError wraps the poller's error for on (a passed deadline, a closed
-// socket) as the net package reports it.
-func opError(on *Socket, op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: on.nc.LocalAddr(), Addr: on.nc.RemoteAddr(), Err: err}
 }
