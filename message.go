@@ -25,6 +25,18 @@ import (
 // context is done nothing is read from m; a compressed writer compresses
 // what it reads as Write would. The count is of the bytes the writer
 // accepted, and the error is the first one of either side.
+//
+// From a client's connection to a server's writer (frames arrive and
+// leave unmasked), both uncompressed over plain TCP on Linux, the payload
+// after the writer's first fragment does not enter the process: each
+// frame's header is written, then its payload moves from socket to socket
+// inside the kernel (splice), in frames of at most the writer's fragment
+// size. m's limits are charged as for Read, and either side's context
+// ending interrupts the copy. A copy cut short in the middle of such a
+// frame (the source ended or failed, a deadline passed, a context ended)
+// breaks the writer's connection, whose peer has seen part of the frame;
+// the source then fails as a Read cut short does, unless only the
+// writer's side failed.
 func (m Message) WriteTo(w io.Writer) (int64, error) {
 	if m.c == nil || m.Kind != Binary {
 		return 0, nil

@@ -5,8 +5,13 @@ package wsio
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+
+	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // spliceTo writes the rest of binary message seq to f, handing each
@@ -74,5 +79,207 @@ func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int6
 				return total, true, cutShort(err)
 			}
 		}
+	}
+}
+
+// relaySpliceFrames counts the frames whose payload spliceFrom moved from
+// socket to socket; tests read it to tell that path from the others.
+var relaySpliceFrames atomic.Int64
+
+// canSpliceFrom reports whether a message received on src may go to w by
+// spliceFrom: src receives unmasked frames (it is a client), w sends
+// unmasked ones (its connection is a server) uncompressed, w is open, and
+// both connections are TCP sockets that sock.Socket.Relay can join.
+// Whether the message itself is compressed is known only under src's read
+// lock, so spliceFrom looks at that.
+func (w *BinaryWriter) canSpliceFrom(src *Conn) bool {
+	return src != nil && src.client && !w.c.client && w.fw == nil && w.sink.rsv == 0 &&
+		src.sock.CanRelay() && w.c.sock.CanRelay() && w.check() == nil
+}
+
+// spliceFrom relays the rest of binary message m to w (see relayFrom).
+//
+// The fragment that opens w's message, or the rest of a fragment w holds,
+// is filled through the fragment buffer first, so every frame after it is
+// a continuation with nothing pending before it. Then, for each frame of
+// m, in pieces of at most the fragment size, spliceFrame writes one
+// non-final frame: its header and the bytes src has buffered, then the
+// rest moved from socket to socket. The message still ends with w.Close.
+// m's limits are charged as a read charges them: an uncompressed frame's
+// declared length as its header is read (nextFragment).
+//
+// Either side's ctx governs the whole relay: the end of either forces the
+// deadlines of both sockets, so a splice waiting on either returns. The
+// first error of either side is returned (see spliceFrame). done=false,
+// with the count relayed so far, hands the rest to the general path: the
+// message is compressed, or cannot be read on (that path reports why).
+func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error) {
+	if _, err := w.bw.Write(nil); err != nil {
+		return 0, true, err // the stream has ended (a failed frame, Close)
+	}
+	if pending := w.bw.Written() - w.sink.out; !w.sink.sent || pending > 0 {
+		need := int64(max(w.c.opts.FragmentSize, 1)) - pending
+		n, err := w.bw.ReadFrom(&io.LimitedReader{R: messageReader{&m}, N: need})
+		if err != nil || n < need { // n < need: m ended
+			return n, true, err
+		}
+		total = n
+	}
+	src, srcCtx := m.c, m.ctx
+	if srcCtx == nil {
+		src.rsem.lockAlways()
+	} else if err := src.rsem.lock(srcCtx, nil); err != nil {
+		return total, true, err
+	}
+	defer src.unlockRead()
+	if src.binaryState(m.seq) != nil || src.compressed {
+		return total, false, nil
+	}
+	p, err := sock.NewPipe()
+	if err != nil {
+		return total, false, nil
+	}
+	defer p.Close()
+	ctx, release := eitherDone(srcCtx, w.sink.ctx)
+	defer release()
+	stop := src.watch(ctx, reading)
+	defer stop()
+	for {
+		switch {
+		case src.fs.remaining > 0:
+			n, err := w.spliceFrame(src, p, ctx, srcCtx)
+			total += n
+			if err != nil {
+				return total, true, err
+			}
+		case src.fs.hdr.Fin:
+			src.binDone = true
+			src.msgOp = 0
+			return total, true, nil
+		default:
+			if err := src.nextFragment(); err != nil {
+				return total, true, w.sourceFailed(srcCtx, cutShort(err))
+			}
+		}
+	}
+}
+
+// spliceFrame writes one frame of spliceFrom's relay from src, at most a
+// fragment of what is left of src's current frame, and returns how many
+// payload bytes went out. The frame's header goes out with MSG_MORE
+// together with the bytes src has buffered; sock.Socket.Relay moves the
+// rest. The caller holds src's read lock, with src's read watch on ctx
+// (either side's); the frame holds w's write lock, with w's write watch
+// on ctx, as any frame of w's does.
+//
+// A frame cut short leaves w's connection mid-frame, so it is broken
+// (1006, as a write cut short is): w's error is a *CloseError from then
+// on. When src failed (ended, broke, or passed a deadline), that is also
+// m's failure, a read cut short (cutShort) as Read would report it, and
+// the error returned, unless the end of w's ctx forced it. When only w's
+// side failed, m can be read on after what left src's socket, and w's
+// error is returned.
+func (w *BinaryWriter) spliceFrame(src *Conn, p *sock.Pipe, ctx, srcCtx context.Context) (int64, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
+	s, dst := &w.sink, w.c
+	n := min(src.fs.remaining, int64(max(dst.opts.FragmentSize, 1)))
+	dst.peerCheck(int(min(n, pollFrame)))
+	if err := dst.lockWrite(s.ctx); err != nil {
+		w.err = s.failed(err)
+		return 0, w.err
+	}
+	defer dst.unlockWrite()
+	if err := dst.writable(); err != nil {
+		w.err = s.failed(err)
+		return 0, w.err
+	}
+	wb := writePool.Get().(*writeBuf)
+	defer writePool.Put(wb)
+	// The buffered bytes go before any from the socket: when more are
+	// buffered than fit beside the header, the frame carries them alone.
+	b := min(int64(src.rd.buffered()), int64(len(wb.buf)-conn.MaxHeaderSize))
+	if b < int64(src.rd.buffered()) {
+		n = min(n, b)
+	}
+	b = min(b, n)
+	hn := conn.PutHeader(wb.buf[:], false, 0, conn.OpContinuation, n, nil)
+	copy(wb.buf[hn:], src.rd.peek()[:b])
+
+	stop := dst.watch(ctx, writing)
+	k, err := dst.sock.WriteMore(wb.buf[:hn+int(b)], n > b)
+	var sent, moved int64 // payload bytes gone out from src's buffer and socket
+	var serr error
+	if err == nil {
+		sent = b
+		src.rd.consume(int(b))
+		src.fs.remaining -= b
+		if n > b {
+			var taken int64
+			moved, taken, serr, err = dst.sock.Relay(src.sock, p, n-b)
+			src.fs.remaining -= taken
+			if taken > 0 {
+				src.rd.got()
+			}
+			relaySpliceFrames.Add(1)
+		}
+	}
+	stop()
+	switch {
+	case err == nil && serr == nil:
+		s.out += n
+		return n, nil
+	case serr == nil: // w's side failed
+		w.err = s.failed(dst.writeFailed(s.ctx, k+int(moved), err))
+		if srcCtx != nil {
+			return sent + moved, readCanceled(srcCtx, w.err)
+		}
+		return sent + moved, w.err
+	}
+	// src failed after the header went out.
+	cause := fmt.Errorf("the relayed message ended mid-frame: %w", serr)
+	if errors.Is(serr, os.ErrDeadlineExceeded) {
+		if s.ctx.Err() != nil {
+			cause = fmt.Errorf("canceled mid-frame: %w", s.ctx.Err())
+		} else if srcCtx != nil && srcCtx.Err() != nil {
+			cause = fmt.Errorf("canceled mid-frame: %w", srcCtx.Err())
+		}
+	}
+	w.err = s.failed(dst.writeBroken(cause))
+	return sent + moved, w.sourceFailed(srcCtx, cutShort(src.readFailed(serr)))
+}
+
+// sourceFailed is the error for a relay that src's side stopped (err,
+// already cut short). A passed deadline that the end of w's ctx forced
+// (m's ctx still live) is w's failure, so it is w's error that says so;
+// m can be read on. Anything else is err as a read of m reports it under
+// srcCtx.
+func (w *BinaryWriter) sourceFailed(srcCtx context.Context, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && (srcCtx == nil || srcCtx.Err() == nil) && w.sink.ctx.Err() != nil {
+		if werr := w.check(); werr != nil {
+			return werr
+		}
+	}
+	if srcCtx != nil {
+		return readCanceled(srcCtx, err)
+	}
+	return err
+}
+
+// eitherDone returns a context that is done when a or b is (a may be
+// nil), and the function that releases it.
+func eitherDone(a, b context.Context) (context.Context, func()) {
+	if a == nil || a.Done() == nil {
+		return b, nop
+	}
+	if b.Done() == nil {
+		return a, nop
+	}
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
 	}
 }

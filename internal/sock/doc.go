@@ -4,8 +4,9 @@
 // before it takes a read buffer, looks at what has arrived without
 // consuming it, reads and writes without waiting, sends a file region
 // with sendfile and a header flagged MSG_MORE, hands a socket's bytes to a
-// file for splicing, and parks the descriptor in a shared epoll set until
-// it is readable. DeferAccept sets TCP_DEFER_ACCEPT on a listener.
+// file for splicing or to another TCP socket through a pipe (Relay), and
+// parks the descriptor in a shared epoll set until it is readable.
+// DeferAccept sets TCP_DEFER_ACCEPT on a listener.
 //
 // The package holds the read buffers too (GetBuffer, PutBuffer): a Read
 // takes its buffer once data has arrived and hands it to the caller, who
