@@ -40,6 +40,11 @@ import (
 // also closes the connection. Close must still be called after an error:
 // it returns the error and frees the connection's message slot.
 //
+// Canceling ctx is also how to abandon a message: Close ends it as
+// complete, so a relay whose source failed (io.Copy from a Message
+// returned an error) cancels ctx before Close, or the peer takes the part
+// it got for the whole message.
+//
 // When the peer closes the connection while the message is being written
 // (for example with 1009, because the message is over its limit), the
 // stream fails with the peer's *CloseError: the next frame it would send
