@@ -110,15 +110,22 @@ func oneLine(s string) string {
 }
 
 // parseChild parses the flags of a child subcommand (fs, to which it
-// adds -lib), finds the library -lib names and raises the open-file limit.
+// adds -lib and -cpu), finds the library -lib names, pins the process to
+// the CPU -cpu names and raises the open-file limit.
 func parseChild(fs *flag.FlagSet, args []string) (*library, error) {
 	libName := fs.String("lib", "", "library")
+	cpu := fs.Int("cpu", -1, "run every thread of this process on this CPU only (Linux)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	lib := anyLib(*libName)
 	if lib == nil {
 		return nil, fmt.Errorf("unknown library %q", *libName)
+	}
+	if *cpu >= 0 {
+		if err := pinToCPU(*cpu); err != nil {
+			return nil, fmt.Errorf("pinning to CPU %d: %w", *cpu, err)
+		}
 	}
 	proc.RaiseNoFile()
 	return lib, nil

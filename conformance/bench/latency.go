@@ -6,13 +6,16 @@ package main
 // the second one client (-client) drives every server, so that the
 // servers alone differ; with -gcoff a further part repeats the first with
 // every server's garbage collector off, and with -busy one repeats it
-// beside a CPU-bound process. Each wsio server shape's figures are divided by the better of
+// beside a CPU-bound process; with -pin two parts repeat it with server
+// and client pinned to one CPU, then to two different CPUs. Each wsio
+// server shape's figures are divided by the better of
 // gorilla's and coder's, the target being at least 1.0 on the median of
 // at least latencyMinRounds rounds, and every round's figures are shown
 // beside the medians.
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +52,8 @@ type latencyPart struct {
 	client          string // the client library for every WebSocket server; "" for each server's own
 	gcOff           bool   // every server runs with its garbage collector off
 	busy            bool   // a CPU-bound process runs beside each pair
+	pinned          bool   // server and client run on the CPUs in cpus
+	cpus            [2]int // the server's CPU and the client's, when pinned
 	rate, cpu, scpu *table
 	idle            *table // the machine's CPU idle entries per round trip
 }
@@ -85,6 +90,12 @@ func (r *runner) latency() error {
 	if cfg.latBusy {
 		parts = append(parts, &latencyPart{name: "own client, beside a CPU-bound process", busy: true})
 	}
+	if cfg.latPin {
+		parts = append(parts, &latencyPart{name: "own client, both on one CPU", pinned: true, cpus: [2]int{0, 0}})
+		if runtime.NumCPU() > 1 {
+			parts = append(parts, &latencyPart{name: "own client, on two CPUs", pinned: true, cpus: [2]int{0, 1}})
+		}
+	}
 	for _, p := range parts {
 		who := "each library's own client"
 		if p.client != "" {
@@ -95,6 +106,9 @@ func (r *runner) latency() error {
 		}
 		if p.busy {
 			who += ", beside a CPU-bound process"
+		}
+		if p.pinned {
+			who += fmt.Sprintf(", server on CPU %d and client on CPU %d", p.cpus[0], p.cpus[1])
 		}
 		p.rate = r.report.table("latency", fmt.Sprintf("Latency, %s: round trips per second, %s (higher is better)", who, rounds), "msg/s", true)
 		p.cpu = r.report.table("latency", fmt.Sprintf("Latency, %s: CPU time per round trip, µs, client + server processes, %s (lower is better)", who, rounds), "µs", false)
@@ -128,8 +142,15 @@ func (r *runner) latency() error {
 							return r.ctx.Err()
 						}
 						var srvArgs []string
+						cliArgs := []string{
+							"-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-dur", cfg.echoDur.String(),
+						}
 						if p.gcOff {
 							srvArgs = []string{"-gcoff"}
+						}
+						if p.pinned {
+							srvArgs = append(srvArgs, "-cpu", strconv.Itoa(p.cpus[0]))
+							cliArgs = append(cliArgs, "-cpu", strconv.Itoa(p.cpus[1]))
 						}
 						var spin *child
 						if p.busy {
@@ -139,9 +160,7 @@ func (r *runner) latency() error {
 								continue
 							}
 						}
-						res, err := r.pairOf(lib, p.clientFor(lib), "echo", srvArgs, []string{
-							"-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size), "-dur", cfg.echoDur.String(),
-						}, cfg.echoDur+2*time.Minute, false)
+						res, err := r.pairOf(lib, p.clientFor(lib), "echo", srvArgs, cliArgs, cfg.echoDur+2*time.Minute, false)
 						if spin != nil {
 							spin.Stop()
 						}
@@ -199,6 +218,15 @@ func latencyNote(cfg *config, p *latencyPart, who string) string {
 	if p.busy {
 		b.WriteString(" A second control: a process spinning on one CPU runs beside each pair, so no CPU halts between " +
 			"messages and the round trip costs what the code costs, not what waking an idle CPU costs.")
+	}
+	if p.pinned && p.cpus[0] == p.cpus[1] {
+		b.WriteString(" A third control: server and client share one CPU, so each wake-up is a switch on that CPU " +
+			"and no CPU halts; the round trip costs what the two processes' code costs.")
+	}
+	if p.pinned && p.cpus[0] != p.cpus[1] {
+		b.WriteString(" The other side of that control: server and client each on a CPU of its own, so every message " +
+			"wakes the other CPU, which has halted meanwhile. Unpinned, the scheduler places the pair either way " +
+			"from round to round, which is why the first tables' rounds spread so widely.")
 	}
 	if cfg.rounds < latencyMinRounds {
 		fmt.Fprintf(&b, " **Fewer rounds than the target asks for.**")

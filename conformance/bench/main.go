@@ -88,6 +88,7 @@ type config struct {
 	latClient string // latency: the -client library driving every server in the common-client tables
 	latGCOff  bool   // latency: add a part with every server's garbage collector off
 	latBusy   bool   // latency: add a part with a CPU-bound process running beside each pair
+	latPin    bool   // latency: add parts with server and client pinned to one CPU, then to two
 	latConns  []int  // latency: connection counts
 	latSizes  []int  // latency: payload sizes
 	bulkSize  int64
@@ -124,6 +125,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	sizes := fs.String("sizes", "16,1KiB,64KiB", "echo: payload sizes")
 	fs.BoolVar(&cfg.latGCOff, "gcoff", false, "latency: add a part with each library's own client and every server's garbage collector off (GOGC=off), the control for what a collector's background work does to the wake-up of an idle process")
 	fs.BoolVar(&cfg.latBusy, "busy", false, "latency: add a part with each library's own client and one CPU-bound process running beside each pair, so that no CPU goes idle between messages")
+	fs.BoolVar(&cfg.latPin, "pin", false, "latency: add two parts with each library's own client, server and client pinned to one CPU, then to two different CPUs (Linux)")
 	fs.StringVar(&cfg.latClient, "client", "gorilla", "latency: the client driving every server in the common-client tables: "+strings.Join(latencyClientNames, ", "))
 	lconns := fs.String("lconns", "1", "latency: connection counts")
 	lsizes := fs.String("lsizes", "16,1KiB", "latency: payload sizes")
