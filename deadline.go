@@ -29,7 +29,8 @@ type deadlines struct {
 	user [2]time.Time
 	// forced says a direction's stream deadline is held by the package
 	// (force, until restore): a context's end or ServeEvents' wait. The
-	// user's deadline is then only recorded, and restore puts it back.
+	// user's deadline is then only recorded (for a lingering wait see
+	// waitUntil), and restore puts it back.
 	forced [2]bool
 	// waitUntil is the end of ServeEvents' wait between messages, while
 	// the read deadline that wait forced is left on the stream (forced
