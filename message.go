@@ -22,8 +22,10 @@ import (
 // is w.ReadFrom(m): the payload is read from the socket straight into the
 // writer's fragment buffer, unmasked there, and sent from it, so each
 // byte is copied once. The writer's rules hold as for ReadFrom: when its
-// context is done nothing is read from m; a compressed writer compresses
-// what it reads as Write would. The count is of the bytes the writer
+// context is done nothing is read from m, and when it ends while a read
+// of m waits for bytes, that read ends too (m reads on from there later,
+// as after its own context's end); a compressed writer compresses what it
+// reads as Write would. The count is of the bytes the writer
 // accepted, and the error is the first one of either side.
 //
 // From a client's connection to a server's writer (frames arrive and

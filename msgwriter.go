@@ -163,15 +163,24 @@ func (w *BinaryWriter) relayFrom(m Message) (int64, error) {
 	if w.check() == nil && w.fw == nil {
 		relayedMessages.Add(1)
 	}
+	var n int64
 	if w.canSpliceFrom(m.c) {
-		n, done, err := w.spliceFrom(m)
+		k, done, err := w.spliceFrom(m)
 		if done {
-			return n, err
+			return k, err
 		}
-		k, err := w.ReadFrom(messageReader{&m})
-		return n + k, err
+		n = k
 	}
-	return w.ReadFrom(messageReader{&m})
+	// m's reads end with w's ctx as well as its own, as every call of the
+	// writer's does: a stalled source does not hold a writer whose ctx
+	// has ended.
+	ctx, release := eitherDone(m.ctx, w.sink.ctx)
+	defer release()
+	if ctx.Done() != nil {
+		m.ctx = ctx
+	}
+	k, err := w.ReadFrom(messageReader{&m})
+	return n + k, err
 }
 
 // messageReader is a received message as a plain io.Reader, so that a

@@ -401,3 +401,40 @@ func TestRelaySpliceLimit(t *testing.T) {
 		t.Errorf("C2 got %d bytes", len(rcv.data))
 	}
 }
+
+// On the relay path that reads through the process (frames the relay
+// receives masked, as a server), a writer's ctx that ends while the
+// source has stalled mid-frame ends the copy too, as it ends every call
+// of the writer's: io.Copy returns an error matching context.Canceled,
+// the destination (mid-message) is broken, and the source message reads
+// on from where the copy stopped.
+func TestRelayWriterCtxEndsStalledSource(t *testing.T) {
+	s1, c1 := connPair(t, plainServer(0), plainClient(0))
+	s2, c2 := connPair(t, plainServer(0), plainClient(0))
+	payload := relayPayload(4 << 20)
+	frame := wstest.Frame(true, 0, byte(conn.OpBinary), payload, &[4]byte{1, 2, 3, 4})
+	head := len(frame) - len(payload) + 1<<20 // the header and the first MiB
+	var progress atomic.Int64
+	got := receiveOne(s2, &progress)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := startRelayCtx(context.Background(), ctx, s1, c2)
+	_, _ = c1.rwc.Write(frame[:head])
+	wstest.WaitUntil(t, "S2 got the first MiB", func() bool { return progress.Load() == 1<<20 })
+	cancel()
+	r := wait(t, "the relay", res)
+	if !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("io.Copy: %d, %v; want an error matching context.Canceled", r.n, r.err)
+	}
+	if !errors.Is(r.closeErr, ErrClosed) {
+		t.Errorf("the writer's Close: %v; want an error matching ErrClosed (frames had gone out)", r.closeErr)
+	}
+	if rcv := wait(t, "S2's read", got); rcv.err == nil {
+		t.Fatalf("S2 read a whole message of %d bytes", len(rcv.data))
+	}
+	go func() { _, _ = c1.rwc.Write(frame[head:]) }()
+	rest, err := io.ReadAll(r.m.WithContext(testContext(t)))
+	if err != nil || !bytes.Equal(rest, payload[r.n:]) {
+		t.Fatalf("reading on after %d bytes: got %d bytes, %v; want the other %d", r.n, len(rest), err, len(payload)-int(r.n))
+	}
+}
