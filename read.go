@@ -359,8 +359,7 @@ func (c *Conn) readBinaryLocked(p []byte) (int, error) {
 		n, err = c.readRaw(p)
 	}
 	if err == io.EOF {
-		c.binDone = true
-		c.msgOp = 0
+		c.binaryEnded()
 		if n > 0 {
 			return n, nil
 		}
@@ -370,6 +369,14 @@ func (c *Conn) readBinaryLocked(p []byte) (int, error) {
 		return n, cutShort(err)
 	}
 	return n, nil
+}
+
+// binaryEnded records that the binary message being read was read to its
+// end: its reader returns io.EOF from here on, and the connection is
+// between messages.
+func (c *Conn) binaryEnded() {
+	c.binDone = true
+	c.msgOp = 0
 }
 
 // spliceFrames counts payloads moved by (*os.File).ReadFrom straight from

@@ -71,8 +71,7 @@ func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int6
 				return total, true, cutShort(c.readFailed(rerr))
 			}
 		case c.fs.hdr.Fin:
-			c.binDone = true
-			c.msgOp = 0
+			c.binaryEnded()
 			return total, true, nil
 		default:
 			if err := c.nextFragment(); err != nil {
@@ -153,8 +152,7 @@ func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error)
 				return total, true, err
 			}
 		case src.fs.hdr.Fin:
-			src.binDone = true
-			src.msgOp = 0
+			src.binaryEnded()
 			return total, true, nil
 		default:
 			if err := src.nextFragment(); err != nil {
