@@ -69,6 +69,12 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if c.compress(ctx, len(p)) {
 		return c.sendCompressed(ctx, conn.OpBinary, p)
 	}
+	if len(p) <= c.opts.FragmentSize {
+		// A message of at most one fragment is one frame: sent as
+		// sendFrames would send it, without taking a pooled writer.
+		defer c.endMessage()
+		return c.writeData(ctx, true, 0, conn.OpBinary, p)
+	}
 	return c.sendFrames(ctx, conn.OpBinary, p)
 }
 
@@ -275,7 +281,9 @@ func (c *Conn) waitMessage(ctx context.Context) error {
 // meanwhile could not release its kept compressor (closeTransport found
 // the slot taken), so it is released now.
 func (c *Conn) endMessage() {
-	c.streamOpen.Store(false)
+	if c.streamOpen.Load() {
+		c.streamOpen.Store(false)
+	}
 	c.msem.unlock()
 	if c.deflate != nil && c.State() == Closed {
 		c.releaseCompressor()
