@@ -41,6 +41,9 @@ type deadlines struct {
 	// it while it is at least half a wait away. A forced deadline and
 	// restore end it.
 	waitUntil time.Time
+	// waitMono is waitUntil on the look clock (time.Since(monoStart)),
+	// which forceWait compares with a single clock read.
+	waitMono time.Duration
 	// parked says ServeEvents parked the connection: no goroutine reads
 	// it, so SetReadDeadline re-arms its timer.
 	parked bool
@@ -167,11 +170,11 @@ func (c *Conn) restoreLocked(d dir) {
 // is at least d/2 away, so a wait lasts between d/2 and d.
 func (c *Conn) forceWait(d time.Duration) {
 	c.dl.mu.Lock()
-	now := time.Now()
-	if w := c.dl.waitUntil; w.IsZero() || w.Sub(now) < d/2 {
-		t := now.Add(d)
+	mono := time.Since(monoStart)
+	if c.dl.waitUntil.IsZero() || c.dl.waitMono-mono < d/2 {
+		t := time.Now().Add(d)
 		c.forceLocked(reading, t)
-		c.dl.waitUntil = t
+		c.dl.waitUntil, c.dl.waitMono = t, mono+d
 	}
 	c.dl.mu.Unlock()
 }

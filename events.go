@@ -130,10 +130,10 @@ func (ec *evConn) run(first bool) {
 	for {
 		// Between messages the connection waits a little with this
 		// goroutine, then parks. A goroutine the poller started finds
-		// bytes waiting: awaitData reads them and handles control frames
+		// bytes waiting: between reads them and handles control frames
 		// (a keepalive's pong, the peer's ping), so only a data message
 		// keeps the goroutine, in dispatch.
-		if idle, err := c.settle(); err == nil && idle && !c.awaitData(parkAfter) && ec.park() {
+		if c.between(parkAfter) && ec.park() {
 			return
 		}
 		if ce := ec.e.dispatch(c); ce != nil {
@@ -287,20 +287,35 @@ func (ec *evConn) closed() {
 // its goroutine before it is parked.
 const parkAfter = 100 * time.Millisecond
 
-// awaitData waits up to d, or until c's read deadline if that is sooner,
-// for a data frame at a message boundary, reading what arrives into the
-// buffer. Control frames that arrive whole meanwhile are handled as a
-// read would handle them, and the wait goes on. It reports whether the
-// caller should go on reading (a data frame or part of a frame came, the
-// stream ended or failed) rather than park.
-func (c *Conn) awaitData(d time.Duration) bool {
+// between runs between two messages on a served connection, under one
+// hold of the read lock: it ends the message the callbacks were given
+// (settleLocked) and, when that leaves the connection idle, waits for the
+// next data frame (awaitDataLocked). It reports whether the connection
+// should be parked: idle, with nothing but whole control frames arriving
+// within d. Otherwise dispatch reads next.
+func (c *Conn) between(d time.Duration) (park bool) {
+	if err := c.lockRead(context.Background()); err != nil {
+		return false
+	}
+	defer c.unlockRead()
+	if !c.settleLocked() {
+		c.keepWait() // dispatch reads next, without a wait
+		return false
+	}
+	return !c.awaitDataLocked(d)
+}
+
+// awaitDataLocked waits up to d, or until c's read deadline if that is
+// sooner, for a data frame at a message boundary, reading what arrives
+// into the buffer. Control frames that arrive whole meanwhile are handled
+// as a read would handle them, and the wait goes on. It reports whether
+// the caller should go on reading (a data frame or part of a frame came,
+// the stream ended or failed) rather than park. The caller holds the read
+// lock.
+func (c *Conn) awaitDataLocked(d time.Duration) bool {
 	if c.nc == nil || c.sock == nil {
 		return true
 	}
-	if err := c.lockRead(context.Background()); err != nil {
-		return true
-	}
-	defer c.unlockRead()
 	if c.State() == Closed || c.rd.buffered() > 0 {
 		c.keepWait()
 		return true
@@ -337,32 +352,25 @@ func (c *Conn) takeControl() bool {
 	return c.State() == Open
 }
 
-// settle finishes the current message, discarding what the application
-// left unread, and reports whether the connection is between messages with
-// nothing buffered, so it can wait without a goroutine. The read buffer
-// goes back to its pool then.
-func (c *Conn) settle() (idle bool, err error) {
-	if err := c.lockRead(context.Background()); err != nil {
-		return false, err
-	}
-	defer c.unlockRead()
-	defer func() {
-		if !idle {
-			c.keepWait() // dispatch reads next, without a wait
-		}
-	}()
+// settleLocked finishes the current message, discarding what the
+// application left unread, and reports whether the connection is between
+// messages with nothing buffered, so it can wait without a goroutine. The
+// read buffer goes back to its pool then. A failure to finish the message
+// reports false: the read that follows meets it. The caller holds the
+// read lock.
+func (c *Conn) settleLocked() bool {
 	if c.State() == Closed {
-		return false, nil
+		return false
 	}
 	if c.msgOp == conn.OpBinary {
 		c.msgSeq++ // the Binary callback's reader is stale from here on
 		if _, err := c.finishMessage(false); err != nil {
-			return false, err
+			return false
 		}
 	}
 	if c.msgOp != 0 || c.rd.buffered() > 0 {
-		return false, nil
+		return false
 	}
 	c.rd.idle()
-	return true, nil
+	return true
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/wsio/wsio/conn"
 )
 
-// Serve's discard of what a Binary callback left unread (settle) makes
+// Serve's discard of what a Binary callback left unread (settleLocked) makes
 // the callback's reader stale: it must not report the discarded rest as
 // the message's clean end.
 func TestSettleMakesBinaryStale(t *testing.T) {
@@ -35,11 +35,16 @@ func TestSettleMakesBinaryStale(t *testing.T) {
 	if _, err := io.ReadFull(m, b[:]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.settle(); err != nil {
-		t.Fatalf("settle: %v", err)
+	if err := c.lockRead(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	idle := c.settleLocked()
+	c.unlockRead()
+	if !idle {
+		t.Fatal("settleLocked: the connection is not idle after the message's rest was discarded")
 	}
 	if n, err := io.Copy(io.Discard, m); n != 0 || !errors.Is(err, ErrStaleMessage) {
-		t.Fatalf("after settle: %d bytes, %v; want 0 and ErrStaleMessage", n, err)
+		t.Fatalf("after settleLocked: %d bytes, %v; want 0 and ErrStaleMessage", n, err)
 	}
 	_ = c.Close(StatusNormalClosure, "")
 }
