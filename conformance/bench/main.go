@@ -3,7 +3,7 @@
 // raw TCP as the ceiling, over loopback, with client and server in
 // separate processes:
 //
-//	go run ./bench [all|echo|latency|bulk|relay|idle|handshake|deflate|h2] [flags]
+//	go run ./bench [all|echo|latency|code|bulk|relay|idle|handshake|deflate|h2] [flags]
 //
 // echo: round trips of 16 B, 1 KiB and 64 KiB binary messages over 1 and 64
 // connections. latency: round trips of 16 B and 1 KiB messages over one
@@ -14,7 +14,11 @@
 // collector off, with -busy again beside a CPU-bound process); every wsio server shape's figure is divided by
 // the better of gorilla's and coder's, every round's figures are printed
 // beside the medians, and the machine's CPU idle entries per round trip
-// are counted (see latency.go). bulk: one connection streams one
+// are counted (see latency.go). code: each server's own code per echoed
+// 16 B and 1 KiB message (-csizes), without the kernel: the bench process
+// runs the server itself over an in-memory connection that feeds it the
+// same frame again and again; wall time, CPU time and allocations per
+// message (see code.go). bulk: one connection streams one
 // huge binary message client→server and then server→client; MB/s and the
 // peak RSS of both processes. relay: client → relay → sink, each a process,
 // the relay written with the library as a proxy would be (wsio, gorilla,
@@ -73,7 +77,7 @@ func main() {
 	}
 }
 
-var benchNames = []string{"echo", "latency", "bulk", "relay", "idle", "handshake", "deflate", "h2"}
+var benchNames = []string{"echo", "latency", "code", "bulk", "relay", "idle", "handshake", "deflate", "h2"}
 
 type config struct {
 	args      []string
@@ -91,6 +95,10 @@ type config struct {
 	latPin    bool   // latency: add parts with server and client pinned to one CPU, then to two
 	latConns  []int  // latency: connection counts
 	latSizes  []int  // latency: payload sizes
+
+	codeDur   time.Duration // code: the least duration of each measurement's timed part
+	codeSizes []int         // code: payload sizes
+
 	bulkSize  int64
 	idleConns []int // connection counts; "max" is the open-file limit less idleMargin
 	idleWait  time.Duration
@@ -129,6 +137,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.latClient, "client", "gorilla", "latency: the client driving every server in the common-client tables: "+strings.Join(latencyClientNames, ", "))
 	lconns := fs.String("lconns", "1", "latency: connection counts")
 	lsizes := fs.String("lsizes", "16,1KiB", "latency: payload sizes")
+	fs.DurationVar(&cfg.codeDur, "cdur", time.Second, "code: each measurement's message count grows until its timed part lasts this long")
+	csizes := fs.String("csizes", "16,1KiB", "code: payload sizes")
 	bulk := fs.String("bulk", "1GiB", "bulk: size of the streamed message")
 	idle := fs.String("idle", "10000,max", "idle: connection counts to hold open, comma-separated; max: as many as the open-file limit allows")
 	fs.DurationVar(&cfg.idleWait, "iwait", time.Second, "idle: wait after the last echo before reading the server's memory")
@@ -155,7 +165,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		quick := map[string]string{
 			"rounds": "1", "dur": "300ms", "conns": "1,8", "bulk": "8MiB",
 			"idle": "200", "iwait": "100ms", "hsdur": "300ms", "hspar": "8", "verify": "true",
-			"didle": "50", "dwait": "1500ms", "h2conns": "50",
+			"didle": "50", "dwait": "1500ms", "h2conns": "50", "cdur": "100ms",
 		}
 		for name, v := range quick {
 			if !set[name] {
@@ -206,6 +216,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if cfg.latSizes, err = parseSizes("-lsizes", *lsizes); err != nil {
 		return nil, err
 	}
+	if cfg.codeSizes, err = parseSizes("-csizes", *csizes); err != nil {
+		return nil, err
+	}
 	if latencyClient(cfg.latClient) == nil {
 		return nil, fmt.Errorf("unknown -client %q (have %s)", cfg.latClient, strings.Join(latencyClientNames, ", "))
 	}
@@ -225,8 +238,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		cfg.idleConns = append(cfg.idleConns, k)
 	}
 	if cfg.rounds < 1 || len(cfg.idleConns) == 0 || cfg.dIdle < 1 || cfg.h2Conns < 1 || cfg.hsPar < 1 || len(cfg.libs) == 0 ||
-		len(cfg.latConns) == 0 || len(cfg.latSizes) == 0 {
-		return nil, errors.New("-rounds, -lconns, -lsizes, -idle, -didle, -h2conns, -hspar and -libs must be positive / non-empty")
+		len(cfg.latConns) == 0 || len(cfg.latSizes) == 0 || len(cfg.codeSizes) == 0 || cfg.codeDur <= 0 {
+		return nil, errors.New("-rounds, -lconns, -lsizes, -csizes, -cdur, -idle, -didle, -h2conns, -hspar and -libs must be positive / non-empty")
 	}
 	return cfg, nil
 }
@@ -350,7 +363,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 			os.Remove(r.bulkFile)
 		}
 	}()
-	steps := map[string]func() error{"echo": r.echo, "latency": r.latency, "bulk": r.bulk, "relay": r.relay, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
+	steps := map[string]func() error{"echo": r.echo, "latency": r.latency, "code": r.code, "bulk": r.bulk, "relay": r.relay, "idle": r.idle, "handshake": r.handshake, "deflate": r.deflate, "h2": r.h2}
 	for _, name := range benchNames {
 		if !slices.Contains(cfg.only, name) {
 			continue

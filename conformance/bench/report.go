@@ -451,7 +451,13 @@ func (r *report) markdown() string {
 	b.WriteString("Loopback only; client and server are separate processes (the bench binary re-executes itself), " +
 		"both on the same machine, so they share its cores. Ratio columns are wsio's figure divided by the other " +
 		"library's (above 1 means wsio's number is bigger, which is better for throughput and worse for memory); " +
-		"the latency tables' x/best columns divide each wsio server shape's figure by the better of gorilla's and coder's.\n\n")
+		"the latency tables' x/best columns divide each wsio server shape's figure by the better of gorilla's and coder's.")
+	if len(r.Tables("code")) > 0 {
+		b.WriteString(" The code tables are the exception to the first sentence: there the bench process runs each server " +
+			"itself over an in-memory connection, with no socket or second process (see their note), and their x/best " +
+			"columns are the latency tables' kind.")
+	}
+	b.WriteString("\n\n")
 	if len(r.failures) > 0 {
 		b.WriteString("**Failed measurements:**\n\n")
 		for _, f := range r.failures {
