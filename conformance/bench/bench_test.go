@@ -109,10 +109,10 @@ func TestQuick(t *testing.T) {
 			}
 			header := "|  | " + strings.Join(cols, " | ") + " | wsio/" + cols[1] + " |"
 			switch {
-			case tb.bestOf != nil: // latency: the ratios to the best of gorilla and coder
+			case tb.bestOf != nil: // latency and code: the ratios to the best of gorilla and coder
 				header = "|  | " + strings.Join(cols, " | ") +
 					" | best | wsio/best | wsio-http/best | wsio-events/best | wsio-events-http/best |"
-			case cols[0] != "wsio": // no wsio column, so no ratios (h2)
+			case cols[0] != "wsio" || tb.noRatios: // no wsio column (h2) or no ratios (code's allocations)
 				header = "|  | " + strings.Join(cols, " | ") + " |"
 			}
 			if strings.Contains(text, header) {
@@ -291,6 +291,26 @@ func TestBestGrid(t *testing.T) {
 				t.Errorf("cells:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestNoRatios checks a table with noRatios: its figures alone, without
+// the wsio/x or x/best columns or the wsio/raw line.
+func TestNoRatios(t *testing.T) {
+	t.Parallel()
+	tb := &table{title: "T", cols: []string{"wsio", "gorilla", "raw"}, noRatios: true, samples: map[string]map[string][]float64{}}
+	tb.add("a", "wsio", 0.001)
+	tb.add("a", "gorilla", 1)
+	tb.add("a", "raw", 2)
+	head, cells := tb.grid(nil)
+	if got, want := strings.Join(head, " | "), " | wsio | gorilla | raw"; got != want {
+		t.Errorf("head %q, want %q", got, want)
+	}
+	if len(cells) != 1 || strings.Join(cells[0], " | ") != "a | 0.001 | 1.00 | 2.00" {
+		t.Errorf("cells %q", cells)
+	}
+	if text := tb.text(nil); strings.Contains(text, "wsio/raw") {
+		t.Errorf("text has a ratio:\n%s", text)
 	}
 }
 

@@ -28,6 +28,10 @@ type table struct {
 	// better), and a column per wsio server shape (wsio, wsio-*) divides
 	// its figure by that library's.
 	bestOf []string
+	// noRatios leaves out the ratio columns (and the wsio/raw line): the
+	// table shows each library's figure alone, for figures whose ratios
+	// say nothing (counts near zero).
+	noRatios bool
 	// byRound makes text and markdown add a second grid with every
 	// round's figures (see roundGrid); the samples must be added with
 	// addRound.
@@ -106,7 +110,7 @@ func (t *table) grid(libs []string) ([]string, [][]string) {
 	if t.cols != nil {
 		libs = t.cols
 	}
-	if t.bestOf != nil {
+	if t.bestOf != nil || t.noRatios {
 		return t.bestGrid(libs, t.medianLines())
 	}
 	head := append([]string{""}, libs...)
@@ -167,8 +171,8 @@ func (t *table) medianLines() []gridLine {
 // bestGrid is grid for a table with bestOf: one column per library, then
 // "best" (the bestOf library with the better figure in that line; see
 // better) and each wsio shape's figure divided by the best one
-// ("x/best"). Without a wsio shape or a bestOf library among libs there
-// are no ratio columns.
+// ("x/best"). Without a wsio shape or a bestOf library among libs, or
+// with noRatios, there are no ratio columns.
 func (t *table) bestGrid(libs []string, lines []gridLine) ([]string, [][]string) {
 	var shapes, refs []string
 	for _, l := range libs {
@@ -179,7 +183,7 @@ func (t *table) bestGrid(libs []string, lines []gridLine) ([]string, [][]string)
 			refs = append(refs, l)
 		}
 	}
-	ratios := len(shapes) > 0 && len(refs) > 0
+	ratios := !t.noRatios && len(shapes) > 0 && len(refs) > 0
 	head := append([]string{""}, libs...)
 	if ratios {
 		head = append(head, "best")
@@ -334,13 +338,14 @@ func (t *table) markdown(libs []string) string {
 
 // roundRatios returns wsio's ratio to raw TCP in each round, row by row
 // ("row: r1 r2 …; …"), or "" when the table has no such pair or has
-// bestOf (whose round-by-round grid has the ratios that matter). Rounds
+// bestOf (whose round-by-round grid has the ratios that matter) or
+// noRatios. Rounds
 // measure every library in turn, so the i-th samples of wsio and raw come
 // from the same round. A row where the two have different numbers of
 // samples (one lost a round to a failure, listed above the tables) is
 // left out, as its samples no longer pair up.
 func (t *table) roundRatios() string {
-	if t.bestOf != nil {
+	if t.bestOf != nil || t.noRatios {
 		return ""
 	}
 	var parts []string
