@@ -339,11 +339,10 @@ func (t *table) markdown(libs []string) string {
 // roundRatios returns wsio's ratio to raw TCP in each round, row by row
 // ("row: r1 r2 …; …"), or "" when the table has no such pair or has
 // bestOf (whose round-by-round grid has the ratios that matter) or
-// noRatios. Rounds
-// measure every library in turn, so the i-th samples of wsio and raw come
-// from the same round. A row where the two have different numbers of
-// samples (one lost a round to a failure, listed above the tables) is
-// left out, as its samples no longer pair up.
+// noRatios. Rounds measure every library in turn, so the i-th samples of
+// wsio and raw come from the same round. A row where the two have
+// different numbers of samples (one lost a round to a failure, listed
+// above the tables) is left out, as its samples no longer pair up.
 func (t *table) roundRatios() string {
 	if t.bestOf != nil || t.noRatios {
 		return ""
