@@ -788,3 +788,15 @@ func TestSetValueAnyType(t *testing.T) {
 		}
 	}
 }
+
+// An idle connection's memory is mostly its Conn, which the runtime
+// allocates in the size class that holds it and its 8-byte malloc header
+// (objects over 512 B with pointers carry one). The Conn fills the 896 B
+// class; a field that pushes it past costs every connection the next
+// class, 128 B more.
+func TestConnSizeClass(t *testing.T) {
+	const class, header = 896, 8
+	if size := unsafe.Sizeof(Conn{}); size+header > class {
+		t.Fatalf("Conn is %d bytes (+%d header), past the %d B size class: every connection would cost 128 B more", size, header, class)
+	}
+}

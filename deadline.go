@@ -30,20 +30,19 @@ type deadlines struct {
 	// forced says a direction's stream deadline is held by the package
 	// (force, until restore): a context's end or ServeEvents' wait. The
 	// user's deadline is then only recorded (for a lingering wait see
-	// waitUntil), and restore puts it back.
+	// waitEnd), and restore puts it back.
 	forced [2]bool
-	// waitUntil is the end of ServeEvents' wait between messages, while
-	// the read deadline that wait forced is left on the stream (forced
-	// holds then, and the stream carries the sooner of it and the user's
-	// deadline). A wait that data ended leaves it there only while every
-	// read until the next wait comes from the buffer (keepWait), so a
-	// busy connection sets no deadline per message: the next wait reuses
-	// it while it is at least half a wait away. A forced deadline and
+	// waitEnd is the end of ServeEvents' wait between messages, on the
+	// look clock (time.Since(monoStart); the deadline is
+	// monoStart.Add(waitEnd)), while the read deadline that wait forced is
+	// left on the stream (forced holds then, and the stream carries the
+	// sooner of it and the user's deadline); 0 when none is. A wait that
+	// data ended leaves it there only while every read until the next
+	// wait comes from the buffer (keepWait), so a busy connection sets no
+	// deadline per message: the next wait reuses it while it is at least
+	// half a wait away, which one clock read tells. A forced deadline and
 	// restore end it.
-	waitUntil time.Time
-	// waitMono is waitUntil on the look clock (time.Since(monoStart)),
-	// which forceWait compares with a single clock read.
-	waitMono time.Duration
+	waitEnd time.Duration
 	// parked says ServeEvents parked the connection: no goroutine reads
 	// it, so SetReadDeadline re-arms its timer.
 	parked bool
@@ -99,8 +98,8 @@ func (c *Conn) setDeadline(d dir, t time.Time) (parked bool, err error) {
 	switch {
 	case !c.dl.forced[d]:
 		err = c.streamDeadline(d, t)
-	case d == reading && !c.dl.waitUntil.IsZero():
-		err = c.streamDeadline(d, sooner(t, c.dl.waitUntil))
+	case d == reading && c.dl.waitEnd != 0:
+		err = c.streamDeadline(d, sooner(t, monoStart.Add(c.dl.waitEnd)))
 	}
 	return c.dl.parked, err
 }
@@ -144,7 +143,7 @@ func (c *Conn) force(d dir, t time.Time) {
 func (c *Conn) forceLocked(d dir, t time.Time) {
 	c.dl.forced[d] = true
 	if d == reading {
-		c.dl.waitUntil = time.Time{}
+		c.dl.waitEnd = 0
 	}
 	_ = c.streamDeadline(d, sooner(c.dl.user[d], t))
 }
@@ -160,21 +159,20 @@ func (c *Conn) restore(d dir) {
 func (c *Conn) restoreLocked(d dir) {
 	c.dl.forced[d] = false
 	if d == reading {
-		c.dl.waitUntil = time.Time{}
+		c.dl.waitEnd = 0
 	}
 	_ = c.streamDeadline(d, c.dl.user[d])
 }
 
 // forceWait forces the read deadline for ServeEvents' wait of d between
-// messages, reusing the one an earlier wait left (see waitUntil) while it
+// messages, reusing the one an earlier wait left (see waitEnd) while it
 // is at least d/2 away, so a wait lasts between d/2 and d.
 func (c *Conn) forceWait(d time.Duration) {
 	c.dl.mu.Lock()
-	mono := time.Since(monoStart)
-	if c.dl.waitUntil.IsZero() || c.dl.waitMono-mono < d/2 {
-		t := time.Now().Add(d)
-		c.forceLocked(reading, t)
-		c.dl.waitUntil, c.dl.waitMono = t, mono+d
+	now := time.Since(monoStart)
+	if w := c.dl.waitEnd; w == 0 || w-now < d/2 {
+		c.forceLocked(reading, monoStart.Add(now+d))
+		c.dl.waitEnd = now + d
 	}
 	c.dl.mu.Unlock()
 }
@@ -186,7 +184,7 @@ func (c *Conn) forceWait(d time.Duration) {
 // caller holds the read lock.
 func (c *Conn) keepWait() {
 	c.dl.mu.Lock()
-	if !c.dl.waitUntil.IsZero() && (c.msgOp != 0 || !wholeDataMessage(c.rd.peek())) {
+	if c.dl.waitEnd != 0 && (c.msgOp != 0 || !wholeDataMessage(c.rd.peek())) {
 		c.restoreLocked(reading)
 	}
 	c.dl.mu.Unlock()
