@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conformance/internal/proc"
+	"github.com/wsio/wsio/internal/wstest"
 )
 
 const (
@@ -341,40 +342,12 @@ func newCodeConn(raw bool, size int, warm, n int64) *codeConn {
 		c.want = c.frame
 	} else {
 		c.req = floorRequest
-		c.frame = wsFrame(payload, [4]byte{0x37, 0xfa, 0x21, 0x3d})
-		c.want = wsFrame(payload, [4]byte{})
+		c.frame = wstest.Frame(true, 0, 0x2, payload, &[4]byte{0x37, 0xfa, 0x21, 0x3d})
+		c.want = wstest.Frame(true, 0, 0x2, payload, nil)
 	}
 	c.startAt = warm * int64(len(c.want))
 	c.endAt = (warm + n) * int64(len(c.want))
 	return c
-}
-
-// wsFrame returns a final binary frame of payload, masked with key unless
-// key is all zero (then unmasked, as a server sends it).
-func wsFrame(payload []byte, key [4]byte) []byte {
-	f := []byte{0x82}
-	masked := key != [4]byte{}
-	var bit byte
-	if masked {
-		bit = 0x80
-	}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, bit|byte(n))
-	case n < 1<<16:
-		f = append(f, bit|126, byte(n>>8), byte(n))
-	default:
-		f = append(f, bit|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
-	}
-	if !masked {
-		return append(f, payload...)
-	}
-	f = append(f, key[:]...)
-	for i, b := range payload {
-		f = append(f, b^key[i%4])
-	}
-	return f
 }
 
 // fail records err as the measurement's failure and ends the round, so
