@@ -136,16 +136,16 @@ func ParseHeader(b []byte) (Header, int, error) {
 		l = int64(binary.BigEndian.Uint16(b[2:]))
 		p = 4
 		if l < 126 {
-			return h, 0, fmt.Errorf("%w: length %d in non-minimal 16-bit form", ErrProtocol, l)
+			return h, 0, headerError(nonMinimal16, h.Op, uint64(l))
 		}
 	case 127:
 		u := binary.BigEndian.Uint64(b[2:])
 		p = 10
 		if u>>63 != 0 {
-			return h, 0, fmt.Errorf("%w: 64-bit length with the most significant bit set", ErrProtocol)
+			return h, 0, headerError(lengthMSB, h.Op, 0)
 		}
 		if u <= 0xFFFF {
-			return h, 0, fmt.Errorf("%w: length %d in non-minimal 64-bit form", ErrProtocol, u)
+			return h, 0, headerError(nonMinimal64, h.Op, u)
 		}
 		l = int64(u)
 	}
@@ -154,17 +154,51 @@ func ParseHeader(b []byte) (Header, int, error) {
 		copy(h.Mask[:], b[p:p+4])
 	}
 	if !h.Op.known() {
-		return h, 0, fmt.Errorf("%w: %v", ErrProtocol, h.Op)
+		return h, 0, headerError(unknownOpcode, h.Op, 0)
 	}
 	if h.Op.IsControl() {
 		if !h.Fin {
-			return h, 0, fmt.Errorf("%w: fragmented %v frame", ErrProtocol, h.Op)
+			return h, 0, headerError(fragmentedControl, h.Op, 0)
 		}
 		if h.Length > 125 {
-			return h, 0, fmt.Errorf("%w: %v frame with %d-byte payload (max 125)", ErrProtocol, h.Op, h.Length)
+			return h, 0, headerError(longControl, h.Op, uint64(h.Length))
 		}
 	}
 	return h, n, nil
+}
+
+// headerFault names what ParseHeader found wrong in a header.
+type headerFault uint8
+
+const (
+	nonMinimal16 headerFault = iota
+	lengthMSB
+	nonMinimal64
+	unknownOpcode
+	fragmentedControl
+	longControl
+)
+
+// headerError builds ParseHeader's error for fault, about a frame of
+// opcode op whose length (or other figure the message gives) is n. It is
+// kept out of line so that formatting an error takes no room in the frame
+// of the parser, which runs for every frame.
+//
+//go:noinline
+func headerError(fault headerFault, op Opcode, n uint64) error {
+	switch fault {
+	case nonMinimal16:
+		return fmt.Errorf("%w: length %d in non-minimal 16-bit form", ErrProtocol, n)
+	case lengthMSB:
+		return fmt.Errorf("%w: 64-bit length with the most significant bit set", ErrProtocol)
+	case nonMinimal64:
+		return fmt.Errorf("%w: length %d in non-minimal 64-bit form", ErrProtocol, n)
+	case unknownOpcode:
+		return fmt.Errorf("%w: %v", ErrProtocol, op)
+	case fragmentedControl:
+		return fmt.Errorf("%w: fragmented %v frame", ErrProtocol, op)
+	}
+	return fmt.Errorf("%w: %v frame with %d-byte payload (max 125)", ErrProtocol, op, n)
 }
 
 // PutHeader encodes a frame header into b, which must have room for
