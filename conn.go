@@ -96,8 +96,9 @@ type Conn struct {
 	wsem       sem
 	msem       sem
 	streamOpen atomic.Bool
-	pollMark   uint32 // look clock's tick of the last look at the socket (peerCheck); guarded by msem
-	werr       error  // fatal write error; guarded by wsem
+	pollMark   uint32                   // look clock's tick of the last look at the socket (peerCheck); guarded by msem
+	werr       error                    // fatal write error; guarded by wsem
+	whdr       [conn.MaxHeaderSize]byte // a server frame's header as it goes out on sock; guarded by wsem
 
 	pongPending atomic.Bool
 	pongBusy    atomic.Bool // a pongLoop goroutine is running
@@ -125,6 +126,9 @@ func newConn(rwc io.ReadWriteCloser, client bool, o *Options, buffered []byte) *
 	c.closing.done = make(chan struct{})
 	c.nc, _ = rwc.(net.Conn)
 	c.sock = sock.Of(rwc)
+	if c.sock != nil {
+		_ = c.sock.Bind() // a failure is reported by the first read
+	}
 	c.rd.init(rwc, c.sock, buffered)
 	c.closing.state.Store(int32(Open))
 	if c.opts.KeepaliveInterval > 0 {

@@ -31,36 +31,58 @@ func (c *Conn) readHeader() (conn.Header, error) {
 		return conn.Header{}, c.readFailed(err)
 	}
 	h, n, err := conn.ParseHeader(c.rd.peek())
-	if err != nil {
-		// The codec's error wraps ErrProtocol; the close says what broke.
-		what := strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": ")
-		return h, c.fail(StatusProtocolError, truncUTF8(what, limits.MaxControlPayload-2), &fault{msg: what, kind: ErrProtocol, cause: err})
-	}
-	if h.Rsv != 0 && (h.Rsv != conn.Rsv1 || c.deflate == nil || (h.Op != conn.OpText && h.Op != conn.OpBinary)) {
-		if h.Rsv == conn.Rsv1 && c.deflate != nil {
-			return h, c.failProtocol("RSV1 set on a " + h.Op.String() + " frame (only a message's first frame may carry it)")
-		}
-		return h, c.failProtocol(fmt.Sprintf("reserved bits 0x%02X set without a negotiated extension", h.Rsv))
-	}
-	if h.Masked == c.client {
-		if c.client {
-			return h, c.failProtocol("masked frame from the server")
-		}
-		return h, c.failProtocol("unmasked frame from the client")
+	if err != nil || h.Masked == c.client ||
+		h.Rsv != 0 && (h.Rsv != conn.Rsv1 || c.deflate == nil || (h.Op != conn.OpText && h.Op != conn.OpBinary)) {
+		return h, c.badHeader(h, err)
 	}
 	if !h.Op.IsControl() {
 		c.rd.consume(n)
 		return h, nil
 	}
+	return h, c.controlFrame(h, n)
+}
+
+// badHeader fails the connection for header h, which ParseHeader refused
+// with err, or which breaks a rule readHeader checks: a reserved bit set
+// without the extension that defines it, or a mask where the role forbids
+// (or requires) one. Building the error here, out of line, keeps
+// readHeader's frame small: it runs for every frame, near the bottom of a
+// handler's stack.
+//
+//go:noinline
+func (c *Conn) badHeader(h conn.Header, err error) error {
+	if err != nil {
+		// The codec's error wraps ErrProtocol; the close says what broke.
+		what := strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": ")
+		return c.fail(StatusProtocolError, truncUTF8(what, limits.MaxControlPayload-2), &fault{msg: what, kind: ErrProtocol, cause: err})
+	}
+	if h.Rsv != 0 && (h.Rsv != conn.Rsv1 || c.deflate == nil || (h.Op != conn.OpText && h.Op != conn.OpBinary)) {
+		if h.Rsv == conn.Rsv1 && c.deflate != nil {
+			return c.failProtocol("RSV1 set on a " + h.Op.String() + " frame (only a message's first frame may carry it)")
+		}
+		return c.failProtocol(fmt.Sprintf("reserved bits 0x%02X set without a negotiated extension", h.Rsv))
+	}
+	if c.client {
+		return c.failProtocol("masked frame from the server")
+	}
+	return c.failProtocol("unmasked frame from the client")
+}
+
+// controlFrame reads the payload of control frame h, whose n-byte header
+// is buffered, and acts on it (control). It is out of line for the reason
+// badHeader is.
+//
+//go:noinline
+func (c *Conn) controlFrame(h conn.Header, n int) error {
 	if err := c.rd.ensure(n + int(h.Length)); err != nil {
-		return h, c.readFailed(err)
+		return c.readFailed(err)
 	}
 	payload := c.rd.peek()[n : n+int(h.Length)]
 	if h.Masked {
 		conn.Mask(h.Mask, 0, payload)
 	}
 	c.rd.consume(n + int(h.Length))
-	return h, c.control(h.Op, payload)
+	return c.control(h.Op, payload)
 }
 
 // control acts on a control frame.

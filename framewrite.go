@@ -16,17 +16,15 @@ import (
 	"github.com/wsio/wsio/conn"
 )
 
-// writeData sends one frame of a data message; the caller holds the
-// data-message slot. When no goroutine is reading, the socket is looked at
-// first (peerCheck), so that a close frame the peer sent fails the frame
-// with the peer's *CloseError rather than going unnoticed.
-func (c *Conn) writeData(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte) error {
-	c.peerCheck(len(p))
-	return c.writeFrame(ctx, fin, rsv, op, p)
-}
-
-// writeFrame sends one frame under the write lock.
+// writeFrame sends one frame under the write lock. Before a data frame,
+// when no goroutine is reading, the socket is looked at first (peerCheck),
+// so that a close frame the peer sent fails the frame with the peer's
+// *CloseError rather than going unnoticed; the caller of a data frame
+// holds the data-message slot.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte) error {
+	if !op.IsControl() {
+		c.peerCheck(len(p))
+	}
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -61,7 +59,16 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn
 		}
 	}
 	stop := c.watch(ctx, writing)
-	n, err := c.writeRaw(fin, rsv, op, p)
+	var n int
+	var err error
+	if !c.client && c.sock != nil {
+		// A server frame on a socket: the header goes out with the
+		// payload in one writev, neither copied.
+		hn := conn.PutHeader(c.whdr[:], fin, rsv, op, int64(len(p)), nil)
+		n, err = c.sock.Write(c.whdr[:hn], p)
+	} else {
+		n, err = c.writeStream(fin, rsv, op, p)
+	}
 	stop()
 	return c.writeFailed(ctx, n, err)
 }
@@ -155,9 +162,10 @@ var (
 	bigWritePool = sync.Pool{New: func() any { b := make([]byte, bigWrite); return &b }}
 )
 
-// writeRaw encodes and writes one frame, masking it on a client. It
+// writeStream encodes and writes one frame, masking it on a client, for a
+// client frame or a frame on a stream that is not a plain socket; it
 // returns how many bytes reached the stream.
-func (c *Conn) writeRaw(fin bool, rsv byte, op conn.Opcode, p []byte) (int, error) {
+func (c *Conn) writeStream(fin bool, rsv byte, op conn.Opcode, p []byte) (int, error) {
 	var mask *[4]byte
 	var key [4]byte
 	if c.client {

@@ -106,29 +106,74 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 // give the message another context with Message.WithContext.
 //
 // Only one goroutine may read at a time; a concurrent Next waits.
-func (c *Conn) Next(ctx context.Context) (Message, error) {
-	mctx := endable(ctx)
-	if mctx != nil && ctx.Err() != nil {
-		return Message{}, ctx.Err()
+func (c *Conn) Next(ctx context.Context) (m Message, err error) {
+	if ctx.Done() != nil || !c.rsem.tryLock() {
+		err = c.nextSlow(ctx, &m)
+		return m, err
 	}
-	if err := c.lockRead(ctx); err != nil {
-		return Message{}, err
-	}
+	// The read lock was free and ctx can never end: nothing to watch.
+	c.markReadSeen()
 	defer c.unlockRead()
 	c.msgSeq++ // from here on, the Message the last call returned is stale
-	stop := nop
-	if mctx != nil {
-		stop = c.watch(ctx, reading)
+	if err = c.awaitFrame(); err == nil {
+		err = c.next(&m)
 	}
-	m, err := c.next()
+	return m, err
+}
+
+// nextSlow is Next under a ctx that can end, or when the read lock is
+// held: it waits for the lock and watches ctx. It is out of line so that
+// Next's own frame, under which an idle connection's reader waits, stays
+// small.
+//
+//go:noinline
+func (c *Conn) nextSlow(ctx context.Context, m *Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.lockRead(ctx); err != nil {
+		return err
+	}
+	defer c.unlockRead()
+	c.msgSeq++
+	stop := c.watch(ctx, reading)
+	err := c.awaitFrame()
+	if err == nil {
+		err = c.next(m)
+	}
 	stop()
 	if err != nil {
-		return m, readCanceled(ctx, err)
+		*m = Message{}
+		return readCanceled(ctx, err)
 	}
 	if m.Kind == Binary {
-		m.ctx = mctx
+		m.ctx = endable(ctx)
 	}
-	return m, nil
+	return nil
+}
+
+// awaitFrame waits for the next frame's first bytes when the connection
+// is between messages with nothing buffered, the state in which an idle
+// connection's reader waits. Waiting here, near the top of Next rather
+// than under next and readHeader, keeps the waiting goroutine's stack
+// shallow, so that a handler's goroutine can stay within its first stack
+// segment (see Server); so does reading the socket here rather than
+// through fillWhenReady. It fails as readHeader does when the read fails.
+// The caller holds the read lock.
+func (c *Conn) awaitFrame() error {
+	if c.msgOp != 0 || c.rd.buffered() != 0 || c.rd.sock == nil || c.State() == Closed {
+		return nil
+	}
+	c.rd.idle()
+	c.rd.r, c.rd.w = 0, 0 // nothing is buffered: the next bytes go to the start
+	b, n, err := c.rd.sock.Read()
+	if b != nil {
+		c.rd.took(b, n)
+	}
+	if err != nil {
+		return c.readFailed(err)
+	}
+	return nil
 }
 
 // readCanceled turns the error of a read that ctx's end interrupted (the
@@ -152,10 +197,15 @@ func readCanceled(ctx context.Context, err error) error {
 }
 
 func (c *Conn) lockRead(ctx context.Context) error {
+	c.markReadSeen()
+	return c.lockErr(c.rsem.lock(ctx, c.closing.done))
+}
+
+// markReadSeen records that a reader has come (see peerCheck).
+func (c *Conn) markReadSeen() {
 	if !c.readSeen.Load() {
 		c.readSeen.Store(true)
 	}
-	return c.lockErr(c.rsem.lock(ctx, c.closing.done))
 }
 
 // lockErr turns a sem's errDone into the connection's close error.

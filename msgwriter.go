@@ -289,7 +289,7 @@ type streamSink struct {
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
 	op, rsv := s.frame(first)
-	if err := s.c.writeData(s.ctx, fin, rsv, op, p); err != nil {
+	if err := s.c.writeFrame(s.ctx, fin, rsv, op, p); err != nil {
 		return s.failed(err)
 	}
 	s.wentOut()

@@ -133,7 +133,7 @@ func (c *Conn) SendPrepared(ctx context.Context, m *Prepared) error {
 	} else if c.client {
 		if m.kind == Text {
 			defer c.endMessage()
-			return c.writeData(ctx, true, 0, conn.OpText, m.payload)
+			return c.writeFrame(ctx, true, 0, conn.OpText, m.payload)
 		}
 		return c.sendFrames(ctx, conn.OpBinary, m.payload) // gives the slot back
 	}

@@ -218,14 +218,28 @@ func (rd *reader) read(p []byte) (int, error) {
 	return n, nil
 }
 
+// take moves buffered bytes into p, as many as both hold, unmasking them
+// with key from position pos when masked. It returns how many it moved
+// and the mask position after them.
+func (rd *reader) take(p []byte, masked bool, key [4]byte, pos int) (int, int) {
+	src := rd.buf[rd.r:rd.w]
+	var n int
+	if masked {
+		n = min(len(p), len(src))
+		pos = conn.MaskCopy(key, pos, p, src[:n])
+	} else {
+		n = copy(p, src)
+	}
+	rd.r += n
+	return n, pos
+}
+
 // readMasked is read for a masked payload: it unmasks what it reads with
 // key from position pos and returns the position after it. Buffered bytes
 // are unmasked as they are copied out, in one pass.
 func (rd *reader) readMasked(p []byte, key [4]byte, pos int) (int, int, error) {
 	if len(p) > 0 && rd.r < rd.w {
-		n := min(len(p), rd.w-rd.r)
-		pos = conn.MaskCopy(key, pos, p, rd.buf[rd.r:rd.r+n])
-		rd.r += n
+		n, pos := rd.take(p, true, key, pos)
 		return n, pos, nil
 	}
 	n, err := rd.read(p)
@@ -236,19 +250,25 @@ func (rd *reader) readMasked(p []byte, key [4]byte, pos int) (int, int, error) {
 }
 
 // fillWhenReady reads into an empty reader from the socket: it waits for
-// data without a buffer, then reads into a pooled one. Data that fits the
-// inline array goes there, and the pooled buffer goes straight back.
+// data without a buffer, then reads into a pooled one (see took).
 func (rd *reader) fillWhenReady() error {
 	b, n, err := rd.sock.Read()
-	if b == nil {
-		return err
+	if b != nil {
+		rd.took(b, n)
 	}
+	return err
+}
+
+// took makes the n bytes in b, a pooled buffer the socket's Read filled,
+// the buffered bytes of an empty reader. Data that fits the inline array
+// goes there, and the pooled buffer goes straight back.
+func (rd *reader) took(b *[]byte, n int) {
 	rd.got()
+	rd.r = 0
 	if n <= len(rd.inline) {
 		rd.w = copy(rd.inline[:], (*b)[:n])
 		sock.PutBuffer(b)
 	} else {
 		rd.buf, rd.w, rd.pooled, rd.pool = *b, n, true, b
 	}
-	return err
 }

@@ -25,6 +25,18 @@ import (
 // for Conns, Broadcast and Shutdown. Mount it on any mux or middleware
 // chain, or run it with ListenAndServe.
 //
+// Under Serve (and ListenAndServe), the handler runs on a goroutine that
+// starts after the handshake. A handler that waits in Next, reads each
+// binary message into a buffer of its own and sends with SendText or
+// SendBinary keeps the goroutine within its initial stack (2 KiB), which
+// it then holds while the connection is idle: the read and send paths are
+// kept shallow enough for a handler of a few calls of its own on top. A
+// goroutine whose stack grew keeps the larger one while it waits, and
+// deeper code grows it: a message that does not arrive in one piece, a
+// text message's string when the allocator must refill, handler code of
+// its own. Under net/http the handler's goroutine starts with the stack
+// size the runtime picks from its goroutines' average depth, often larger.
+//
 // A Server bounds what idle peers can hold in two ways. MaxConns caps the
 // connections it holds at once. And keepalive is on by default: when
 // ServerOptions.KeepaliveInterval is zero, the Server pings each
@@ -139,11 +151,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		awaitStream(c) // the stream ends when ServeHTTP returns
 	default:
 		c.req.Store(r.WithContext(context.WithoutCancel(r.Context())))
-		if s.events != nil || !tracked {
-			s.runTracked(c, tracked) // returns at once
-			return
+		if s.begin(c, tracked) {
+			go s.runHandler(c)
 		}
-		go s.runHandler(c)
 	}
 }
 
@@ -151,7 +161,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // started, recovering a panic as net/http recovers one in ServeHTTP.
 func (s *Server) runHandler(c *Conn) {
 	defer func() {
-		if v := recover(); v != nil && v != http.ErrAbortHandler {
+		v := recover()
+		closeOpen(c) // after a panic, which handle does not close c on
+		if v != nil && v != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
 			msg := fmt.Sprintf("http: panic serving %v: %v\n%s", c.RemoteAddr(), v, buf)
@@ -162,7 +174,7 @@ func (s *Server) runHandler(c *Conn) {
 			}
 		}
 	}()
-	s.runTracked(c, true)
+	s.handle(c)
 }
 
 // reserve counts a handshake ServeHTTP is about to make, or answers 503
@@ -221,21 +233,44 @@ func (s *Server) Refused() uint64 { return s.refused.Load() }
 // runTracked runs the handler for c, or closes c with 1001 if it was not
 // tracked because Close or Shutdown has begun.
 func (s *Server) runTracked(c *Conn, tracked bool) {
+	if s.begin(c, tracked) {
+		defer closeOpen(c) // after a panic too, which net/http recovers
+		s.handle(c)
+	}
+}
+
+// begin sets c up to be served: it closes c with 1001 if it was not
+// tracked because Close or Shutdown has begun, and hands c to the event
+// loop on an event server. It reports whether c's handler is to run.
+func (s *Server) begin(c *Conn, tracked bool) bool {
 	if !tracked {
 		_ = c.Close(StatusGoingAway, "server is shutting down")
-		return
+		return false
 	}
 	c.OnClose(func() { s.untrack(c) })
 	if s.events != nil {
 		ServeEvents(c, *s.events)
-		return
+		return false
 	}
-	defer func() {
-		if c.State() == Open {
-			_ = c.Close(StatusNormalClosure, "")
-		}
-	}()
+	return true
+}
+
+// handle runs the handler for c and closes c if the handler left it open.
+// Serve and ServeHTTP run it on a goroutine of its own that starts here,
+// so the handler's goroutine holds no frame of the handshake: a handler
+// whose reads and sends stay within the goroutine's first stack segment
+// keeps it (see Server). A panic leaves c as it is: under Serve it ends
+// the program, and under net/http runHandler and runTracked close c.
+func (s *Server) handle(c *Conn) {
 	s.handler(c)
+	closeOpen(c)
+}
+
+// closeOpen closes c normally unless it is closed or closing already.
+func closeOpen(c *Conn) {
+	if c.State() == Open {
+		_ = c.Close(StatusNormalClosure, "")
+	}
 }
 
 // trackLocked adds c to the open connections unless Close or Shutdown has
@@ -476,7 +511,9 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	tracked := s.trackLocked(c)
 	s.mu.Unlock()
-	s.runTracked(c, tracked)
+	if s.begin(c, tracked) {
+		go s.handle(c)
+	}
 }
 
 // refuseBusy answers nc, a connection over MaxConns, with the 503 that

@@ -42,8 +42,9 @@ func (c *Conn) SendText(ctx context.Context, s string) error {
 	if c.compress(ctx, len(p)) {
 		return c.sendCompressed(ctx, conn.OpText, p)
 	}
-	defer c.endMessage()
-	return c.writeData(ctx, true, 0, conn.OpText, p)
+	err := c.writeFrame(ctx, true, 0, conn.OpText, p)
+	c.endMessage()
+	return err
 }
 
 // SendBinary sends p as one binary message, cut into frames of the
@@ -72,8 +73,9 @@ func (c *Conn) SendBinary(ctx context.Context, p []byte) error {
 	if len(p) <= c.opts.FragmentSize {
 		// A message of at most one fragment is one frame: sent as
 		// sendFrames would send it, without taking a pooled writer.
-		defer c.endMessage()
-		return c.writeData(ctx, true, 0, conn.OpBinary, p)
+		err := c.writeFrame(ctx, true, 0, conn.OpBinary, p)
+		c.endMessage()
+		return err
 	}
 	return c.sendFrames(ctx, conn.OpBinary, p)
 }

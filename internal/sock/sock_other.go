@@ -20,6 +20,12 @@ func Of(io.Reader) *Socket { return nil }
 // Read reports errors.ErrUnsupported here.
 func (s *Socket) Read() (*[]byte, int, error) { return nil, 0, errors.ErrUnsupported }
 
+// Bind does nothing.
+func (s *Socket) Bind() error { return nil }
+
+// Write reports errors.ErrUnsupported here.
+func (s *Socket) Write(hdr, p []byte) (int, error) { return 0, errors.ErrUnsupported }
+
 // Peek reports errors.ErrUnsupported here.
 func (s *Socket) Peek(int) (*[]byte, int, error) { return nil, 0, errors.ErrUnsupported }
 

@@ -289,3 +289,145 @@ func TestSpliceTo(t *testing.T) {
 		t.Fatal("a Unix socket says it can splice")
 	}
 }
+
+// fillPlaces fills every empty place with a new buffer, or with full false
+// empties them into the pool; the places are as before when the test ends.
+func fillPlaces(t *testing.T, full bool) {
+	t.Helper()
+	var saved [places]*[]byte
+	for i := range place {
+		saved[i] = place[i].Swap(nil)
+		if full {
+			b := make([]byte, BufferSize)
+			place[i].Store(&b)
+		}
+	}
+	t.Cleanup(func() {
+		for i := range place {
+			place[i].Store(saved[i])
+		}
+	})
+}
+
+// The read callback uses the places only. With none to take, it returns
+// without reading, and Read hands it a buffer from the pool; with no room
+// for the buffer it would wait without, it returns it, and Read gives it
+// back to the pool and lets it take one from the places. Both ways the
+// bytes are read as they would be otherwise.
+func TestReadPlaces(t *testing.T) {
+	// Not parallel: the places are the whole package's.
+	cl, svc := pair(t, "tcp")
+	sv := Of(svc)
+	if err := sv.Bind(); err != nil {
+		t.Fatal(err)
+	}
+
+	// No buffer in the places: the callback asks for one.
+	fillPlaces(t, false)
+	if _, err := cl.Write([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	sv.buf, sv.peek, sv.done = nil, false, false
+	eventually(t, "the callback reading", func() bool {
+		if err := sv.rc.Read(sv.fn); err != nil || sv.done || sv.buf != nil {
+			t.Fatalf("no buffer to take: callback: %v, done %v, buf %v", err, sv.done, sv.buf != nil)
+		}
+		if err := sv.retry(); err != nil {
+			t.Fatal(err)
+		}
+		if !sv.done || sv.buf == nil {
+			t.Fatalf("after retry: done %v, buf %v", sv.done, sv.buf != nil)
+		}
+		n := int(sv.n)
+		got := string((*sv.buf)[:n])
+		PutBuffer(sv.buf)
+		sv.buf, sv.done = nil, false
+		if n == 0 { // not arrived yet (EAGAIN with the buffer placed is not a read)
+			return false
+		}
+		if got != "one" {
+			t.Fatalf("read %q", got)
+		}
+		return true
+	})
+
+	// Every place taken: the buffer the callback holds when nothing has
+	// arrived has nowhere to wait, so it comes back to the caller.
+	b := GetBuffer()
+	fillPlaces(t, true)
+	sv.buf, sv.peek, sv.done = b, false, false
+	if err := sv.rc.Read(sv.fn); err != nil || sv.done || sv.buf != b {
+		t.Fatalf("no room: callback: %v, done %v, same buffer %v", err, sv.done, sv.buf == b)
+	}
+	got := make(chan string, 1)
+	go func() {
+		if err := sv.retry(); err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string((*sv.buf)[:sv.n])
+		PutBuffer(sv.buf)
+		sv.buf = nil
+	}()
+	if _, err := cl.Write([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "two" {
+			t.Fatalf("no room: read %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no room: the read never returned")
+	}
+	for i := range place {
+		if place[i].Load() == nil {
+			t.Fatalf("place %d empty after a read that waited with the places full", i)
+		}
+	}
+}
+
+// Write sends a header and a payload in order, all of it however much the
+// socket takes at once, and fails as net.Conn's Write does.
+func TestWrite(t *testing.T) {
+	t.Parallel()
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			cl, svc := pair(t, network)
+			sv := Of(svc)
+			hdr := []byte{0x82, 0x7f, 0, 0, 0, 0, 0, 0x40, 0, 0}
+			p := make([]byte, 4<<20) // more than a socket buffer takes at once
+			for i := range p {
+				p[i] = byte(i * 7)
+			}
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(io.LimitReader(cl, int64(len(hdr)+len(p))))
+				got <- b
+			}()
+			if n, err := sv.Write(hdr, p); n != len(hdr)+len(p) || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			b := <-got
+			if string(b[:len(hdr)]) != string(hdr) || string(b[len(hdr):]) != string(p) {
+				t.Fatal("the bytes read are not the header and then the payload")
+			}
+			if n, err := sv.Write(nil, []byte("x")); n != 1 || err != nil {
+				t.Fatalf("Write without a header = %d, %v", n, err)
+			}
+
+			_ = svc.SetWriteDeadline(time.Unix(1, 0))
+			n, err := sv.Write(hdr, p)
+			var oe *net.OpError
+			if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" {
+				t.Fatalf("past deadline: Write = %d, %v", n, err)
+			}
+			_ = svc.SetWriteDeadline(time.Time{})
+			_ = svc.Close()
+			if _, err := sv.Write(hdr, nil); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("closed: Write: %v", err)
+			}
+		})
+	}
+}

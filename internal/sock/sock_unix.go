@@ -18,19 +18,30 @@ import (
 // by TryWrite, WriteMore and SendFile are ordered by their callers, as on
 // a net.Conn.
 //
-// The writer's calls and the poller's reach the descriptor through the
-// concrete connection each time (see control), so the callbacks they hand
-// it stay on their callers' stacks; only the reader keeps a RawConn.
+// Write keeps its state there too, apart from the reader's: one goroutine
+// at a time may call it (the connection's writer). The other writer's
+// calls and the poller's reach the descriptor through the concrete
+// connection each time (see control), so the callbacks they hand it stay
+// on their callers' stacks; Read, Peek and Write share one RawConn, made
+// by Bind.
 type Socket struct {
 	nc net.Conn // *net.TCPConn or *net.UnixConn
 
 	// The reader's: the descriptor, and attempt's mode, input and results.
 	rc    syscall.RawConn       // nc's, made on the first Read or Peek
 	fn    func(fd uintptr) bool // s.attempt, bound with rc
-	buf   *[]byte               // the buffer attempt filled, or nil
+	buf   *[]byte               // the buffer attempt reads into, or nil (see attempt)
 	errno syscall.Errno         // attempt's system call error, or 0
 	n     int32                 // Peek's limit going in; the bytes attempt got coming out
 	peek  bool                  // attempt peeks (Peek) rather than reads (Read)
+	done  bool                  // attempt made its system call
+
+	// The writer's (Write): the callback, what is left to write and the
+	// results; one writer at a time.
+	wfn    func(fd uintptr) bool // s.writeAttempt, bound with rc
+	wv     [2][]byte             // the bytes not yet written, in order
+	wn     int                   // the bytes written so far
+	werrno syscall.Errno         // writeAttempt's system call error, or 0
 
 	tcp bool // nc is a *net.TCPConn
 
@@ -76,40 +87,79 @@ func (s *Socket) control(f func(fd uintptr)) error {
 }
 
 // attempt is called by RawConn.Read with the descriptor. Reading, it
-// takes a buffer and reads into it, or gives the buffer back and asks to
-// wait when nothing has arrived. Peeking, it copies what has arrived, up
-// to n bytes, without consuming it, and never asks to wait.
+// reads into a buffer, or asks to wait when nothing has arrived, leaving
+// the buffer in a place (see places) meanwhile. Peeking, it copies what
+// has arrived, up to n bytes, without consuming it, and never asks to
+// wait. It sets done once it has made its system call; it returns without
+// one when it has no buffer (s.buf is nil: the caller takes one from the
+// pool), or when no place is free for the buffer it would wait without
+// (s.buf is set: the caller gives it back to the pool).
 func (s *Socket) attempt(fd uintptr) bool {
-	b := GetBuffer()
-	var n int
-	var err error
-	for {
-		if s.peek {
-			n, _, err = syscall.Recvfrom(int(fd), (*b)[:s.n], syscall.MSG_PEEK)
-		} else {
-			n, err = syscall.Read(int(fd), *b)
+	b := s.buf
+	if b == nil {
+		if b = takePlaced(fd); b == nil {
+			return true
 		}
-		if err != syscall.EINTR {
+	}
+	var n int
+	var errno syscall.Errno
+	for {
+		p, flags := *b, uintptr(0)
+		if s.peek {
+			p, flags = p[:s.n], syscall.MSG_PEEK
+		}
+		if n, errno = recv(fd, p, flags); errno != syscall.EINTR {
 			break
 		}
 	}
-	if err == syscall.EAGAIN && !s.peek {
-		PutBuffer(b)
-		return false
-	}
-	s.buf, s.n, s.errno = b, int32(max(n, 0)), 0
-	if err != nil {
-		s.errno = syscall.EIO // not expected: the calls above fail with an Errno
-		if e, ok := err.(syscall.Errno); ok {
-			s.errno = e
+	if errno == syscall.EAGAIN {
+		if leavePlaced(b, fd) {
+			b = nil
+		} else if !s.peek {
+			s.buf = b
+			return true
+		}
+		if !s.peek {
+			s.buf = nil
+			return false
 		}
 	}
+	if errno != 0 {
+		n = 0
+	}
+	s.buf, s.n, s.errno, s.done = b, int32(n), errno, true
 	return true
 }
 
-// Read waits until data has arrived, then takes a buffer (GetBuffer) and
-// reads as much as there is into it in one system call, so a caller holds
-// no buffer while it waits. It returns the buffer holding n bytes, which
+// retry runs attempt again, after it returned without making its system
+// call, until it has made it: it hands attempt a buffer from the pool when
+// it had none, or takes back into the pool the one it had no place for
+// (see attempt). The pool is used here rather than in attempt because
+// its slow paths need more stack.
+//
+//go:noinline
+func (s *Socket) retry() error {
+	for {
+		if s.buf == nil {
+			s.buf = GetBuffer()
+		} else {
+			PutBuffer(s.buf)
+			s.buf = nil
+		}
+		err := s.rc.Read(s.fn)
+		if err != nil && s.buf != nil {
+			PutBuffer(s.buf)
+			s.buf = nil
+		}
+		if err != nil || s.done {
+			return err
+		}
+	}
+}
+
+// Read waits until data has arrived, then takes a buffer and reads as
+// much as there is into it in one system call, so a caller holds no
+// buffer while it waits. It returns the buffer holding n bytes, which
 // the caller owns and gives back with PutBuffer, or a nil buffer and the
 // error. The end of the stream is io.EOF. A passed read deadline or a
 // closed socket is the net package's error (matching
@@ -120,12 +170,16 @@ func (s *Socket) Read() (*[]byte, int, error) {
 		return nil, 0, errors.ErrUnsupported
 	}
 	if s.rc == nil {
-		if err := s.bind(); err != nil {
+		if err := s.Bind(); err != nil {
 			return nil, 0, err
 		}
 	}
-	s.buf, s.n, s.errno, s.peek = nil, 0, 0, false
-	if err := s.rc.Read(s.fn); err != nil {
+	s.buf, s.errno, s.peek, s.done = nil, 0, false, false
+	err := s.rc.Read(s.fn)
+	if err == nil && !s.done {
+		err = s.retry()
+	}
+	if err != nil {
 		// Deadlines and closed sockets: the net package's errors.
 		return nil, 0, err
 	}
@@ -153,17 +207,20 @@ func (s *Socket) Peek(max int) (*[]byte, int, error) {
 		return nil, 0, errors.ErrUnsupported
 	}
 	if s.rc == nil {
-		if err := s.bind(); err != nil {
+		if err := s.Bind(); err != nil {
 			return nil, 0, err
 		}
 	}
-	s.buf, s.n, s.errno, s.peek = nil, int32(min(max, BufferSize)), 0, true
-	if err := s.rc.Read(s.fn); err != nil {
+	s.buf, s.errno, s.peek, s.done, s.n = nil, 0, true, false, int32(min(max, BufferSize))
+	err := s.rc.Read(s.fn)
+	if err == nil && !s.done {
+		err = s.retry()
+	}
+	if err != nil {
 		return nil, 0, err
 	}
 	b, n, errno := s.buf, int(s.n), s.errno
 	s.buf = nil
-	var err error
 	switch {
 	case errno == syscall.EAGAIN: // nothing has arrived
 	case errno != 0:
@@ -172,21 +229,66 @@ func (s *Socket) Peek(max int) (*[]byte, int, error) {
 		err = io.EOF
 	}
 	if n == 0 || err != nil {
-		PutBuffer(b)
+		if b != nil {
+			PutBuffer(b)
+		}
 		return nil, 0, err
 	}
 	return b, n, nil
 }
 
-// bind makes the reader's RawConn and binds attempt, on the first Read or
-// Peek.
-func (s *Socket) bind() error {
+// Bind makes the RawConn that Read and Peek use and binds attempt to it;
+// they call it themselves when it has not been called. Calling it where
+// the connection is set up keeps its allocations off the goroutine that
+// reads, whose stack then stays shallower.
+func (s *Socket) Bind() error {
 	rc, err := s.nc.(syscall.Conn).SyscallConn()
 	if err != nil {
 		return err
 	}
-	s.rc, s.fn = rc, s.attempt
+	s.rc, s.fn, s.wfn = rc, s.attempt, s.writeAttempt
 	return nil
+}
+
+// Write writes hdr and then p, all of them unless it fails, waiting while
+// the socket's send buffer is full, as net.Conn's Write does with their
+// concatenation, and with its errors: a passed write deadline or a closed
+// socket is the net package's error (matching os.ErrDeadlineExceeded or
+// net.ErrClosed), a failed write a *net.OpError. n counts the bytes of
+// both that went out. Each system call hands the kernel both parts
+// (writev), so a frame's header and payload go out together without being
+// copied into one buffer; the callback that makes it runs straight under
+// the RawConn, which keeps a writing goroutine's stack shallower than the
+// net package's path does.
+func (s *Socket) Write(hdr, p []byte) (n int, err error) {
+	if s.rc == nil {
+		if err := s.Bind(); err != nil {
+			return 0, err
+		}
+	}
+	s.wv[0], s.wv[1], s.wn, s.werrno = hdr, p, 0, 0
+	err = s.rc.Write(s.wfn)
+	n, errno := s.wn, s.werrno
+	s.wv[0], s.wv[1] = nil, nil
+	switch {
+	case err != nil:
+		return n, s.writeFailed(err)
+	case errno != 0:
+		return n, s.writeFailed(os.NewSyscallError("write", errno))
+	}
+	return n, nil
+}
+
+// writeFailed is Write's error for err, as net.Conn's Write reports it.
+// The RawConn's own errors (deadline, closed) come as a "raw-write"
+// *net.OpError, whose cause is taken.
+func (s *Socket) writeFailed(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	la := s.nc.LocalAddr()
+	return &net.OpError{Op: "write", Net: la.Network(), Source: la, Addr: s.nc.RemoteAddr(), Err: err}
 }
 
 // readError is the error for a failed read or peek system call, as the
