@@ -39,6 +39,23 @@ func pair(t *testing.T, network string) (client, server net.Conn) {
 	return client, server
 }
 
+// sendAndWant writes s to cl and waits for got, fed by a read waiting on
+// the other end, to deliver it.
+func sendAndWant(t *testing.T, cl net.Conn, got <-chan string, s string) {
+	t.Helper()
+	if _, err := cl.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r != s {
+			t.Fatalf("read %q, want %q", r, s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the read waiting for %q never returned", s)
+	}
+}
+
 // eventually calls f every millisecond until it reports true, failing
 // the test after five seconds.
 func eventually(t *testing.T, what string, f func() bool) {
@@ -199,17 +216,7 @@ func TestReadPeek(t *testing.T) {
 				got <- string((*b)[:n])
 				PutBuffer(b)
 			}()
-			if _, err := cl.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case s := <-got:
-				if s != "hello" {
-					t.Fatalf("Read = %q", s)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Read never returned")
-			}
+			sendAndWant(t, cl, got, "hello")
 
 			if _, err := cl.Write([]byte("world")); err != nil {
 				t.Fatal(err)
@@ -369,17 +376,7 @@ func TestReadPlaces(t *testing.T) {
 		PutBuffer(sv.buf)
 		sv.buf = nil
 	}()
-	if _, err := cl.Write([]byte("two")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case s := <-got:
-		if s != "two" {
-			t.Fatalf("no room: read %q", s)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no room: the read never returned")
-	}
+	sendAndWant(t, cl, got, "two")
 	for i := range place {
 		if place[i].Load() == nil {
 			t.Fatalf("place %d empty after a read that waited with the places full", i)
