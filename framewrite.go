@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // writeFrame sends one frame under the write lock. Before a data frame,
@@ -61,7 +62,7 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn
 	stop := c.watch(ctx, writing)
 	var n int
 	var err error
-	if !c.client && c.sock != nil {
+	if !c.client && c.sock != nil && sock.Writev {
 		// A server frame on a socket: the header goes out with the
 		// payload in one writev, neither copied.
 		hn := conn.PutHeader(c.whdr[:], fin, rsv, op, int64(len(p)), nil)

@@ -235,7 +235,7 @@ func (s *Server) Refused() uint64 { return s.refused.Load() }
 func (s *Server) runTracked(c *Conn, tracked bool) {
 	if s.begin(c, tracked) {
 		defer closeOpen(c) // after a panic too, which net/http recovers
-		s.handle(c)
+		s.handler(c)
 	}
 }
 
@@ -256,11 +256,11 @@ func (s *Server) begin(c *Conn, tracked bool) bool {
 }
 
 // handle runs the handler for c and closes c if the handler left it open.
-// Serve and ServeHTTP run it on a goroutine of its own that starts here,
-// so the handler's goroutine holds no frame of the handshake: a handler
-// whose reads and sends stay within the goroutine's first stack segment
-// keeps it (see Server). A panic leaves c as it is: under Serve it ends
-// the program, and under net/http runHandler and runTracked close c.
+// Serve and ServeHTTP (over HTTP/1) run it on a goroutine of its own that
+// starts here, so the handler's goroutine holds no frame of the
+// handshake: a handler whose reads and sends stay within the goroutine's
+// first stack segment keeps it (see Server). A panic leaves c as it is:
+// under Serve it ends the program, and under net/http runHandler closes c.
 func (s *Server) handle(c *Conn) {
 	s.handler(c)
 	closeOpen(c)

@@ -23,6 +23,9 @@ func (s *Socket) Read() (*[]byte, int, error) { return nil, 0, errors.ErrUnsuppo
 // Bind does nothing.
 func (s *Socket) Bind() error { return nil }
 
+// Writev reports whether Write is supported: not here.
+const Writev = false
+
 // Write reports errors.ErrUnsupported here.
 func (s *Socket) Write(hdr, p []byte) (int, error) { return 0, errors.ErrUnsupported }
 

@@ -246,49 +246,9 @@ func (s *Socket) Bind() error {
 	if err != nil {
 		return err
 	}
-	s.rc, s.fn, s.wfn = rc, s.attempt, s.writeAttempt
+	s.rc, s.fn = rc, s.attempt
+	s.bindWrite()
 	return nil
-}
-
-// Write writes hdr and then p, all of them unless it fails, waiting while
-// the socket's send buffer is full, as net.Conn's Write does with their
-// concatenation, and with its errors: a passed write deadline or a closed
-// socket is the net package's error (matching os.ErrDeadlineExceeded or
-// net.ErrClosed), a failed write a *net.OpError. n counts the bytes of
-// both that went out. Each system call hands the kernel both parts
-// (writev), so a frame's header and payload go out together without being
-// copied into one buffer; the callback that makes it runs straight under
-// the RawConn, which keeps a writing goroutine's stack shallower than the
-// net package's path does.
-func (s *Socket) Write(hdr, p []byte) (n int, err error) {
-	if s.rc == nil {
-		if err := s.Bind(); err != nil {
-			return 0, err
-		}
-	}
-	s.wv[0], s.wv[1], s.wn, s.werrno = hdr, p, 0, 0
-	err = s.rc.Write(s.wfn)
-	n, errno := s.wn, s.werrno
-	s.wv[0], s.wv[1] = nil, nil
-	switch {
-	case err != nil:
-		return n, s.writeFailed(err)
-	case errno != 0:
-		return n, s.writeFailed(os.NewSyscallError("write", errno))
-	}
-	return n, nil
-}
-
-// writeFailed is Write's error for err, as net.Conn's Write reports it.
-// The RawConn's own errors (deadline, closed) come as a "raw-write"
-// *net.OpError, whose cause is taken.
-func (s *Socket) writeFailed(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		err = oe.Err
-	}
-	la := s.nc.LocalAddr()
-	return &net.OpError{Op: "write", Net: la.Network(), Source: la, Addr: s.nc.RemoteAddr(), Err: err}
 }
 
 // readError is the error for a failed read or peek system call, as the
