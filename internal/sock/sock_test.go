@@ -372,9 +372,10 @@ func TestReadPlaces(t *testing.T) {
 			got <- err.Error()
 			return
 		}
-		got <- string((*sv.buf)[:sv.n])
-		PutBuffer(sv.buf)
+		read := string((*sv.buf)[:sv.n])
+		PutBuffer(sv.buf) // before got: the places are checked once it is read
 		sv.buf = nil
+		got <- read
 	}()
 	sendAndWant(t, cl, got, "two")
 	for i := range place {
