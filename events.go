@@ -43,18 +43,23 @@ type Events struct {
 	Close func(c *Conn, err *CloseError)
 }
 
-// dispatch reads one message and calls its callback. When the connection
-// has ended it returns how, without calling Close.
-func (e *Events) dispatch(c *Conn) *CloseError {
-	m, err := c.Next(context.Background())
+// dispatch reads one message and calls its callback. With wait > 0 it
+// first waits for the message as nextEvent does, and reports park instead
+// when the connection has been quiet long enough to be parked. When the
+// connection has ended it returns how, without calling Close.
+func (e *Events) dispatch(c *Conn, wait time.Duration) (park bool, ce *CloseError) {
+	var m Message
+	park, err := c.nextEvent(wait, &m)
+	if park {
+		return true, nil
+	}
 	if err != nil {
-		var ce *CloseError
 		if errors.As(err, &ce) {
-			return ce
+			return false, ce
 		}
 		// Anything else (a passed read deadline) left the connection open
 		// but would fail again at once if retried: end the connection.
-		return c.closeForRead(err)
+		return false, c.closeForRead(err)
 	}
 	switch m.Kind {
 	case Text:
@@ -66,7 +71,7 @@ func (e *Events) dispatch(c *Conn) *CloseError {
 			e.Binary(c, m)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // closeForRead ends c after a read failed with err, which is not a close
@@ -130,13 +135,18 @@ func (ec *evConn) run(first bool) {
 	for {
 		// Between messages the connection waits a little with this
 		// goroutine, then parks. A goroutine the poller started finds
-		// bytes waiting: between reads them and handles control frames
+		// bytes waiting: the wait reads them and handles control frames
 		// (a keepalive's pong, the peer's ping), so only a data message
-		// keeps the goroutine, in dispatch.
-		if c.between(parkAfter) && ec.park() {
-			return
+		// keeps the goroutine. When the connection cannot be parked, the
+		// next read meets why (a passed read deadline, the end).
+		park, ce := ec.e.dispatch(c, parkAfter)
+		if park {
+			if ec.park() {
+				return
+			}
+			_, ce = ec.e.dispatch(c, 0)
 		}
-		if ce := ec.e.dispatch(c); ce != nil {
+		if ce != nil {
 			ec.finish(ce)
 			return
 		}
@@ -283,31 +293,41 @@ func (ec *evConn) closed() {
 	}
 }
 
-// parkAfter is how long a served connection waits between messages with
-// its goroutine before it is parked.
-const parkAfter = 100 * time.Millisecond
+// parkAfter is how long a served connection is quiet, at least, before it
+// is parked: between messages it waits with its goroutine until no data
+// message has come for one to two of these (see rewait).
+const parkAfter = 50 * time.Millisecond
 
-// between runs between two messages on a served connection, under one
-// hold of the read lock: it ends the message the callbacks were given
-// (settleLocked) and, when that leaves the connection idle, waits for the
-// next data frame (awaitDataLocked). It reports whether the connection
-// should be parked: idle, with nothing but whole control frames arriving
-// within d. Otherwise dispatch reads next.
-func (c *Conn) between(d time.Duration) (park bool) {
+// nextEvent reads the next data message into m, as Next does, for a
+// connection ServeEvents serves. With wait > 0 it first ends the message
+// the callbacks were given (settleLocked) and, when that leaves the
+// connection idle, waits for the next data frame (awaitDataLocked), all
+// under the one hold of the read lock the read takes; it reports park,
+// reading nothing, when nothing but whole control frames arrived for
+// wait to 2*wait.
+func (c *Conn) nextEvent(wait time.Duration, m *Message) (park bool, err error) {
 	if err := c.lockRead(context.Background()); err != nil {
-		return false
+		return false, err
 	}
 	defer c.unlockRead()
-	if !c.settleLocked() {
-		c.keepWait() // dispatch reads next, without a wait
-		return false
+	if wait > 0 {
+		if !c.settleLocked() {
+			c.keepWait() // the read below meets what kept the connection busy
+		} else if !c.awaitDataLocked(wait) {
+			return true, nil
+		}
 	}
-	return !c.awaitDataLocked(d)
+	c.msgSeq++ // from here on, the Message the callbacks were given is stale
+	if err = c.awaitFrame(); err == nil {
+		err = c.next(m)
+	}
+	return false, err
 }
 
-// awaitDataLocked waits up to d, or until c's read deadline if that is
-// sooner, for a data frame at a message boundary, reading what arrives
-// into the buffer. Control frames that arrive whole meanwhile are handled
+// awaitDataLocked waits for a data frame at a message boundary until the
+// connection has been quiet for d to 2d (see rewait), or until c's read
+// deadline if that is sooner, reading what arrives into the buffer.
+// Control frames that arrive whole meanwhile are handled
 // as a read would handle them, and the wait goes on. It reports whether
 // the caller should go on reading (a data frame or part of a frame came,
 // the stream ended or failed) rather than park. The caller holds the read
@@ -320,13 +340,18 @@ func (c *Conn) awaitDataLocked(d time.Duration) bool {
 		c.keepWait()
 		return true
 	}
-	c.forceWait(d)
+	c.armWait(d)
 	var err error
 	for {
-		if err = c.rd.fill(); err != nil || !c.takeControl() {
-			break
+		err = c.rd.fill()
+		switch {
+		case err == nil && c.takeControl():
+			c.rd.idle()
+			continue
+		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.rewait(d):
+			continue
 		}
-		c.rd.idle()
+		break
 	}
 	if err != nil {
 		c.restore(reading)

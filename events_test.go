@@ -394,3 +394,54 @@ func TestEventServerParksWithKeepalive(t *testing.T) {
 		}
 	}
 }
+
+// TestEventServerBusyKeepsGoroutine: a connection whose messages come
+// closer together than the wait between messages keeps the goroutine
+// serving it, past the wait's first deadline and every one after, and a
+// connection quiet for longer than the wait is parked, so its next message
+// is served by a new goroutine.
+func TestEventServerBusyKeepsGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parking uses epoll, Linux only; elsewhere each connection keeps a goroutine")
+	}
+	t.Parallel()
+	var mu sync.Mutex
+	var ids []string // the goroutine serving each message
+	srv := wsio.NewEventServer(wsio.ServerOptions{}, wsio.Events{
+		Text: func(c *wsio.Conn, s string) {
+			buf := make([]byte, 64)
+			id, _, _ := strings.Cut(strings.TrimPrefix(string(buf[:runtime.Stack(buf, false)]), "goroutine "), " ")
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+			_ = c.SendText(context.Background(), s)
+		},
+	})
+	c := dial(t, startEventServer(t, srv, "Serve"), nil)
+	served := func() (distinct int, last string) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen := map[string]bool{}
+		for _, id := range ids {
+			seen[id] = true
+		}
+		return len(seen), ids[len(ids)-1]
+	}
+	// 400 ms of messages 5 ms apart: without a wait that goes on while
+	// messages come, the connection would be parked about every wait,
+	// and served by as many goroutines. A stalled test machine may let
+	// the connection be quiet for a wait once or twice.
+	for start := time.Now(); time.Since(start) < 400*time.Millisecond; {
+		roundTrip(t, c, "busy")
+		time.Sleep(5 * time.Millisecond)
+	}
+	busy, last := served()
+	if busy > 3 {
+		t.Fatalf("a connection busy for 400 ms was served by %d goroutines, want 1 (at most 3)", busy)
+	}
+	time.Sleep(300 * time.Millisecond) // quiet for longer than the wait
+	roundTrip(t, c, "after a pause")
+	if n, now := served(); n != busy+1 || now == last {
+		t.Fatalf("after 300 ms of quiet, the message was served by goroutine %s (busy: %s), %d goroutines in all; want a new one", now, last, n)
+	}
+}
