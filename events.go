@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // Events are callbacks for ServeEvents and NewEventServer, the event-style
@@ -115,7 +116,7 @@ type evConn struct {
 	ended      bool // c's transport is closed
 	dispatched bool // the Close callback was called (or is being)
 
-	timer *time.Timer // fires at c's read deadline while parked; made on first use; guarded by mu
+	timer *sock.Timer // fires at c's read deadline while parked; made on first use; guarded by mu
 }
 
 // run serves c until it is parked or ends. first marks the goroutine
@@ -220,7 +221,7 @@ func (ec *evConn) armLocked() {
 			ec.timer.Stop()
 		}
 	case ec.timer == nil:
-		ec.timer = time.AfterFunc(time.Until(dl), ec.deadlinePassed)
+		ec.timer = sock.AfterFunc(time.Until(dl), ec.deadlinePassed)
 	default:
 		ec.timer.Reset(time.Until(dl))
 	}

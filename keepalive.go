@@ -11,17 +11,21 @@ import (
 	"time"
 
 	"github.com/wsio/wsio/conn"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // keepalive pings on a timer and closes the connection when a pong is
-// late. It costs two timers, no goroutine.
+// late. It costs two timers, no goroutine. They are the socket layer's
+// (sock.Timer), which keep out of the runtime's timer heap: a connection
+// with keepalive on leaves the scheduler's waits for the next message
+// unbounded, so waking for it costs no kernel timer.
 type keepalive struct {
 	c        *Conn
 	interval time.Duration
 	timeout  time.Duration
 	mu       sync.Mutex
-	tick     *time.Timer
-	expiry   *time.Timer
+	tick     *sock.Timer
+	expiry   *sock.Timer
 	waiting  bool
 	stopped  bool
 	heard    atomic.Bool // bytes arrived since the last ping (set by the reader)
@@ -32,7 +36,7 @@ func (c *Conn) startKeepalive() {
 	c.ka = k
 	c.rd.heard = &k.heard
 	k.mu.Lock()
-	k.tick = time.AfterFunc(firstPing(k.interval), k.ping)
+	k.tick = sock.AfterFunc(firstPing(k.interval), k.ping)
 	k.mu.Unlock()
 }
 
@@ -56,7 +60,7 @@ func (k *keepalive) ping() {
 	k.waiting = true
 	k.heard.Store(false)
 	if k.expiry == nil {
-		k.expiry = time.AfterFunc(k.timeout, k.expire)
+		k.expiry = sock.AfterFunc(k.timeout, k.expire)
 	} else {
 		k.expiry.Reset(k.timeout)
 	}
