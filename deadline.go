@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -28,27 +27,10 @@ type deadlines struct {
 	// (SetReadDeadline, SetWriteDeadline), the one the stream carries
 	// whenever none is forced.
 	user [2]time.Time
-	// waitEnd is the end of ServeEvents' wait between messages, on the
-	// look clock (time.Since(monoStart); the deadline is
-	// monoStart.Add(waitEnd)), while the read deadline that wait forced is
-	// on the stream (forced holds then, and the stream carries the sooner
-	// of it and the user's deadline); 0 when none is. It is written under
-	// mu; the reading goroutine's checks between messages load it without
-	// mu. A wait that data ended leaves the deadline there while every
-	// read until the next wait comes from the buffer (keepWait), so the
-	// next wait reuses it and a busy connection sets no deadline per
-	// message: when it passes during a wait that followed a data message
-	// (waitSeq), the wait goes on under a new one (rewait). A forced
-	// deadline and restore end it.
-	waitEnd atomic.Int64
-	// waitSeq is the low half of the connection's msgSeq when the wait's
-	// deadline was set. Only the reading goroutine uses it, under the read
-	// lock.
-	waitSeq uint32
 	// forced says a direction's stream deadline is held by the package
-	// (force, until restore): a context's end or ServeEvents' wait. The
-	// user's deadline is then only recorded (for a wait see waitEnd), and
-	// restore puts it back.
+	// (force, until restore): a context's end, or the end of ServeEvents'
+	// wait between messages (see evConn.checkWait). The user's deadline is
+	// then only recorded, and restore puts it back.
 	forced [2]bool
 	// parked says ServeEvents parked the connection: no goroutine reads
 	// it, so SetReadDeadline re-arms its timer.
@@ -102,11 +84,8 @@ func (c *Conn) setDeadline(d dir, t time.Time) (parked bool, err error) {
 	c.dl.mu.Lock()
 	defer c.dl.mu.Unlock()
 	c.dl.user[d] = t
-	switch {
-	case !c.dl.forced[d]:
+	if !c.dl.forced[d] {
 		err = c.streamDeadline(d, t)
-	case d == reading && c.dl.waitEnd.Load() != 0:
-		err = c.streamDeadline(d, sooner(t, monoStart.Add(time.Duration(c.dl.waitEnd.Load()))))
 	}
 	return c.dl.parked, err
 }
@@ -149,9 +128,6 @@ func (c *Conn) force(d dir, t time.Time) {
 
 func (c *Conn) forceLocked(d dir, t time.Time) {
 	c.dl.forced[d] = true
-	if d == reading {
-		c.dl.waitEnd.Store(0)
-	}
 	_ = c.streamDeadline(d, sooner(c.dl.user[d], t))
 }
 
@@ -165,69 +141,7 @@ func (c *Conn) restore(d dir) {
 
 func (c *Conn) restoreLocked(d dir) {
 	c.dl.forced[d] = false
-	if d == reading {
-		c.dl.waitEnd.Store(0)
-	}
 	_ = c.streamDeadline(d, c.dl.user[d])
-}
-
-// armWait forces the read deadline for ServeEvents' wait between
-// messages to d from now, unless an earlier wait left one on the stream
-// (see waitEnd), which this wait reuses. The caller holds the read lock.
-func (c *Conn) armWait(d time.Duration) {
-	if c.dl.waitEnd.Load() != 0 {
-		return
-	}
-	c.dl.mu.Lock()
-	c.setWaitLocked(d)
-	c.dl.mu.Unlock()
-}
-
-// setWaitLocked forces the wait's read deadline to d from now. The
-// caller holds dl.mu and the read lock.
-func (c *Conn) setWaitLocked(d time.Duration) {
-	end := time.Since(monoStart) + d
-	c.forceLocked(reading, monoStart.Add(end))
-	c.dl.waitEnd.Store(int64(end))
-	c.dl.waitSeq = uint32(c.msgSeq)
-}
-
-// rewait is called when a wait's read failed on a deadline. It reports
-// whether the wait goes on, under a deadline d from now: when the
-// deadline that passed was the wait's, not the user's, and a data message
-// came after it was set, so the connection has been quiet for less than
-// d. Otherwise the connection has been quiet for d at least (between d and
-// 2d), or the user's deadline has passed. The caller holds the read lock.
-func (c *Conn) rewait(d time.Duration) bool {
-	if c.dl.waitSeq == uint32(c.msgSeq) {
-		return false
-	}
-	c.dl.mu.Lock()
-	defer c.dl.mu.Unlock()
-	if c.dl.waitEnd.Load() == 0 {
-		return false
-	}
-	if u := c.dl.user[reading]; !u.IsZero() && !time.Now().Before(u) {
-		return false
-	}
-	c.setWaitLocked(d)
-	return true
-}
-
-// keepWait leaves the read deadline of the wait that just ended on the
-// stream only when the reads until the next wait all come from the
-// buffer: at a message boundary, it starts with a whole unfragmented data
-// message. Otherwise the stream carries the user's deadline again. The
-// caller holds the read lock.
-func (c *Conn) keepWait() {
-	if c.dl.waitEnd.Load() == 0 || (c.msgOp == 0 && wholeDataMessage(c.rd.peek())) {
-		return
-	}
-	c.dl.mu.Lock()
-	if c.dl.waitEnd.Load() != 0 {
-		c.restoreLocked(reading)
-	}
-	c.dl.mu.Unlock()
 }
 
 // watch makes ctx's end interrupt blocked I/O in direction d: on a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsio/wsio/conn"
@@ -44,13 +45,13 @@ type Events struct {
 	Close func(c *Conn, err *CloseError)
 }
 
-// dispatch reads one message and calls its callback. With wait > 0 it
-// first waits for the message as nextEvent does, and reports park instead
-// when the connection has been quiet long enough to be parked. When the
+// dispatch reads one message and calls its callback. With ec it first
+// waits for the message as nextEvent does, and reports park instead when
+// the connection has been quiet long enough to be parked. When the
 // connection has ended it returns how, without calling Close.
-func (e *Events) dispatch(c *Conn, wait time.Duration) (park bool, ce *CloseError) {
+func (e *Events) dispatch(c *Conn, ec *evConn) (park bool, ce *CloseError) {
 	var m Message
-	park, err := c.nextEvent(wait, &m)
+	park, err := c.nextEvent(ec, &m)
 	if park {
 		return true, nil
 	}
@@ -117,7 +118,27 @@ type evConn struct {
 	dispatched bool // the Close callback was called (or is being)
 
 	timer *sock.Timer // fires at c's read deadline while parked; made on first use; guarded by mu
+
+	// The wait between messages (awaitDataLocked) ends when checkWait,
+	// run by waitTimer every parkAfter while the connection is served,
+	// finds it has gone on since its last look. wait is the reading
+	// goroutine's side, a waitIn and waitCut bit below the connection's
+	// msgSeq as of the wait's start; quiet is that msgSeq as checkWait
+	// last saw it. waitTimer, made when a wait finds it stopped (timing
+	// false), runs until it ends a wait; the reading goroutine owns timing
+	// and waitTimer, and quiet while the timer is stopped.
+	wait      atomic.Uint64
+	quiet     uint64
+	waitTimer *sock.Timer
+	timing    bool
 }
+
+// The bits of evConn.wait below the message count.
+const (
+	waitIn    = 1 << 0 // the reading goroutine waits
+	waitCut   = 1 << 1 // checkWait ended the wait: it forced the read deadline into the past
+	waitShift = 2
+)
 
 // run serves c until it is parked or ends. first marks the goroutine
 // ServeEvents started, which calls Open and then parks at once; a goroutine the
@@ -140,12 +161,12 @@ func (ec *evConn) run(first bool) {
 		// (a keepalive's pong, the peer's ping), so only a data message
 		// keeps the goroutine. When the connection cannot be parked, the
 		// next read meets why (a passed read deadline, the end).
-		park, ce := ec.e.dispatch(c, parkAfter)
+		park, ce := ec.e.dispatch(c, ec)
 		if park {
 			if ec.park() {
 				return
 			}
-			_, ce = ec.e.dispatch(c, 0)
+			_, ce = ec.e.dispatch(c, nil)
 		}
 		if ce != nil {
 			ec.finish(ce)
@@ -162,6 +183,9 @@ func (ec *evConn) finish(ce *CloseError) {
 	ec.dispatched = true
 	if ec.timer != nil {
 		ec.timer.Stop()
+	}
+	if ec.waitTimer != nil {
+		ec.waitTimer.Stop()
 	}
 	ec.mu.Unlock()
 	if first {
@@ -296,27 +320,23 @@ func (ec *evConn) closed() {
 
 // parkAfter is how long a served connection is quiet, at least, before it
 // is parked: between messages it waits with its goroutine until no data
-// message has come for one to two of these (see rewait).
+// message has come for one to two of these (see checkWait).
 const parkAfter = 50 * time.Millisecond
 
 // nextEvent reads the next data message into m, as Next does, for a
-// connection ServeEvents serves. With wait > 0 it first ends the message
-// the callbacks were given (settleLocked) and, when that leaves the
+// connection ServeEvents serves. With ec it first ends the message the
+// callbacks were given (settleLocked) and, when that leaves the
 // connection idle, waits for the next data frame (awaitDataLocked), all
 // under the one hold of the read lock the read takes; it reports park,
-// reading nothing, when nothing but whole control frames arrived for
-// wait to 2*wait.
-func (c *Conn) nextEvent(wait time.Duration, m *Message) (park bool, err error) {
+// reading nothing, when nothing but whole control frames came for
+// parkAfter to twice that.
+func (c *Conn) nextEvent(ec *evConn, m *Message) (park bool, err error) {
 	if err := c.lockRead(context.Background()); err != nil {
 		return false, err
 	}
 	defer c.unlockRead()
-	if wait > 0 {
-		if !c.settleLocked() {
-			c.keepWait() // the read below meets what kept the connection busy
-		} else if !c.awaitDataLocked(wait) {
-			return true, nil
-		}
+	if ec != nil && c.settleLocked() && !c.awaitDataLocked(ec) {
+		return true, nil
 	}
 	c.msgSeq++ // from here on, the Message the callbacks were given is stale
 	if err = c.awaitFrame(); err == nil {
@@ -325,41 +345,82 @@ func (c *Conn) nextEvent(wait time.Duration, m *Message) (park bool, err error) 
 	return false, err
 }
 
-// awaitDataLocked waits for a data frame at a message boundary until the
-// connection has been quiet for d to 2d (see rewait), or until c's read
-// deadline if that is sooner, reading what arrives into the buffer.
-// Control frames that arrive whole meanwhile are handled
+// awaitDataLocked waits for a data frame at a message boundary, reading
+// what arrives into the buffer, until ec's checkWait ends the wait (the
+// connection has been quiet for parkAfter to twice that) or c's read
+// deadline passes. Control frames that arrive whole meanwhile are handled
 // as a read would handle them, and the wait goes on. It reports whether
 // the caller should go on reading (a data frame or part of a frame came,
 // the stream ended or failed) rather than park. The caller holds the read
 // lock.
-func (c *Conn) awaitDataLocked(d time.Duration) bool {
-	if c.nc == nil || c.sock == nil {
+//
+// The wait sets no deadline of its own: the stream carries the user's,
+// and ec's timer, a sock.Timer, keeps out of the runtime's timer heap, so
+// a busy connection's goroutine waits for each message as a handler's
+// does. Per message the wait costs two atomic operations.
+func (c *Conn) awaitDataLocked(ec *evConn) bool {
+	if c.nc == nil || c.sock == nil || c.State() == Closed || c.rd.buffered() > 0 {
 		return true
 	}
-	if c.State() == Closed || c.rd.buffered() > 0 {
-		c.keepWait()
-		return true
+	if !ec.timing {
+		ec.timing = true
+		ec.quiet = c.msgSeq
+		if ec.waitTimer == nil {
+			ec.waitTimer = sock.AfterFunc(parkAfter, ec.checkWait)
+		} else {
+			ec.waitTimer.Reset(parkAfter)
+		}
 	}
-	c.armWait(d)
+	start := c.msgSeq<<waitShift | waitIn
+	ec.wait.Store(start)
 	var err error
 	for {
-		err = c.rd.fill()
-		switch {
-		case err == nil && c.takeControl():
-			c.rd.idle()
-			continue
-		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.rewait(d):
-			continue
+		if err = c.rd.fill(); err != nil || !c.takeControl() {
+			break
 		}
-		break
+		c.rd.idle()
 	}
-	if err != nil {
+	if !ec.wait.CompareAndSwap(start, start&^waitIn) {
+		// checkWait ended the wait: it forced the read deadline into the
+		// past under dl.mu, which taking it here waits for.
+		ec.wait.Store(0)
+		ec.timing = false
 		c.restore(reading)
-	} else {
-		c.keepWait()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
 	}
 	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// checkWait is ec's wait timer: it ends a wait that has gone on since its
+// last look (no message began one since), forcing the read deadline into
+// the past, and otherwise looks again in parkAfter. After ending a wait
+// it stops: the reading goroutine parks, and its next wait starts the
+// timer again.
+func (ec *evConn) checkWait() {
+	c := ec.c
+	w := ec.wait.Load()
+	if w&waitIn != 0 && w>>waitShift == ec.quiet {
+		c.dl.mu.Lock()
+		cut := ec.wait.CompareAndSwap(w, w|waitCut)
+		if cut {
+			c.forceLocked(reading, aLongTimeAgo)
+		}
+		c.dl.mu.Unlock()
+		if cut {
+			return
+		}
+		w = ec.wait.Load() // the wait ended meanwhile
+	}
+	if w != 0 {
+		ec.quiet = w >> waitShift
+	}
+	ec.mu.Lock()
+	if !ec.dispatched {
+		ec.waitTimer.Reset(parkAfter)
+	}
+	ec.mu.Unlock()
 }
 
 // takeControl handles the control frames at the front of the read buffer

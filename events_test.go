@@ -397,7 +397,7 @@ func TestEventServerParksWithKeepalive(t *testing.T) {
 
 // TestEventServerBusyKeepsGoroutine: a connection whose messages come
 // closer together than the wait between messages keeps the goroutine
-// serving it, past the wait's first deadline and every one after, and a
+// serving it, past the wait timer's first look and every one after, and a
 // connection quiet for longer than the wait is parked, so its next message
 // is served by a new goroutine.
 func TestEventServerBusyKeepsGoroutine(t *testing.T) {

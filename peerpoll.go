@@ -147,14 +147,6 @@ func (c *Conn) pollPeer(broken bool) {
 	}
 }
 
-// wholeDataMessage reports whether p starts with a whole final text or
-// binary frame: a message that arrived whole, in one frame.
-func wholeDataMessage(p []byte) bool {
-	h, n, err := conn.ParseHeader(p)
-	return err == nil && h.Fin && (h.Op == conn.OpText || h.Op == conn.OpBinary) &&
-		uint64(len(p)-n) >= uint64(h.Length)
-}
-
 // wholeControlFrame returns the size of the control frame at the start of
 // p when p holds all of it, else 0 (p starts with a data frame, or with
 // less than a whole frame). A control frame declaring more than 125 bytes
