@@ -116,6 +116,7 @@ type evConn struct {
 	serving    bool // a goroutine is reading c (or about to)
 	ended      bool // c's transport is closed
 	dispatched bool // the Close callback was called (or is being)
+	timing     bool // waitTimer is running; owned by the reading goroutine
 
 	timer *sock.Timer // fires at c's read deadline while parked; made on first use; guarded by mu
 
@@ -124,13 +125,13 @@ type evConn struct {
 	// finds it has gone on since its last look. wait is the reading
 	// goroutine's side, a waitIn and waitCut bit below the connection's
 	// msgSeq as of the wait's start; quiet is that msgSeq as checkWait
-	// last saw it. waitTimer, made when a wait finds it stopped (timing
-	// false), runs until it ends a wait; the reading goroutine owns timing
-	// and waitTimer, and quiet while the timer is stopped.
+	// last saw it. waitTimer is made when a wait finds none running
+	// (timing false) and runs until it ends a wait; then the reading
+	// goroutine drops it, so a parked connection holds none. The reading
+	// goroutine owns waitTimer, and quiet while no timer runs.
 	wait      atomic.Uint64
 	quiet     uint64
 	waitTimer *sock.Timer
-	timing    bool
 }
 
 // The bits of evConn.wait below the message count.
@@ -365,11 +366,7 @@ func (c *Conn) awaitDataLocked(ec *evConn) bool {
 	if !ec.timing {
 		ec.timing = true
 		ec.quiet = c.msgSeq
-		if ec.waitTimer == nil {
-			ec.waitTimer = sock.AfterFunc(parkAfter, ec.checkWait)
-		} else {
-			ec.waitTimer.Reset(parkAfter)
-		}
+		ec.waitTimer = sock.AfterFunc(parkAfter, ec.checkWait)
 	}
 	start := c.msgSeq<<waitShift | waitIn
 	ec.wait.Store(start)
@@ -384,7 +381,7 @@ func (c *Conn) awaitDataLocked(ec *evConn) bool {
 		// checkWait ended the wait: it forced the read deadline into the
 		// past under dl.mu, which taking it here waits for.
 		ec.wait.Store(0)
-		ec.timing = false
+		ec.timing, ec.waitTimer = false, nil
 		c.restore(reading)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return false
