@@ -6,7 +6,10 @@
 // with sendfile and a header flagged MSG_MORE, hands a socket's bytes to a
 // file for splicing or to another TCP socket through a pipe (Relay), and
 // parks the descriptor in a shared epoll set until it is readable.
-// DeferAccept sets TCP_DEFER_ACCEPT on a listener.
+// DeferAccept sets TCP_DEFER_ACCEPT on a listener. Timer is an AfterFunc
+// whose pending timers wait on one timerfd instead of in the runtime's
+// timer heap, for a connection's long timers (keepalive, the event
+// server's wait between messages).
 //
 // The package holds the read buffers too (GetBuffer, PutBuffer): a Read
 // takes its buffer once data has arrived and hands it to the caller, who
