@@ -56,8 +56,9 @@ func (e *Events) dispatch(c *Conn, ec *evConn) (park bool, ce *CloseError) {
 		return true, nil
 	}
 	if err != nil {
-		if errors.As(err, &ce) {
-			return false, ce
+		var closed *CloseError
+		if errors.As(err, &closed) {
+			return false, closed
 		}
 		// Anything else (a passed read deadline) left the connection open
 		// but would fail again at once if retried: end the connection.

@@ -31,5 +31,6 @@ go test -race -count=1 -timeout 20m ./...
 # (it makes sync.Pool drop buffers) and stack depth (it doubles the stack
 # guard). These tests skip under -race.
 go test -count=1 -run '^(TestSendAllocs|TestServeHandlerStack)$' .
+(cd conformance && go test -count=1 -run '^TestCodeAllocs$' ./bench)
 bash conformance/run.sh
 (cd cluster && go vet ./... && go test -race -count=1 -timeout 10m ./...)

@@ -152,3 +152,29 @@ func TestCodeConn(t *testing.T) {
 		t.Errorf("a 400 reply: write error %v, connection error %v; want both set", err, refused.err())
 	}
 }
+
+// TestCodeAllocs: wsio's servers allocate nothing per echoed message, but
+// for the event servers' one, the Message boxed into the io.Reader their
+// Binary callback takes. The figure is process-wide over the timed part,
+// so it carries the odd allocation made elsewhere: the bounds leave room
+// for that and none for a second allocation per message. It skips under
+// the race detector; test.sh runs it without.
+func TestCodeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop buffers: allocation counts vary")
+	}
+	for _, c := range []struct {
+		lib  string
+		most float64
+	}{{"wsio", 0.5}, {"wsio-http", 0.5}, {"wsio-events", 1.5}, {"wsio-events-http", 1.5}} {
+		t.Run(c.lib, func(t *testing.T) {
+			res, err := codeOnce(anyLib(c.lib), 16, 20000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if per := float64(res.mallocs) / float64(res.n); per > c.most {
+				t.Errorf("%.2f allocations per echoed message, want at most %v", per, c.most)
+			}
+		})
+	}
+}
