@@ -143,8 +143,8 @@ const (
 )
 
 // run serves c until it is parked or ends. first marks the goroutine
-// ServeEvents started, which calls Open and then parks at once; a goroutine the
-// poller started (or the deadline timer) reads what is waiting first.
+// ServeEvents started, which calls Open first; a goroutine the poller
+// started (or the deadline timer) reads what is waiting first.
 func (ec *evConn) run(first bool) {
 	c := ec.c
 	if first {
@@ -384,9 +384,6 @@ func (c *Conn) awaitDataLocked(ec *evConn) bool {
 		ec.wait.Store(0)
 		ec.timing, ec.waitTimer = false, nil
 		c.restore(reading)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return false
-		}
 	}
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }

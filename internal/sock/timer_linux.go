@@ -61,12 +61,12 @@ func (t *Timer) Reset(d time.Duration) bool {
 	ts := &timers
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if t.rt != nil || !ts.openLocked() {
-		if t.rt == nil {
-			t.rt = time.AfterFunc(d, t.f)
-			return false
-		}
+	switch {
+	case t.rt != nil:
 		return t.rt.Reset(d)
+	case !ts.openLocked():
+		t.rt = time.AfterFunc(d, t.f)
+		return false
 	}
 	was := t.i >= 0
 	t.when = lookClock() + int64(max(d, 1))

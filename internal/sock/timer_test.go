@@ -25,7 +25,7 @@ func TestTimer(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	late := AfterFunc(60*time.Millisecond, record("late"))
+	AfterFunc(60*time.Millisecond, record("late"))
 	early := AfterFunc(20*time.Millisecond, record("early"))
 	stopped := AfterFunc(10*time.Millisecond, record("stopped"))
 	moved := AfterFunc(5*time.Millisecond, record("moved"))
@@ -63,7 +63,6 @@ func TestTimer(t *testing.T) {
 	if !early.Stop() {
 		t.Error("Stop after Reset reported false")
 	}
-	_ = late
 	deadline := time.Now().Add(5 * time.Second)
 	for timerLoops() > 0 {
 		if time.Now().After(deadline) {
