@@ -11,6 +11,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 func (o *Compression) enabled() bool { return o != nil && !o.Disabled }
@@ -40,12 +41,18 @@ type deflateState struct {
 	// history. Any other message borrows a pooled compressor, primed with
 	// the end of outHist when context is taken over. A kept compressor
 	// counts in keptCompressors, and goes back to the pool after
-	// compressorIdle without a message. lastOut is when the last
+	// compressorIdle without a message: idle, a sock.Timer armed when a
+	// message keeps the compressor and none is pending (idleArmed), looks
+	// at keptAt, when a message last kept it, and goes back to sleep for
+	// the rest of compressorIdle while the connection is busy, so a
+	// message costs no timer operation. lastOut is when the last
 	// compressed message was sent. Guarded by the data-message slot.
-	fw      *flate.Writer
-	sink    deflateSink
-	idle    *time.Timer
-	lastOut int64 // clock()
+	fw        *flate.Writer
+	sink      deflateSink
+	idle      *sock.Timer
+	idleArmed bool
+	keptAt    int64 // clock()
+	lastOut   int64 // clock()
 
 	lastIn int64 // when the last compressed message came (clock); guarded by the read lock
 }

@@ -114,8 +114,9 @@ func TestDeflateRoundTrips(t *testing.T) {
 // ways through each way of compressing a message (a borrowed compressor
 // for messages far apart, a kept one for busy runs, the stateless encoder
 // for busy runs when no compressor may be kept, and a stream between
-// them), checking every echo, and that a kept compressor is given back
-// after compressorIdle. Not parallel: it fills the global budget of kept
+// them), checking every echo, that a busy connection keeps its
+// compressor past compressorIdle, and that a kept compressor is given
+// back compressorIdle after the last message. Not parallel: it fills the global budget of kept
 // compressors for a while.
 func TestDeflateSendPaths(t *testing.T) {
 	url := testServer(t, &ServerOptions{Options: Options{Compression: &Compression{}}}, echo)
@@ -187,6 +188,16 @@ func TestDeflateSendPaths(t *testing.T) {
 	}
 	if n := keptCompressors.Load(); n > keptMax() {
 		t.Fatalf("%d compressors kept, over the budget of %d", n, keptMax())
+	}
+	// Busy for longer than compressorIdle: the release timer, armed by
+	// the first message that kept the compressor, finds the connection
+	// busy each time it looks, and the compressor stays.
+	for end := time.Now().Add(compressorIdle + 400*time.Millisecond); room && time.Now().Before(end); {
+		time.Sleep(busyGap / 4)
+		if !kept() {
+			t.Fatal("a connection busy for longer than compressorIdle lost its compressor between messages")
+		}
+		echoText()
 	}
 	// Idle: it goes back to the pool.
 	time.Sleep(compressorIdle + 300*time.Millisecond)

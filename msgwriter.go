@@ -12,6 +12,7 @@ import (
 	"github.com/wsio/wsio/binstream"
 	"github.com/wsio/wsio/conn"
 	"github.com/wsio/wsio/internal/deflate"
+	"github.com/wsio/wsio/internal/sock"
 )
 
 // BinaryWriter is an open binary message, returned by BeginBinary: an
@@ -363,9 +364,17 @@ func (c *Conn) compress(ctx context.Context, n int) bool {
 	return ctx.Value(noCompressionKey{}) == nil
 }
 
-// armCompressorRelease schedules the kept compressor's return to the pool.
-// The caller holds the data-message slot.
-func (c *Conn) armCompressorRelease() { c.deflate.idle.Reset(compressorIdle) }
+// armCompressorRelease notes that a message kept the compressor, and
+// arms the release timer unless it is pending already (it then sees
+// keptAt when it fires). The caller holds the data-message slot.
+func (c *Conn) armCompressorRelease() {
+	d := c.deflate
+	d.keptAt = clock()
+	if !d.idleArmed {
+		d.idleArmed = true
+		d.idle.Reset(compressorIdle)
+	}
+}
 
 // useDeflate installs what the handshake negotiated. The release timer is
 // made here, once, so it is never written while others may read it.
@@ -373,13 +382,33 @@ func (c *Conn) useDeflate(st *deflateState) {
 	if st == nil {
 		return
 	}
-	st.idle = time.AfterFunc(time.Hour, c.releaseCompressor)
-	st.idle.Stop()
+	st.idle = sock.NewTimer(c.releaseIdleCompressor)
 	c.deflate = st
 }
 
-// releaseCompressor gives the kept compressor back to the pool, unless a
-// message is being written (then that message re-arms the timer).
+// releaseIdleCompressor is the release timer: it gives the kept compressor back
+// to the pool once no message has kept it for compressorIdle, and
+// otherwise looks again when that time will have passed. While a message
+// holds the data-message slot it looks again later, without touching the
+// state the slot guards.
+func (c *Conn) releaseIdleCompressor() {
+	d := c.deflate
+	if !c.msem.tryLock() {
+		d.idle.Reset(compressorIdle)
+		return
+	}
+	if left := d.keptAt + int64(compressorIdle) - clock(); left > 0 && d.fw != nil {
+		d.idle.Reset(time.Duration(left))
+	} else {
+		d.idleArmed = false
+		d.dropCompressor()
+		d.sink.w = nil
+	}
+	c.msem.unlock()
+}
+
+// releaseCompressor gives the kept compressor back to the pool now, unless
+// a message is being written (then that message ends it: see endMessage).
 func (c *Conn) releaseCompressor() {
 	if !c.msem.tryLock() {
 		return

@@ -55,6 +55,9 @@ func AfterFunc(d time.Duration, f func()) *Timer {
 	return t
 }
 
+// NewTimer returns a Timer that runs f once Reset has set it going.
+func NewTimer(f func()) *Timer { return &Timer{f: f, i: -1} }
+
 // Reset makes t run its function d from now, reporting whether it was
 // pending.
 func (t *Timer) Reset(d time.Duration) bool {

@@ -12,6 +12,13 @@ type Timer struct{ rt *time.Timer }
 // AfterFunc returns a Timer that runs f after d.
 func AfterFunc(d time.Duration, f func()) *Timer { return &Timer{rt: time.AfterFunc(d, f)} }
 
+// NewTimer returns a Timer that runs f once Reset has set it going.
+func NewTimer(f func()) *Timer {
+	t := &Timer{rt: time.AfterFunc(time.Hour, f)}
+	t.rt.Stop()
+	return t
+}
+
 // Reset makes t run its function d from now, reporting whether it was
 // pending.
 func (t *Timer) Reset(d time.Duration) bool { return t.rt.Reset(d) }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestTimer: a Timer runs its function once, not before its time, and
-// in order with others; Stop keeps a pending one from running and reports
+// in order with others; one NewTimer made runs only once Reset; Stop keeps a pending one from running and reports
 // whether it was pending, as Reset does; a Reset moves a pending Timer's
 // time; and once nothing is pending no goroutine waits for the timers.
 func TestTimer(t *testing.T) {
@@ -25,7 +25,13 @@ func TestTimer(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	AfterFunc(60*time.Millisecond, record("late"))
+	never := NewTimer(record("never"))
+	if never.Stop() {
+		t.Error("Stop of a Timer never set going reported true")
+	}
+	if NewTimer(record("late")).Reset(60 * time.Millisecond) {
+		t.Error("the first Reset of a new Timer reported true")
+	}
 	early := AfterFunc(20*time.Millisecond, record("early"))
 	stopped := AfterFunc(10*time.Millisecond, record("stopped"))
 	moved := AfterFunc(5*time.Millisecond, record("moved"))
