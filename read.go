@@ -238,7 +238,7 @@ func (c *Conn) readText() (string, error) {
 			if c.rd.buffered() > 0 {
 				// Buffered payload is taken here rather than through
 				// readPayload: quicker, and shallower for the reader.
-				n, c.fs.maskPos = c.rd.takeOn(dst, c.fs.hdr.Masked, c.fs.hdr.Mask, c.fs.maskPos)
+				n, c.fs.maskPos = c.rd.take(dst, c.fs.hdr.Masked, c.fs.hdr.Mask, c.fs.maskPos)
 			} else {
 				n, err = c.readPayload(dst)
 			}
@@ -375,7 +375,7 @@ func (c *Conn) readBinaryLocked(p []byte) (int, error) {
 			p = p[:c.fs.remaining]
 		}
 		var n int
-		n, c.fs.maskPos = c.rd.takeOn(p, c.fs.hdr.Masked, c.fs.hdr.Mask, c.fs.maskPos)
+		n, c.fs.maskPos = c.rd.take(p, c.fs.hdr.Masked, c.fs.hdr.Mask, c.fs.maskPos)
 		c.fs.remaining -= int64(n)
 		return n, nil
 	}

@@ -190,7 +190,8 @@ func (rd *reader) read(p []byte) (int, error) {
 		return 0, nil
 	}
 	if rd.r < rd.w {
-		n, _ := rd.takeOn(p, false, [4]byte{}, 0)
+		n := copy(p, rd.buf[rd.r:rd.w])
+		rd.r += n
 		return n, nil
 	}
 	if len(p) >= directRead {
@@ -217,41 +218,6 @@ func (rd *reader) read(p []byte) (int, error) {
 	return n, nil
 }
 
-// takeOn is take, then readOn into what take left of p (unmasked from
-// pos on when masked): it returns how many bytes it moved into p and the
-// mask position after them.
-func (rd *reader) takeOn(p []byte, masked bool, key [4]byte, pos int) (int, int) {
-	n, pos := rd.take(p, masked, key, pos)
-	k := rd.readOn(p[n:])
-	if masked && k > 0 {
-		pos = conn.Mask(key, pos, p[n:n+k])
-	}
-	return n + k, pos
-}
-
-// readOn reads into rest, the part of a destination left after the
-// buffered bytes went into its front, once and without waiting, when the
-// buffer is empty, the socket allows it and rest is large: it returns how
-// many bytes it read (0 when none had arrived). A large read that goes on
-// this way keeps each later read starting where a read of the bare
-// payload would: the destination's offset in step with the payload's, as
-// when the buffered bytes were never split off. A read that first takes a
-// few buffered bytes and then starts again at the destination's front
-// shifts that step by their count; a page-aligned destination then lies
-// a few bytes past the source in every 4 KiB, which makes the kernel's copy
-// to user memory several times slower on some CPUs. An error is left for
-// the next read to meet, as read leaves it.
-func (rd *reader) readOn(rest []byte) int {
-	if len(rest) < directRead || rd.r != rd.w || rd.sock == nil {
-		return 0
-	}
-	n, _, _ := rd.sock.TryRead(rest)
-	if n > 0 {
-		rd.got()
-	}
-	return n
-}
-
 // take moves buffered bytes into p, as many as both hold, unmasking them
 // with key from position pos when masked. It returns how many it moved
 // and the mask position after them.
@@ -273,7 +239,7 @@ func (rd *reader) take(p []byte, masked bool, key [4]byte, pos int) (int, int) {
 // are unmasked as they are copied out, in one pass.
 func (rd *reader) readMasked(p []byte, key [4]byte, pos int) (int, int, error) {
 	if len(p) > 0 && rd.r < rd.w {
-		n, pos := rd.takeOn(p, true, key, pos)
+		n, pos := rd.take(p, true, key, pos)
 		return n, pos, nil
 	}
 	n, err := rd.read(p)
