@@ -116,8 +116,8 @@ func TestDeflateRoundTrips(t *testing.T) {
 // for busy runs when no compressor may be kept, and a stream between
 // them), checking every echo, that a busy connection keeps its
 // compressor past compressorIdle, and that a kept compressor is given
-// back compressorIdle after the last message. Not parallel: it fills the global budget of kept
-// compressors for a while.
+// back compressorIdle after the last message. Not parallel: it fills the
+// global budget of kept compressors for a while.
 func TestDeflateSendPaths(t *testing.T) {
 	url := testServer(t, &ServerOptions{Options: Options{Compression: &Compression{}}}, echo)
 	c := dial(t, url, nil)

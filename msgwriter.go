@@ -386,9 +386,10 @@ func (c *Conn) useDeflate(st *deflateState) {
 	c.deflate = st
 }
 
-// releaseIdleCompressor is the release timer: it gives the kept compressor back
-// to the pool once no message has kept it for compressorIdle, and
-// otherwise looks again when that time will have passed. While a message
+// releaseIdleCompressor is the release timer: it gives the kept
+// compressor back to the pool once no message has kept it for
+// compressorIdle, and otherwise looks again when that time will have
+// passed. While a message
 // holds the data-message slot it looks again later, without touching the
 // state the slot guards.
 func (c *Conn) releaseIdleCompressor() {

@@ -9,7 +9,7 @@
 // DeferAccept sets TCP_DEFER_ACCEPT on a listener. Timer is an AfterFunc
 // whose pending timers wait on one timerfd instead of in the runtime's
 // timer heap, for a connection's long timers (keepalive, the event
-// server's wait between messages).
+// server's wait between messages, a kept compressor's release).
 //
 // The package holds the read buffers too (GetBuffer, PutBuffer): a Read
 // takes its buffer once data has arrived and hands it to the caller, who
