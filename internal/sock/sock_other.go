@@ -35,6 +35,9 @@ func (s *Socket) Peek(int) (*[]byte, int, error) { return nil, 0, errors.ErrUnsu
 // TryRead never reads here: ok is false, and the caller reads as usual.
 func (s *Socket) TryRead([]byte) (n int, ok bool, err error) { return 0, false, nil }
 
+// ReadNow never reads here.
+func (s *Socket) ReadNow([]byte) int { return 0 }
+
 // TryWrite never writes here: the caller writes as usual.
 func (s *Socket) TryWrite([]byte) (int, error) { return 0, nil }
 

@@ -109,6 +109,9 @@ func TestNilSocket(t *testing.T) {
 	if n, ok, err := s.TryRead(make([]byte, 1)); n != 0 || ok || err != nil {
 		t.Errorf("TryRead = %d, %v, %v", n, ok, err)
 	}
+	if n := s.ReadNow(make([]byte, 1)); n != 0 {
+		t.Errorf("ReadNow = %d", n)
+	}
 	if n, err := s.TryWrite([]byte("x")); n != 0 || err != nil {
 		t.Errorf("TryWrite = %d, %v", n, err)
 	}
@@ -260,6 +263,87 @@ func TestReadPeek(t *testing.T) {
 			_ = svc.Close()
 			if _, _, err := sv.Read(); !errors.Is(err, net.ErrClosed) {
 				t.Fatalf("closed: Read: %v", err)
+			}
+		})
+	}
+}
+
+// ReadNow reads what has arrived straight into its destination, never
+// waits, and leaves the end of the stream and errors to the next Read;
+// Read works as before after it. On a socket not bound yet (Bind, or the
+// first Read or Peek) it reads nothing.
+func TestReadNow(t *testing.T) {
+	t.Parallel()
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			cl, svc := pair(t, network)
+			sv := Of(svc)
+			if _, err := cl.Write([]byte("early")); err != nil {
+				t.Fatal(err)
+			}
+			p := make([]byte, 8)
+			time.Sleep(10 * time.Millisecond)
+			if n := sv.ReadNow(p); n != 0 {
+				t.Fatalf("not bound: ReadNow = %d", n)
+			}
+			eventually(t, "the bytes arriving", func() bool {
+				b, _, _ := sv.Peek(5) // binds
+				if b != nil {
+					PutBuffer(b)
+				}
+				return b != nil
+			})
+			if n := sv.ReadNow(p); string(p[:n]) != "early" {
+				t.Fatalf("ReadNow = %q, want what had arrived", p[:n])
+			}
+
+			start := time.Now()
+			if n := sv.ReadNow(p); n != 0 {
+				t.Fatalf("nothing sent: ReadNow = %d", n)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("ReadNow waited %v", d)
+			}
+			if _, err := cl.Write([]byte("0123456789")); err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			eventually(t, "ReadNow reading the bytes", func() bool {
+				n := sv.ReadNow(p)
+				got = append(got, p[:n]...)
+				return len(got) >= len(p)
+			})
+			if string(got) != "01234567" {
+				t.Fatalf("ReadNow read %q, want the first %d bytes", got, len(p))
+			}
+			go func() { time.Sleep(10 * time.Millisecond); _, _ = cl.Write([]byte("!")) }()
+			b, n, err := sv.Read() // the rest, then waits for the write above
+			if err != nil || string((*b)[:n]) != "89" {
+				t.Fatalf("Read after ReadNow = %q, %v", (*b)[:n], err)
+			}
+			PutBuffer(b)
+			b, n, err = sv.Read()
+			if err != nil || string((*b)[:n]) != "!" {
+				t.Fatalf("Read waiting after ReadNow = %d, %v", n, err)
+			}
+			PutBuffer(b)
+
+			_ = cl.Close()
+			time.Sleep(10 * time.Millisecond)
+			if n := sv.ReadNow(p); n != 0 {
+				t.Fatalf("after the peer closed: ReadNow = %d", n)
+			}
+			if b, _, err := sv.Read(); b != nil || err != io.EOF {
+				t.Fatalf("after ReadNow met the end: Read: %v", err)
+			}
+			_ = svc.SetReadDeadline(time.Unix(1, 0))
+			if n := sv.ReadNow(p); n != 0 {
+				t.Fatalf("past deadline: ReadNow = %d", n)
+			}
+			_ = svc.Close()
+			if n := sv.ReadNow(p); n != 0 {
+				t.Fatalf("closed: ReadNow = %d", n)
 			}
 		})
 	}

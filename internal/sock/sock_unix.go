@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // A Socket is a TCP or Unix socket's descriptor, as the connection on it
@@ -31,19 +32,20 @@ type Socket struct {
 	rc    syscall.RawConn       // nc's, made on the first Read or Peek
 	fn    func(fd uintptr) bool // s.attempt, bound with rc
 	buf   *[]byte               // the buffer attempt reads into, or nil (see attempt)
+	dst   *byte                 // ReadNow's destination, n bytes long, or nil
 	errno syscall.Errno         // attempt's system call error, or 0
-	n     int32                 // Peek's limit going in; the bytes attempt got coming out
+	n     int32                 // Peek's and ReadNow's limit going in; the bytes attempt got coming out
 	peek  bool                  // attempt peeks (Peek) rather than reads (Read)
 	done  bool                  // attempt made its system call
+
+	tcp bool // nc is a *net.TCPConn
 
 	// The writer's (Write): the callback, what is left to write and the
 	// results; one writer at a time.
 	wfn    func(fd uintptr) bool // s.writeAttempt, bound with rc
 	wv     [2][]byte             // the bytes not yet written, in order
 	wn     int                   // the bytes written so far
-	werrno syscall.Errno         // writeAttempt's system call error, or 0
-
-	tcp bool // nc is a *net.TCPConn
+	werrno int32                 // writeAttempt's system call error (a syscall.Errno), or 0
 
 	// reg is the Socket's entry in the poller; its fields belong to the
 	// poller (see poller_linux.go).
@@ -95,6 +97,19 @@ func (s *Socket) control(f func(fd uintptr)) error {
 // pool), or when no place is free for the buffer it would wait without
 // (s.buf is set: the caller gives it back to the pool).
 func (s *Socket) attempt(fd uintptr) bool {
+	if s.dst != nil {
+		// ReadNow: one read straight into its destination, never a wait.
+		for {
+			n, errno := recv(fd, unsafe.Slice(s.dst, s.n), 0)
+			if errno != syscall.EINTR {
+				if errno != 0 {
+					n = 0
+				}
+				s.n, s.done = int32(n), true
+				return true
+			}
+		}
+	}
 	b := s.buf
 	if b == nil {
 		if b = takePlaced(fd); b == nil {
@@ -194,6 +209,27 @@ func (s *Socket) Read() (*[]byte, int, error) {
 		return nil, 0, io.EOF
 	}
 	return b, n, nil
+}
+
+// ReadNow reads into p once, without waiting, for the goroutine that calls
+// Read (the two share their state): it returns how many bytes it read,
+// and 0 when none had arrived, when the stream has ended, when the read
+// failed, and on a socket not bound yet (see Bind). The end of the stream or
+// the error is then left for the next Read to meet. It makes no
+// allocation and adds no frame under the RawConn's callback, so a
+// caller's stack grows no deeper than under Read.
+func (s *Socket) ReadNow(p []byte) int {
+	if s == nil || s.rc == nil || len(p) == 0 {
+		return 0
+	}
+	s.dst, s.n, s.done = unsafe.SliceData(p), int32(min(len(p), 1<<30)), false
+	err := s.rc.Read(s.fn)
+	n := int(s.n)
+	s.dst, s.n = nil, 0
+	if err != nil || !s.done {
+		return 0
+	}
+	return n
 }
 
 // Peek returns, without waiting or consuming anything, the first bytes

@@ -36,7 +36,7 @@ func (s *Socket) Write(hdr, p []byte) (n int, err error) {
 	}
 	s.wv[0], s.wv[1], s.wn, s.werrno = hdr, p, 0, 0
 	err = s.rc.Write(s.wfn)
-	n, errno := s.wn, s.werrno
+	n, errno := s.wn, syscall.Errno(s.werrno)
 	s.wv[0], s.wv[1] = nil, nil
 	switch {
 	case err != nil:
@@ -88,10 +88,10 @@ func (s *Socket) writeAttempt(fd uintptr) bool {
 		case e == syscall.EINTR:
 			continue
 		case e != 0:
-			s.werrno = e
+			s.werrno = int32(e)
 			return true
 		case r == 0:
-			s.werrno = syscall.EIO // no progress on a non-empty write: not expected
+			s.werrno = int32(syscall.EIO) // no progress on a non-empty write: not expected
 			return true
 		}
 		n := int(r)
