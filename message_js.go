@@ -21,6 +21,9 @@ func (m Message) WriteTo(w io.Writer) (int64, error) {
 // readBinary copies the next bytes of the current binary message, when
 // seq still names it, into p; a done ctx fails it first, consuming nothing.
 func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error) {
+	if c == nil {
+		return 0, io.EOF // not a binary message
+	}
 	if ctx != nil && ctx.Err() != nil {
 		return 0, ctx.Err()
 	}

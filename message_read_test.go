@@ -187,3 +187,82 @@ func TestBinaryReadContextWithoutDeadlines(t *testing.T) {
 		t.Fatalf("state %v, want closed", c.State())
 	}
 }
+
+// A Read that starts with bytes the connection buffered while reading a
+// frame's header goes on, without waiting, with what has arrived behind
+// them, so a large destination is filled in one Read: at a message's
+// first frame and at a continuation frame, client and server side (the
+// server unmasking). A Read that returned only the buffered bytes would
+// shift every later read of the frame against the payload, which makes
+// the kernel's copy several times slower on some CPUs.
+func TestReadFillsPastBuffered(t *testing.T) {
+	t.Parallel()
+	const size = 24 << 10 // over a read buffer's 16 KiB; two fit in a new socket's receive window
+	payload := make([]byte, 2*size)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	// reads waits until the whole message has surely arrived (it is two
+	// frames of size bytes), then reads it with Reads of size bytes, and
+	// returns how many bytes each got.
+	reads := func(c *Conn) ([]int, []byte, error) {
+		time.Sleep(200 * time.Millisecond)
+		m, err := c.Next(context.Background())
+		if err != nil {
+			return nil, nil, err
+		}
+		var ns []int
+		var got []byte
+		p := make([]byte, size)
+		for len(got) < len(payload) {
+			n, err := m.Read(p)
+			ns = append(ns, n)
+			got = append(got, p[:n]...)
+			if err != nil {
+				return ns, got, err
+			}
+		}
+		return ns, got, nil
+	}
+	frames := Options{FragmentSize: size}
+	for _, tc := range []struct {
+		name   string
+		server bool // the server reads what the client sent
+	}{{"client reads", false}, {"server reads", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			type result struct {
+				ns  []int
+				got []byte
+				err error
+			}
+			done := make(chan result, 1)
+			url := testServer(t, &ServerOptions{Options: frames}, func(c *Conn) {
+				if tc.server {
+					ns, got, err := reads(c)
+					done <- result{ns, got, err}
+				} else {
+					_ = c.SendBinary(context.Background(), payload)
+				}
+				_, _ = c.Next(context.Background())
+			})
+			c := dial(t, url, &DialOptions{Options: frames})
+			defer c.CloseNow()
+			if tc.server {
+				if err := c.SendBinary(context.Background(), payload); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				ns, got, err := reads(c)
+				done <- result{ns, got, err}
+			}
+			r := <-done
+			if r.err != nil || !bytes.Equal(r.got, payload) {
+				t.Fatalf("reading a %d-byte message: %d bytes (content equal: %v), %v", len(payload), len(r.got), bytes.Equal(r.got, payload[:len(r.got)]), r.err)
+			}
+			if len(r.ns) != 2 || r.ns[0] != size || r.ns[1] != size {
+				t.Fatalf("Reads of %d bytes of a message of two %d-byte frames that had arrived returned %v bytes; want the two frames whole", size, size, r.ns)
+			}
+		})
+	}
+}

@@ -32,10 +32,14 @@ type reader struct {
 	buf    []byte // inline[:] or a pooled slice
 	r, w   int    // unread bytes are buf[r:w]
 	pooled bool
-	pool   *[]byte // the pool's handle on buf when pooled and from sock.GetBuffer
-	inline [64]byte
-	sock   *sock.Socket // src's socket, when it can be waited on; or nil
-	heard  *atomic.Bool // set when bytes arrive (keepalive), or nil
+	// drained is set when a read or take moved the last buffered bytes
+	// into a destination; readBinary clears it before each read and
+	// looks at it after (see Conn.readOn).
+	drained bool
+	pool    *[]byte // the pool's handle on buf when pooled and from sock.GetBuffer
+	inline  [64]byte
+	sock    *sock.Socket // src's socket, when it can be waited on; or nil
+	heard   *atomic.Bool // set when bytes arrive (keepalive), or nil
 }
 
 // got notes that bytes arrived.
@@ -192,6 +196,7 @@ func (rd *reader) read(p []byte) (int, error) {
 	if rd.r < rd.w {
 		n := copy(p, rd.buf[rd.r:rd.w])
 		rd.r += n
+		rd.drained = rd.r == rd.w
 		return n, nil
 	}
 	if len(p) >= directRead {
@@ -231,6 +236,7 @@ func (rd *reader) take(p []byte, masked bool, key [4]byte, pos int) (int, int) {
 		n = copy(p, src)
 	}
 	rd.r += n
+	rd.drained = rd.r == rd.w
 	return n, pos
 }
 

@@ -30,7 +30,7 @@ go test -race -count=1 -timeout 20m ./...
 # What the race detector changes is measured without it: allocations
 # (it makes sync.Pool drop buffers) and stack depth (it doubles the stack
 # guard). These tests skip under -race.
-go test -count=1 -run '^(TestSendAllocs|TestServeHandlerStack)$' .
+go test -count=1 -run '^(TestSendAllocs|TestHandlerStack)$' .
 (cd conformance && go test -count=1 -run '^TestCodeAllocs$' ./bench)
 bash conformance/run.sh
 (cd cluster && go vet ./... && go test -race -count=1 -timeout 10m ./...)
