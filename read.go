@@ -55,6 +55,10 @@ func (c *Conn) next(m *Message) error {
 			*m = Message{Kind: Binary, c: c, seq: c.msgSeq}
 			return nil
 		}
+		// The text's buffer is allocated here rather than under
+		// startMessage: the allocator's paths are deep, and this frame
+		// is near the top of an idle reader's stack.
+		c.text.Prepare()
 	}
 }
 
@@ -105,8 +109,10 @@ func (c *Conn) startMessage(h conn.Header) error {
 	}
 	c.msgOp = h.Op
 	c.compressed = h.Rsv&conn.Rsv1 != 0
-	c.fs = frameState{hdr: h, remaining: h.Length}
-	c.src = msgSource{c: c}
+	// Field by field, so that no copy of the structs takes room in this
+	// frame, which is under Next's.
+	c.fs.hdr, c.fs.remaining, c.fs.maskPos = h, h.Length, 0
+	c.src.c, c.src.tail, c.src.err, c.src.whole = c, 0, nil, nil
 	if c.compressed {
 		return nil // charged as it is inflated
 	}
@@ -140,16 +146,29 @@ func (c *Conn) finishMessage(cut bool) (Message, error) {
 // limit (BufferCap for text, MaxBinaryMessage for binary) and fails the
 // connection with 1009 when they pass it.
 func (c *Conn) charge(n int64) error {
+	var err error
 	if c.msgOp == conn.OpText {
-		if err := c.text.Reserve(n); err != nil {
-			return c.tooBig("text message too big", "the buffer cap", c.opts.BufferCap, err)
-		}
-		return nil
+		err = c.text.Reserve(n)
+	} else {
+		err = c.binBudget.Take(n)
 	}
-	if err := c.binBudget.Take(n); err != nil {
-		return c.tooBig("binary message too big", "the limit", c.binBudget.Cap, err)
+	if err != nil {
+		return c.overLimit(err)
 	}
 	return nil
+}
+
+// overLimit fails the connection for the current message, which err
+// says passed its limit (see charge). It is out of line, with one
+// argument, so that charge's frame, under Next's when a message starts,
+// stays small.
+//
+//go:noinline
+func (c *Conn) overLimit(err error) error {
+	if c.msgOp == conn.OpText {
+		return c.tooBig("text message too big", "the buffer cap", c.opts.BufferCap, err)
+	}
+	return c.tooBig("binary message too big", "the limit", c.binBudget.Cap, err)
 }
 
 // tooBig fails the connection with 1009 for a message over limit, which

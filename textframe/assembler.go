@@ -81,13 +81,14 @@ func (a *Assembler) Begin(capBytes int64) {
 // message would exceed its cap it returns an error wrapping
 // [limits.ErrTooBig] and reserves nothing, so the connection can close with
 // status 1009 without reading the payload. The length is also a size hint:
-// up to a total of 64 KiB the buffer is allocated at once, at its exact size.
+// up to a total of 64 KiB the buffer is allocated in one piece, at its exact
+// size, by [Assembler.Prepare] or the next [Assembler.Next].
 func (a *Assembler) Reserve(n int64) error {
 	if n > 0 && int64(len(a.buf))+a.pending > math.MaxInt-n {
-		return fmt.Errorf("textframe: message length overflows: %w", limits.ErrTooBig)
+		return errOverflow
 	}
 	if err := a.budget.Take(n); err != nil {
-		return fmt.Errorf("textframe: %w", err)
+		return tooBig(err)
 	}
 	if n == 0 {
 		return nil
@@ -96,8 +97,7 @@ func (a *Assembler) Reserve(n int64) error {
 	total := int64(len(a.buf)) + a.pending
 	switch {
 	case total > int64(cap(a.buf)) && total <= exactLimit && cap(a.buf) == 0:
-		a.buf = make([]byte, 0, total)
-		a.exact = true
+		a.exact = true // allocated by Prepare or Next, at total bytes
 	case total > int64(cap(a.buf)) && total <= exactLimit:
 		a.grow(int(total), exactLimit)
 	default:
@@ -105,6 +105,25 @@ func (a *Assembler) Reserve(n int64) error {
 	}
 	return nil
 }
+
+// Prepare allocates the buffer Reserve sized at its exact size, when it
+// has not been allocated yet; Next allocates it otherwise. A caller that
+// reserves from deep in its stack can call Prepare from a shallower frame,
+// so that the allocation runs there.
+func (a *Assembler) Prepare() {
+	if a.exact && cap(a.buf) == 0 && a.pending > 0 {
+		a.buf = make([]byte, 0, a.pending)
+	}
+}
+
+// errOverflow is Reserve's error for a total length past what an int holds.
+var errOverflow = fmt.Errorf("textframe: message length overflows: %w", limits.ErrTooBig)
+
+// tooBig is Reserve's error for err, the budget's: out of line, so that
+// Reserve's frame, under Next's when a text message starts, stays small.
+//
+//go:noinline
+func tooBig(err error) error { return fmt.Errorf("textframe: %w", err) }
 
 // Next returns a writable slice of length n that follows the bytes assembled
 // so far, for the caller to read payload straight into. n must not exceed the
@@ -117,6 +136,7 @@ func (a *Assembler) Next(n int) []byte {
 	if n < 0 || int64(n) > a.pending {
 		panic(fmt.Sprintf("textframe: Next(%d) with only %d bytes reserved", n, a.pending))
 	}
+	a.Prepare()
 	need := len(a.buf) + n
 	if need > cap(a.buf) {
 		a.grow(need, 0)

@@ -357,11 +357,39 @@ func TestAssemblerReserveSizing(t *testing.T) {
 				if err := a.Reserve(n); err != nil {
 					t.Fatal(err)
 				}
+				a.Prepare() // as a reader does, before the frame's payload
 			}
 			if cap(a.buf) != tc.wantCap {
 				t.Fatalf("cap %d, want %d", cap(a.buf), tc.wantCap)
 			}
 		})
+	}
+}
+
+// Reserve leaves the allocation of an exact-size buffer to Prepare, or to
+// Next when Prepare is not called; either makes it at the reserved size.
+func TestAssemblerPrepare(t *testing.T) {
+	t.Parallel()
+	for _, prepare := range []bool{true, false} {
+		var a Assembler
+		a.Begin(1 << 20)
+		if err := a.Reserve(100); err != nil {
+			t.Fatal(err)
+		}
+		if cap(a.buf) != 0 {
+			t.Fatalf("Reserve allocated %d bytes", cap(a.buf))
+		}
+		if prepare {
+			a.Prepare()
+			a.Prepare() // again: nothing more
+		}
+		copy(a.Next(10), "0123456789")
+		if cap(a.buf) != 100 {
+			t.Fatalf("prepare %v: cap %d, want the reserved 100", prepare, cap(a.buf))
+		}
+		if err := a.Commit(10); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
