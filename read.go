@@ -334,20 +334,20 @@ func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, er
 		return 0, err
 	}
 	c.rd.drained = false
-	if !c.readMayBlock() {
-		n, err := c.readBinaryLocked(p)
-		if c.rd.drained && err == nil {
-			n = c.readOn(p, n)
-		}
-		return n, err
+	var n int
+	var err error
+	if c.readMayBlock() {
+		stop := c.watch(ctx, reading)
+		n, err = c.readBinaryLocked(p)
+		stop()
+		err = readCanceled(ctx, err)
+	} else {
+		n, err = c.readBinaryLocked(p)
 	}
-	stop := c.watch(ctx, reading)
-	n, err := c.readBinaryLocked(p)
-	stop()
 	if c.rd.drained && err == nil {
 		n = c.readOn(p, n)
 	}
-	return n, readCanceled(ctx, err)
+	return n, err
 }
 
 // readOn goes on from a read of a binary message that returned n bytes,
