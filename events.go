@@ -341,7 +341,7 @@ func (c *Conn) nextEvent(ec *evConn, m *Message) (park bool, err error) {
 		return true, nil
 	}
 	c.msgSeq++ // from here on, the Message the callbacks were given is stale
-	if err = c.awaitFrame(); err == nil {
+	if err = c.awaitBytes(); err == nil {
 		err = c.next(m)
 	}
 	return false, err

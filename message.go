@@ -115,7 +115,7 @@ func (c *Conn) Next(ctx context.Context) (m Message, err error) {
 	c.markReadSeen()
 	defer c.unlockRead()
 	c.msgSeq++ // from here on, the Message the last call returned is stale
-	if err = c.awaitFrame(); err == nil {
+	if err = c.awaitBytes(); err == nil {
 		err = c.next(&m)
 	}
 	return m, err
@@ -137,7 +137,7 @@ func (c *Conn) nextSlow(ctx context.Context, m *Message) error {
 	defer c.unlockRead()
 	c.msgSeq++
 	stop := c.watch(ctx, reading)
-	err := c.awaitFrame()
+	err := c.awaitBytes()
 	if err == nil {
 		err = c.next(m)
 	}
@@ -152,16 +152,21 @@ func (c *Conn) nextSlow(ctx context.Context, m *Message) error {
 	return nil
 }
 
-// awaitFrame waits for the next frame's first bytes when the connection
-// is between messages with nothing buffered, the state in which an idle
-// connection's reader waits. Waiting here, near the top of Next rather
-// than under next and readHeader, keeps the waiting goroutine's stack
-// shallow, so that a handler's goroutine can stay within its first stack
-// segment (see Server); so does reading the socket here rather than
-// through fillWhenReady. It fails as readHeader does when the read fails.
-// The caller holds the read lock.
-func (c *Conn) awaitFrame() error {
-	if c.msgOp != 0 || c.rd.buffered() != 0 || c.rd.sock == nil || c.State() == Closed {
+// awaitBytes waits for the next bytes when nothing is buffered and the
+// connection needs more: between messages, the state in which an idle
+// connection's reader waits, and inside an uncompressed message that has
+// more to come (the end of any other message may hold something that can
+// fail before a wait, which must then be met first). It reads what has
+// arrived into a pooled buffer. Waiting here, near the top of Next (or of
+// a binary message's read, see readAwaited) rather than under next and
+// readHeader, keeps the waiting goroutine's stack shallow, so that a
+// handler's goroutine can stay within its first stack segment (see
+// Server); so does reading the socket here rather than through
+// fillWhenReady. It fails as readHeader does when the read fails. The
+// caller holds the read lock.
+func (c *Conn) awaitBytes() error {
+	if c.msgOp != 0 && (c.compressed || c.fs.remaining == 0 && c.fs.hdr.Fin) ||
+		c.rd.buffered() != 0 || c.rd.sock == nil || c.State() == Closed {
 		return nil
 	}
 	c.rd.idle()

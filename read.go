@@ -314,7 +314,16 @@ func (c *Conn) readBinary(ctx context.Context, seq uint64, p []byte) (int, error
 		return 0, c.binaryState(seq)
 	}
 	c.rd.drained = false
-	n, err := c.readBinaryLocked(p)
+	var n int
+	var err error
+	switch {
+	case c.readsDirect(p):
+		n, err = c.readDirect(p)
+	case c.bytesDue(p):
+		n, err = c.readAwaited(p)
+	default:
+		n, err = c.readBinaryLocked(p)
+	}
 	if c.rd.drained && err == nil {
 		n = c.readOn(p, n)
 	}
@@ -338,7 +347,14 @@ func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, er
 	var err error
 	if c.readMayBlock() {
 		stop := c.watch(ctx, reading)
-		n, err = c.readBinaryLocked(p)
+		switch {
+		case c.readsDirect(p):
+			n, err = c.readDirect(p)
+		case c.bytesDue(p):
+			n, err = c.readAwaited(p)
+		default:
+			n, err = c.readBinaryLocked(p)
+		}
 		stop()
 		err = readCanceled(ctx, err)
 	} else {
@@ -348,6 +364,66 @@ func (c *Conn) readBinaryCtx(ctx context.Context, seq uint64, p []byte) (int, er
 		n = c.readOn(p, n)
 	}
 	return n, err
+}
+
+// readsDirect reports whether a read of the current binary message into p
+// goes straight from the socket into p (readDirect): the message is not
+// compressed, its frame's payload goes on, nothing is buffered, and p is
+// large enough to be read into directly.
+func (c *Conn) readsDirect(p []byte) bool {
+	return !c.compressed && c.fs.remaining > 0 && c.rd.buffered() == 0 && len(p) >= directRead && c.rd.sock != nil
+}
+
+// readDirect reads payload of the current frame straight from the socket
+// into p (see readsDirect), waiting for it when none has arrived, and
+// unmasks it; it fails as readBinaryLocked does when the read fails. It
+// is what readBinaryLocked would do there, but waits two frames under
+// readBinary and under the socket's RawConn callback rather than under
+// net.Conn.Read: a reader waiting in the middle of a message (a slow
+// peer's) keeps a stack not much deeper than one waiting in Next.
+//
+//go:noinline
+func (c *Conn) readDirect(p []byte) (int, error) {
+	if int64(len(p)) > c.fs.remaining {
+		p = p[:c.fs.remaining]
+	}
+	n, err := c.rd.sock.ReadInto(p, true)
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress // not expected: a waiting read returns bytes or an error
+		}
+		return 0, cutShort(c.readFailed(err))
+	}
+	c.rd.got()
+	if c.fs.hdr.Masked {
+		c.fs.maskPos = conn.Mask(c.fs.hdr.Mask, c.fs.maskPos, p[:n])
+	}
+	c.fs.remaining -= int64(n)
+	return n, nil
+}
+
+// bytesDue reports whether a read of the current binary message into p
+// must wait for bytes that have not arrived, and take them into the
+// buffer: the message is not compressed, nothing is buffered, and either
+// its next bytes are a continuation frame's header or p is too small to
+// be read into directly (see readsDirect).
+func (c *Conn) bytesDue(p []byte) bool {
+	return !c.compressed && c.rd.buffered() == 0 && c.rd.sock != nil &&
+		(c.fs.remaining == 0 && !c.fs.hdr.Fin || c.fs.remaining > 0 && len(p) < directRead)
+}
+
+// readAwaited waits for the next bytes of the current binary message (see
+// bytesDue) as Next waits for a message's (awaitBytes), then reads on as
+// readBinaryLocked does, from the buffer. Waiting here rather than under
+// readBinaryLocked's frame parser keeps a reader waiting inside a message
+// (a slow peer's) nearly as shallow as one waiting in Next.
+//
+//go:noinline
+func (c *Conn) readAwaited(p []byte) (int, error) {
+	if err := c.awaitBytes(); err != nil {
+		return 0, cutShort(err)
+	}
+	return c.readBinaryLocked(p)
 }
 
 // readOn goes on from a read of a binary message that returned n bytes,
@@ -378,7 +454,7 @@ func (c *Conn) readOn(p []byte, n int) int {
 	if int64(len(rest)) > c.fs.remaining {
 		rest = rest[:c.fs.remaining]
 	}
-	k := c.rd.sock.ReadNow(rest)
+	k, _ := c.rd.sock.ReadInto(rest, false)
 	if k == 0 {
 		return n
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/wsio/wsio/conn"
 )
 
 // A handler, under Serve and mounted on net/http, whose own frames above
@@ -51,8 +53,15 @@ func TestHandlerStack(t *testing.T) {
 		return
 	}
 	const conns = 32
-	for _, mount := range []string{"Serve", "net/http"} {
-		t.Run(mount, func(t *testing.T) {
+	for _, tc := range []struct {
+		mount string
+		slow  bool // the peer pauses inside messages: the reads wait there
+	}{{"Serve", false}, {"net/http", false}, {"Serve", true}, {"net/http", true}} {
+		name := tc.mount + "/fast peer"
+		if tc.slow {
+			name = tc.mount + "/slow peer"
+		}
+		t.Run(name, func(t *testing.T) {
 			// Allocated here, so that the handlers allocate nothing.
 			runs := make([]stackRun, conns)
 			for i := range runs {
@@ -66,13 +75,17 @@ func TestHandlerStack(t *testing.T) {
 				var top byte
 				run := &runs[next.Add(1)-1]
 				run.c, run.top = c, uintptr(unsafe.Pointer(&top))
-				stackPad(0, run)
+				if tc.slow {
+					run.loop() // a frame less than the fast peer's handler
+				} else {
+					stackPad(0, run)
+				}
 			})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if mount == "Serve" {
+			if tc.mount == "Serve" {
 				go func() { _ = srv.Serve(ln) }()
 			} else {
 				hs := &http.Server{Handler: srv}
@@ -81,7 +94,7 @@ func TestHandlerStack(t *testing.T) {
 			}
 			defer srv.Close()
 			for range conns {
-				exchange(t, "ws://"+ln.Addr().String())
+				exchange(t, "ws://"+ln.Addr().String(), tc.slow)
 			}
 			wg.Wait()
 			moved := 0
@@ -156,17 +169,28 @@ func (run *stackRun) loop() {
 }
 
 // exchange sends TestHandlerStack's messages to the server at url and
-// checks each answer, then closes the connection.
-func exchange(t *testing.T, url string) {
+// checks each answer, then closes the connection; with slow, some of the
+// messages pause in the middle (slowMessage).
+func exchange(t *testing.T, url string, slow bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, _, err := Dial(ctx, url, nil)
+	var o *DialOptions
+	if slow {
+		o = &DialOptions{Options: Options{FragmentSize: 16 << 10}} // continuation frames too
+	}
+	c, _, err := Dial(ctx, url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
 	got := make([]byte, 64<<10+1)
 	for i := range 20 {
+		if slow && i%4 == 3 {
+			// A slow peer: a message that stops for a while inside a
+			// frame, or between two of its frames.
+			slowMessage(t, c, i%8 == 3, got)
+			continue
+		}
 		if err := c.SendText(ctx, "hello"); err != nil {
 			t.Fatal(err)
 		}
@@ -191,6 +215,52 @@ func exchange(t *testing.T, url string) {
 	}
 	if err := c.Close(StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// slowMessage sends a 32 KiB binary message on c that pauses, inside its
+// one frame (written raw) when inFrame is set, else between its two
+// frames, and checks its echo, read into got.
+func slowMessage(t *testing.T, c *Conn, inFrame bool, got []byte) {
+	ctx := context.Background()
+	bin := bytes.Repeat([]byte("slow"), 8<<10)
+	if inFrame {
+		key := [4]byte{1, 2, 3, 4}
+		frame := make([]byte, conn.MaxHeaderSize+len(bin))
+		hn := conn.PutHeader(frame, true, 0, conn.OpBinary, int64(len(bin)), &key)
+		copy(frame[hn:], bin)
+		conn.Mask(key, 0, frame[hn:hn+len(bin)])
+		frame = frame[:hn+len(bin)]
+		half := hn + len(bin)/2
+		if _, err := c.Transport().Write(frame[:half]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if _, err := c.Transport().Write(frame[half:]); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		w, err := c.BeginBinary(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(bin[:len(bin)/2]); err != nil { // a whole frame: it goes out
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if _, err := w.Write(bin[len(bin)/2:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.ReadFull(m, got); err != io.ErrUnexpectedEOF || !bytes.Equal(got[:n], bin) {
+		t.Fatalf("slow binary echo: %d bytes, %v", n, err)
 	}
 }
 

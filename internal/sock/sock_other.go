@@ -35,8 +35,8 @@ func (s *Socket) Peek(int) (*[]byte, int, error) { return nil, 0, errors.ErrUnsu
 // TryRead never reads here: ok is false, and the caller reads as usual.
 func (s *Socket) TryRead([]byte) (n int, ok bool, err error) { return 0, false, nil }
 
-// ReadNow never reads here.
-func (s *Socket) ReadNow([]byte) int { return 0 }
+// ReadInto reports errors.ErrUnsupported here.
+func (s *Socket) ReadInto([]byte, bool) (int, error) { return 0, errors.ErrUnsupported }
 
 // TryWrite never writes here: the caller writes as usual.
 func (s *Socket) TryWrite([]byte) (int, error) { return 0, nil }

@@ -109,8 +109,8 @@ func TestNilSocket(t *testing.T) {
 	if n, ok, err := s.TryRead(make([]byte, 1)); n != 0 || ok || err != nil {
 		t.Errorf("TryRead = %d, %v, %v", n, ok, err)
 	}
-	if n := s.ReadNow(make([]byte, 1)); n != 0 {
-		t.Errorf("ReadNow = %d", n)
+	if n, err := s.ReadInto(make([]byte, 1), true); n != 0 || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("ReadInto = %d, %v", n, err)
 	}
 	if n, err := s.TryWrite([]byte("x")); n != 0 || err != nil {
 		t.Errorf("TryWrite = %d, %v", n, err)
@@ -268,82 +268,65 @@ func TestReadPeek(t *testing.T) {
 	}
 }
 
-// ReadNow reads what has arrived straight into its destination, never
-// waits, and leaves the end of the stream and errors to the next Read;
-// Read works as before after it. On a socket not bound yet (Bind, or the
-// first Read or Peek) it reads nothing.
-func TestReadNow(t *testing.T) {
+// ReadInto reads what has arrived straight into its destination; without
+// wait it returns 0 at once when nothing has, with wait it waits for the
+// next bytes; it reports the end of the stream, a passed deadline and a
+// closed socket as Read does, and Read works as before after it.
+func TestReadInto(t *testing.T) {
 	t.Parallel()
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			t.Parallel()
 			cl, svc := pair(t, network)
 			sv := Of(svc)
-			if _, err := cl.Write([]byte("early")); err != nil {
-				t.Fatal(err)
-			}
 			p := make([]byte, 8)
-			time.Sleep(10 * time.Millisecond)
-			if n := sv.ReadNow(p); n != 0 {
-				t.Fatalf("not bound: ReadNow = %d", n)
-			}
-			eventually(t, "the bytes arriving", func() bool {
-				b, _, _ := sv.Peek(5) // binds
-				if b != nil {
-					PutBuffer(b)
-				}
-				return b != nil
-			})
-			if n := sv.ReadNow(p); string(p[:n]) != "early" {
-				t.Fatalf("ReadNow = %q, want what had arrived", p[:n])
-			}
-
 			start := time.Now()
-			if n := sv.ReadNow(p); n != 0 {
-				t.Fatalf("nothing sent: ReadNow = %d", n)
+			if n, err := sv.ReadInto(p, false); n != 0 || err != nil {
+				t.Fatalf("nothing sent: ReadInto = %d, %v", n, err)
 			}
 			if d := time.Since(start); d > time.Second {
-				t.Fatalf("ReadNow waited %v", d)
+				t.Fatalf("ReadInto without wait waited %v", d)
 			}
 			if _, err := cl.Write([]byte("0123456789")); err != nil {
 				t.Fatal(err)
 			}
 			var got []byte
-			eventually(t, "ReadNow reading the bytes", func() bool {
-				n := sv.ReadNow(p)
+			eventually(t, "ReadInto reading the bytes", func() bool {
+				n, err := sv.ReadInto(p, false)
+				if err != nil {
+					t.Fatalf("ReadInto: %v", err)
+				}
 				got = append(got, p[:n]...)
 				return len(got) >= len(p)
 			})
 			if string(got) != "01234567" {
-				t.Fatalf("ReadNow read %q, want the first %d bytes", got, len(p))
+				t.Fatalf("ReadInto read %q, want the first %d bytes", got, len(p))
 			}
-			go func() { time.Sleep(10 * time.Millisecond); _, _ = cl.Write([]byte("!")) }()
-			b, n, err := sv.Read() // the rest, then waits for the write above
+			b, n, err := sv.Read() // the rest
 			if err != nil || string((*b)[:n]) != "89" {
-				t.Fatalf("Read after ReadNow = %q, %v", (*b)[:n], err)
+				t.Fatalf("Read after ReadInto = %d, %v", n, err)
 			}
 			PutBuffer(b)
-			b, n, err = sv.Read()
-			if err != nil || string((*b)[:n]) != "!" {
-				t.Fatalf("Read waiting after ReadNow = %d, %v", n, err)
+			go func() { time.Sleep(10 * time.Millisecond); _, _ = cl.Write([]byte("!")) }()
+			if n, err := sv.ReadInto(p, true); err != nil || string(p[:n]) != "!" {
+				t.Fatalf("ReadInto waiting = %q, %v", p[:n], err)
 			}
-			PutBuffer(b)
 
+			_ = svc.SetReadDeadline(time.Unix(1, 0))
+			if _, err := sv.ReadInto(p, true); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("past deadline: ReadInto: %v", err)
+			}
+			_ = svc.SetReadDeadline(time.Time{})
 			_ = cl.Close()
-			time.Sleep(10 * time.Millisecond)
-			if n := sv.ReadNow(p); n != 0 {
-				t.Fatalf("after the peer closed: ReadNow = %d", n)
+			if n, err := sv.ReadInto(p, true); n != 0 || err != io.EOF {
+				t.Fatalf("after the peer closed: ReadInto = %d, %v", n, err)
 			}
 			if b, _, err := sv.Read(); b != nil || err != io.EOF {
-				t.Fatalf("after ReadNow met the end: Read: %v", err)
-			}
-			_ = svc.SetReadDeadline(time.Unix(1, 0))
-			if n := sv.ReadNow(p); n != 0 {
-				t.Fatalf("past deadline: ReadNow = %d", n)
+				t.Fatalf("after ReadInto met the end: Read: %v", err)
 			}
 			_ = svc.Close()
-			if n := sv.ReadNow(p); n != 0 {
-				t.Fatalf("closed: ReadNow = %d", n)
+			if _, err := sv.ReadInto(p, false); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("closed: ReadInto: %v", err)
 			}
 		})
 	}

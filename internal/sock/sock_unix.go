@@ -32,11 +32,12 @@ type Socket struct {
 	rc    syscall.RawConn       // nc's, made on the first Read or Peek
 	fn    func(fd uintptr) bool // s.attempt, bound with rc
 	buf   *[]byte               // the buffer attempt reads into, or nil (see attempt)
-	dst   *byte                 // ReadNow's destination, n bytes long, or nil
+	dst   *byte                 // ReadInto's destination, n bytes long, or nil
 	errno syscall.Errno         // attempt's system call error, or 0
-	n     int32                 // Peek's and ReadNow's limit going in; the bytes attempt got coming out
+	n     int32                 // Peek's and ReadInto's limit going in; the bytes attempt got coming out
 	peek  bool                  // attempt peeks (Peek) rather than reads (Read)
 	done  bool                  // attempt made its system call
+	wait  bool                  // ReadInto waits for bytes when none have arrived
 
 	tcp bool // nc is a *net.TCPConn
 
@@ -98,16 +99,19 @@ func (s *Socket) control(f func(fd uintptr)) error {
 // (s.buf is set: the caller gives it back to the pool).
 func (s *Socket) attempt(fd uintptr) bool {
 	if s.dst != nil {
-		// ReadNow: one read straight into its destination, never a wait.
+		// ReadInto: straight into its destination, no buffer to place.
 		for {
 			n, errno := recv(fd, unsafe.Slice(s.dst, s.n), 0)
-			if errno != syscall.EINTR {
-				if errno != 0 {
-					n = 0
-				}
-				s.n, s.done = int32(n), true
-				return true
+			switch {
+			case errno == syscall.EINTR:
+				continue
+			case errno == syscall.EAGAIN && s.wait:
+				return false
+			case errno != 0:
+				n = 0
 			}
+			s.n, s.errno, s.done = int32(n), errno, true
+			return true
 		}
 	}
 	b := s.buf
@@ -211,25 +215,41 @@ func (s *Socket) Read() (*[]byte, int, error) {
 	return b, n, nil
 }
 
-// ReadNow reads into p once, without waiting, for the goroutine that calls
-// Read (the two share their state): it returns how many bytes it read,
-// and 0 when none had arrived, when the stream has ended, when the read
-// failed, and on a socket not bound yet (see Bind). The end of the stream or
-// the error is then left for the next Read to meet. It makes no
-// allocation and adds no frame under the RawConn's callback, so a
+// ReadInto reads into p what has arrived, in one system call made
+// straight into it, for the goroutine that calls Read (the two share
+// their state). When nothing has arrived it waits for bytes if wait is
+// set, and otherwise returns 0 and a nil error. Its errors are Read's: the
+// end of the stream is io.EOF; a passed read deadline or a closed socket
+// the net package's error; a failed read a *net.OpError. It makes no
+// allocation, and it waits under the same RawConn callback as Read, so a
 // caller's stack grows no deeper than under Read.
-func (s *Socket) ReadNow(p []byte) int {
-	if s == nil || s.rc == nil || len(p) == 0 {
-		return 0
+func (s *Socket) ReadInto(p []byte, wait bool) (int, error) {
+	if s == nil {
+		return 0, errors.ErrUnsupported
 	}
-	s.dst, s.n, s.done = unsafe.SliceData(p), int32(min(len(p), 1<<30)), false
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if s.rc == nil {
+		if err := s.Bind(); err != nil {
+			return 0, err
+		}
+	}
+	s.dst, s.n, s.wait, s.errno, s.done = unsafe.SliceData(p), int32(min(len(p), 1<<30)), wait, 0, false
 	err := s.rc.Read(s.fn)
-	n := int(s.n)
-	s.dst, s.n = nil, 0
-	if err != nil || !s.done {
-		return 0
+	n, errno := int(s.n), s.errno
+	s.dst, s.n, s.wait, s.errno = nil, 0, false, 0
+	switch {
+	case err != nil:
+		return 0, err
+	case errno == syscall.EAGAIN:
+		return 0, nil // not waiting, and nothing had arrived
+	case errno != 0:
+		return 0, s.readError("read", errno)
+	case n == 0:
+		return 0, io.EOF
 	}
-	return n
+	return n, nil
 }
 
 // Peek returns, without waiting or consuming anything, the first bytes
