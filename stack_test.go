@@ -206,13 +206,7 @@ func exchange(t *testing.T, url string, slow bool) {
 		if err := c.SendBinary(ctx, bin); err != nil {
 			t.Fatal(err)
 		}
-		m, err := c.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, err := io.ReadFull(m, got); err != io.ErrUnexpectedEOF || !bytes.Equal(got[:n], bin) {
-			t.Fatalf("binary echo: %d bytes, %v", n, err)
-		}
+		wantEcho(t, c, bin, got)
 	}
 	if err := c.Close(StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
@@ -256,12 +250,19 @@ func slowMessage(t *testing.T, c *Conn, inFrame bool, got []byte) {
 			t.Fatal(err)
 		}
 	}
-	m, err := c.Next(ctx)
+	wantEcho(t, c, bin, got)
+}
+
+// wantEcho reads the next message on c into got, which is longer, and
+// checks that it is the binary message bin.
+func wantEcho(t *testing.T, c *Conn, bin, got []byte) {
+	t.Helper()
+	m, err := c.Next(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, err := io.ReadFull(m, got); err != io.ErrUnexpectedEOF || !bytes.Equal(got[:n], bin) {
-		t.Fatalf("slow binary echo: %d bytes, %v", n, err)
+		t.Fatalf("binary echo of %d bytes: %d bytes, %v", len(bin), n, err)
 	}
 }
 
