@@ -56,6 +56,18 @@ func sendAndWant(t *testing.T, cl net.Conn, got <-chan string, s string) {
 	}
 }
 
+// eachNetwork runs f, in parallel subtests, on both ends of a TCP and of
+// a Unix loopback connection (pair), with the server end's Socket.
+func eachNetwork(t *testing.T, f func(t *testing.T, cl, svc net.Conn, sv *Socket)) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			cl, svc := pair(t, network)
+			f(t, cl, svc, Of(svc))
+		})
+	}
+}
+
 // eventually calls f every millisecond until it reports true, failing
 // the test after five seconds.
 func eventually(t *testing.T, what string, f func() bool) {
@@ -201,71 +213,66 @@ func TestTryIO(t *testing.T) {
 // passed deadline.
 func TestReadPeek(t *testing.T) {
 	t.Parallel()
-	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
-			t.Parallel()
-			cl, svc := pair(t, network)
-			sv := Of(svc)
-			if b, n, err := sv.Peek(10); b != nil || n != 0 || err != nil {
-				t.Fatalf("nothing sent: Peek = %v, %d, %v", b, n, err)
+	eachNetwork(t, func(t *testing.T, cl, svc net.Conn, sv *Socket) {
+		if b, n, err := sv.Peek(10); b != nil || n != 0 || err != nil {
+			t.Fatalf("nothing sent: Peek = %v, %d, %v", b, n, err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			b, n, err := sv.Read() // waits for the write below
+			if err != nil {
+				got <- err.Error()
+				return
 			}
-			got := make(chan string, 1)
-			go func() {
-				b, n, err := sv.Read() // waits for the write below
-				if err != nil {
-					got <- err.Error()
-					return
-				}
-				got <- string((*b)[:n])
-				PutBuffer(b)
-			}()
-			sendAndWant(t, cl, got, "hello")
-
-			if _, err := cl.Write([]byte("world")); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, "Peek seeing the bytes", func() bool {
-				b, n, err := sv.Peek(3)
-				if err != nil {
-					t.Fatalf("Peek: %v", err)
-				}
-				if b == nil {
-					return false
-				}
-				defer PutBuffer(b)
-				if string((*b)[:n]) != "wor" {
-					t.Fatalf("Peek(3) = %q", (*b)[:n])
-				}
-				return true
-			})
-			b, n, err := sv.Read()
-			if err != nil || string((*b)[:n]) != "world" {
-				t.Fatalf("Read after Peek = %d, %v", n, err)
-			}
+			got <- string((*b)[:n])
 			PutBuffer(b)
+		}()
+		sendAndWant(t, cl, got, "hello")
 
-			_ = svc.SetReadDeadline(time.Unix(1, 0))
-			if _, _, err := sv.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("past deadline: Read: %v", err)
+		if _, err := cl.Write([]byte("world")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Peek seeing the bytes", func() bool {
+			b, n, err := sv.Peek(3)
+			if err != nil {
+				t.Fatalf("Peek: %v", err)
 			}
-			if _, _, err := sv.Peek(10); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("past deadline: Peek: %v", err)
+			if b == nil {
+				return false
 			}
-			_ = svc.SetReadDeadline(time.Time{})
-			_ = cl.Close()
-			eventually(t, "Peek seeing the end", func() bool {
-				_, _, err := sv.Peek(10)
-				return err == io.EOF
-			})
-			if b, _, err := sv.Read(); b != nil || err != io.EOF {
-				t.Fatalf("after the peer closed: Read: %v", err)
+			defer PutBuffer(b)
+			if string((*b)[:n]) != "wor" {
+				t.Fatalf("Peek(3) = %q", (*b)[:n])
 			}
-			_ = svc.Close()
-			if _, _, err := sv.Read(); !errors.Is(err, net.ErrClosed) {
-				t.Fatalf("closed: Read: %v", err)
-			}
+			return true
 		})
-	}
+		b, n, err := sv.Read()
+		if err != nil || string((*b)[:n]) != "world" {
+			t.Fatalf("Read after Peek = %d, %v", n, err)
+		}
+		PutBuffer(b)
+
+		_ = svc.SetReadDeadline(time.Unix(1, 0))
+		if _, _, err := sv.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("past deadline: Read: %v", err)
+		}
+		if _, _, err := sv.Peek(10); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("past deadline: Peek: %v", err)
+		}
+		_ = svc.SetReadDeadline(time.Time{})
+		_ = cl.Close()
+		eventually(t, "Peek seeing the end", func() bool {
+			_, _, err := sv.Peek(10)
+			return err == io.EOF
+		})
+		if b, _, err := sv.Read(); b != nil || err != io.EOF {
+			t.Fatalf("after the peer closed: Read: %v", err)
+		}
+		_ = svc.Close()
+		if _, _, err := sv.Read(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("closed: Read: %v", err)
+		}
+	})
 }
 
 // ReadInto reads what has arrived straight into its destination; without
@@ -274,62 +281,57 @@ func TestReadPeek(t *testing.T) {
 // closed socket as Read does, and Read works as before after it.
 func TestReadInto(t *testing.T) {
 	t.Parallel()
-	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
-			t.Parallel()
-			cl, svc := pair(t, network)
-			sv := Of(svc)
-			p := make([]byte, 8)
-			start := time.Now()
-			if n, err := sv.ReadInto(p, false); n != 0 || err != nil {
-				t.Fatalf("nothing sent: ReadInto = %d, %v", n, err)
+	eachNetwork(t, func(t *testing.T, cl, svc net.Conn, sv *Socket) {
+		p := make([]byte, 8)
+		start := time.Now()
+		if n, err := sv.ReadInto(p, false); n != 0 || err != nil {
+			t.Fatalf("nothing sent: ReadInto = %d, %v", n, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("ReadInto without wait waited %v", d)
+		}
+		if _, err := cl.Write([]byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		eventually(t, "ReadInto reading the bytes", func() bool {
+			n, err := sv.ReadInto(p, false)
+			if err != nil {
+				t.Fatalf("ReadInto: %v", err)
 			}
-			if d := time.Since(start); d > time.Second {
-				t.Fatalf("ReadInto without wait waited %v", d)
-			}
-			if _, err := cl.Write([]byte("0123456789")); err != nil {
-				t.Fatal(err)
-			}
-			var got []byte
-			eventually(t, "ReadInto reading the bytes", func() bool {
-				n, err := sv.ReadInto(p, false)
-				if err != nil {
-					t.Fatalf("ReadInto: %v", err)
-				}
-				got = append(got, p[:n]...)
-				return len(got) >= len(p)
-			})
-			if string(got) != "01234567" {
-				t.Fatalf("ReadInto read %q, want the first %d bytes", got, len(p))
-			}
-			b, n, err := sv.Read() // the rest
-			if err != nil || string((*b)[:n]) != "89" {
-				t.Fatalf("Read after ReadInto = %d, %v", n, err)
-			}
-			PutBuffer(b)
-			go func() { time.Sleep(10 * time.Millisecond); _, _ = cl.Write([]byte("!")) }()
-			if n, err := sv.ReadInto(p, true); err != nil || string(p[:n]) != "!" {
-				t.Fatalf("ReadInto waiting = %q, %v", p[:n], err)
-			}
-
-			_ = svc.SetReadDeadline(time.Unix(1, 0))
-			if _, err := sv.ReadInto(p, true); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("past deadline: ReadInto: %v", err)
-			}
-			_ = svc.SetReadDeadline(time.Time{})
-			_ = cl.Close()
-			if n, err := sv.ReadInto(p, true); n != 0 || err != io.EOF {
-				t.Fatalf("after the peer closed: ReadInto = %d, %v", n, err)
-			}
-			if b, _, err := sv.Read(); b != nil || err != io.EOF {
-				t.Fatalf("after ReadInto met the end: Read: %v", err)
-			}
-			_ = svc.Close()
-			if _, err := sv.ReadInto(p, false); !errors.Is(err, net.ErrClosed) {
-				t.Fatalf("closed: ReadInto: %v", err)
-			}
+			got = append(got, p[:n]...)
+			return len(got) >= len(p)
 		})
-	}
+		if string(got) != "01234567" {
+			t.Fatalf("ReadInto read %q, want the first %d bytes", got, len(p))
+		}
+		b, n, err := sv.Read() // the rest
+		if err != nil || string((*b)[:n]) != "89" {
+			t.Fatalf("Read after ReadInto = %d, %v", n, err)
+		}
+		PutBuffer(b)
+		go func() { time.Sleep(10 * time.Millisecond); _, _ = cl.Write([]byte("!")) }()
+		if n, err := sv.ReadInto(p, true); err != nil || string(p[:n]) != "!" {
+			t.Fatalf("ReadInto waiting = %q, %v", p[:n], err)
+		}
+
+		_ = svc.SetReadDeadline(time.Unix(1, 0))
+		if _, err := sv.ReadInto(p, true); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("past deadline: ReadInto: %v", err)
+		}
+		_ = svc.SetReadDeadline(time.Time{})
+		_ = cl.Close()
+		if n, err := sv.ReadInto(p, true); n != 0 || err != io.EOF {
+			t.Fatalf("after the peer closed: ReadInto = %d, %v", n, err)
+		}
+		if b, _, err := sv.Read(); b != nil || err != io.EOF {
+			t.Fatalf("after ReadInto met the end: Read: %v", err)
+		}
+		_ = svc.Close()
+		if _, err := sv.ReadInto(p, false); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("closed: ReadInto: %v", err)
+		}
+	})
 }
 
 // SpliceTo moves exactly the bytes asked for from the socket into a file.
@@ -459,43 +461,38 @@ func TestWrite(t *testing.T) {
 	if !Writev {
 		t.Skip("Write is Linux's only; connections elsewhere write through net.Conn")
 	}
-	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
-			t.Parallel()
-			cl, svc := pair(t, network)
-			sv := Of(svc)
-			hdr := []byte{0x82, 0x7f, 0, 0, 0, 0, 0, 0x40, 0, 0}
-			p := make([]byte, 4<<20) // more than a socket buffer takes at once
-			for i := range p {
-				p[i] = byte(i * 7)
-			}
-			got := make(chan []byte, 1)
-			go func() {
-				b, _ := io.ReadAll(io.LimitReader(cl, int64(len(hdr)+len(p))))
-				got <- b
-			}()
-			if n, err := sv.Write(hdr, p); n != len(hdr)+len(p) || err != nil {
-				t.Fatalf("Write = %d, %v", n, err)
-			}
-			b := <-got
-			if string(b[:len(hdr)]) != string(hdr) || string(b[len(hdr):]) != string(p) {
-				t.Fatal("the bytes read are not the header and then the payload")
-			}
-			if n, err := sv.Write(nil, []byte("x")); n != 1 || err != nil {
-				t.Fatalf("Write without a header = %d, %v", n, err)
-			}
+	eachNetwork(t, func(t *testing.T, cl, svc net.Conn, sv *Socket) {
+		hdr := []byte{0x82, 0x7f, 0, 0, 0, 0, 0, 0x40, 0, 0}
+		p := make([]byte, 4<<20) // more than a socket buffer takes at once
+		for i := range p {
+			p[i] = byte(i * 7)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(io.LimitReader(cl, int64(len(hdr)+len(p))))
+			got <- b
+		}()
+		if n, err := sv.Write(hdr, p); n != len(hdr)+len(p) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		b := <-got
+		if string(b[:len(hdr)]) != string(hdr) || string(b[len(hdr):]) != string(p) {
+			t.Fatal("the bytes read are not the header and then the payload")
+		}
+		if n, err := sv.Write(nil, []byte("x")); n != 1 || err != nil {
+			t.Fatalf("Write without a header = %d, %v", n, err)
+		}
 
-			_ = svc.SetWriteDeadline(time.Unix(1, 0))
-			n, err := sv.Write(hdr, p)
-			var oe *net.OpError
-			if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" {
-				t.Fatalf("past deadline: Write = %d, %v", n, err)
-			}
-			_ = svc.SetWriteDeadline(time.Time{})
-			_ = svc.Close()
-			if _, err := sv.Write(hdr, nil); !errors.Is(err, net.ErrClosed) {
-				t.Fatalf("closed: Write: %v", err)
-			}
-		})
-	}
+		_ = svc.SetWriteDeadline(time.Unix(1, 0))
+		n, err := sv.Write(hdr, p)
+		var oe *net.OpError
+		if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" {
+			t.Fatalf("past deadline: Write = %d, %v", n, err)
+		}
+		_ = svc.SetWriteDeadline(time.Time{})
+		_ = svc.Close()
+		if _, err := sv.Write(hdr, nil); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("closed: Write: %v", err)
+		}
+	})
 }
