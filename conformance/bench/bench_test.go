@@ -161,8 +161,8 @@ func TestRoundRatios(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tb := &table{rows: []string{"a", "b"}, samples: tt.samples}
-			if got := tb.roundRatios(); got != tt.want {
-				t.Errorf("roundRatios() = %q, want %q", got, tt.want)
+			if got := tb.roundRatios("raw"); got != tt.want {
+				t.Errorf("roundRatios(raw) = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -133,7 +133,7 @@ func parseChild(fs *flag.FlagSet, args []string) (*library, error) {
 
 func childServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	mode := fs.String("mode", "echo", "echo, bulk or relay")
+	mode := fs.String("mode", "echo", "echo, bulk, relay or tcprelay")
 	file := fs.String("file", "", "bulk: file to stream to the client")
 	size := fs.Int64("size", 0, "bulk: size of the file")
 	verify := fs.Bool("verify", false, "bulk: CRC-32 uploads")
@@ -154,9 +154,12 @@ func childServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	if lib.serve != nil {
+	switch {
+	case *mode == tcpRelayMode:
+		go serveTCPRelay(ln, *sink)
+	case lib.serve != nil:
 		go lib.serve(ln, st)
-	} else {
+	default:
 		hs := &http.Server{
 			Handler:           lib.handler(st),
 			ReadHeaderTimeout: 10 * time.Second,

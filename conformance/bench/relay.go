@@ -8,9 +8,11 @@ package main
 // Raw TCP's relay is io.Copy from socket to socket both ways (splice).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,17 +58,53 @@ func relayConn(s *serverState, c srvConn) {
 
 // rawRelay copies each socket to the other until either ends: io.Copy
 // between two TCP connections, which splices inside the kernel.
-func rawRelay(c, sink *rawConn) {
+func rawRelay(c, sink *rawConn) { tcpCopyBoth(c.c, sink.c) }
+
+// tcpCopyBoth copies a to b and b to a until either ends, closing each
+// destination when its source ends.
+func tcpCopyBoth(a, b net.Conn) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, _ = io.Copy(sink.c, c.c)
-		_ = sink.c.Close()
+		_, _ = io.Copy(b, a)
+		_ = b.Close()
 	}()
-	_, _ = io.Copy(c.c, sink.c)
-	_ = c.c.Close()
+	_, _ = io.Copy(a, b)
+	_ = a.Close()
 	wg.Wait()
+}
+
+// tcpRelayCol is the relay table's column for a plain TCP relay (raw
+// TCP's: io.Copy socket to socket) between wsio's client and sink: the
+// WebSocket bytes pass through it untouched, so wsio's ratio to it is
+// what a WebSocket relay adds over the TCP relay a proxy in TCP mode
+// would be, with the same ends.
+const tcpRelayCol = "tcp-relay"
+
+// tcpRelayMode is the server mode of tcpRelayCol's relay.
+const tcpRelayMode = "tcprelay"
+
+// serveTCPRelay accepts connections on ln and joins each to a new TCP
+// connection to sink (tcpCopyBoth), with no greeting or handshake of its
+// own.
+func serveTCPRelay(ln net.Listener, sink string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			s, err := dialTCP(ctx, "tcp", sink)
+			if err != nil {
+				_ = c.Close()
+				return
+			}
+			tcpCopyBoth(c, s)
+		}()
+	}
 }
 
 // gwsRelay is gws's relay, as its callback API has it written: the
@@ -141,6 +179,9 @@ func (r *runner) relay() error {
 	if len(cols) == 0 {
 		return nil
 	}
+	if slices.Contains(cols, "wsio") && slices.Contains(cols, rawLib.name) {
+		cols = append(cols, tcpRelayCol)
+	}
 	size := r.cfg.bulkSize
 	const conns, msg = 64, 64 << 10
 	t := r.report.table("relay", "Relay: client → relay → sink, MB/s (higher is better) and the relay's CPU (lower is better)", "", true)
@@ -148,10 +189,12 @@ func (r *runner) relay() error {
 		"connection and forwards each message to the sink and the sink's answer back, as a stream where the library has one "+
 		"(wsio: Next + BeginBinary + io.Copy; gorilla: NextReader + NextWriter + io.Copy; gobwas: wsutil.Reader + "+
 		"wsutil.Writer + io.Copy; gws: OnMessage writes each whole message on; raw: io.Copy socket to socket both ways). "+
+		"%s: raw's relay (io.Copy socket to socket) between wsio's client and sink, so the ends are wsio's and only the "+
+		"relay differs: wsio/%s is what relaying WebSocket messages costs over relaying the TCP stream they travel in. "+
 		"%s rows: one %s message client→relay→sink (the sink drains it and answers with its length), then "+
 		"one sink→relay→client. %d × %s: %d connections echo %s messages through the relay for %v. "+
 		"Relay CPU is the relay process's user + system time over the timed part per GiB relayed (both directions counted).",
-		fmtSize(size), fmtSize(size), conns, fmtSize(msg), conns, fmtSize(msg), r.cfg.echoDur)
+		tcpRelayCol, tcpRelayCol, fmtSize(size), fmtSize(size), conns, fmtSize(msg), conns, fmtSize(msg), r.cfg.echoDur)
 	bulkUp := fmt.Sprintf("1 × %s client→sink MB/s", fmtSize(size))
 	bulkDown := fmt.Sprintf("1 × %s sink→client MB/s", fmtSize(size))
 	bulkCPU := fmt.Sprintf("1 × %s relay CPU s/GiB", fmtSize(size))
@@ -205,20 +248,25 @@ func (r *runner) relay() error {
 // relayPair runs a sink server in mode (with sinkArgs), a relay in front
 // of it and a client in mode talking to the relay; it returns the
 // client's result with the relay's CPU time over the timed part. size is
-// the largest message, for libraries that must be told (gws).
+// the largest message, for libraries that must be told (gws). lib
+// tcpRelayCol runs wsio's sink and client around a plain TCP relay.
 func (r *runner) relayPair(lib, mode string, sinkArgs, cliArgs []string, size string, timeout time.Duration) (pairResult, error) {
 	var res pairResult
-	sink, sinkAddr, err := r.startServer(lib, mode, sinkArgs...)
+	ends, relayLib, relayMode := lib, lib, "relay"
+	if lib == tcpRelayCol {
+		ends, relayLib, relayMode = wsioLib.name, rawLib.name, tcpRelayMode
+	}
+	sink, sinkAddr, err := r.startServer(ends, mode, sinkArgs...)
 	if err != nil {
 		return res, err
 	}
 	defer sink.Stop()
-	relay, addr, err := r.startServer(lib, "relay", "-sink", sinkAddr, "-size", size)
+	relay, addr, err := r.startServer(relayLib, relayMode, "-sink", sinkAddr, "-size", size)
 	if err != nil {
 		return res, err
 	}
 	defer relay.Stop()
-	cli, err := r.startClient(lib, mode, addr, cliArgs...)
+	cli, err := r.startClient(ends, mode, addr, cliArgs...)
 	if err != nil {
 		return res, err
 	}

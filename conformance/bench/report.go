@@ -311,8 +311,10 @@ func (t *table) text(libs []string) string {
 		head, cells = t.roundGrid(libs)
 		writeText(&b, head, cells)
 	}
-	if spread := t.roundRatios(); spread != "" {
-		fmt.Fprintf(&b, "wsio/raw round by round: %s\n", spread)
+	for _, ref := range spreadRefs {
+		if spread := t.roundRatios(ref); spread != "" {
+			fmt.Fprintf(&b, "wsio/%s round by round: %s\n", ref, spread)
+		}
 	}
 	return b.String()
 }
@@ -330,26 +332,33 @@ func (t *table) markdown(libs []string) string {
 		head, cells = t.roundGrid(libs)
 		writeMarkdown(&b, head, cells)
 	}
-	if spread := t.roundRatios(); spread != "" {
-		fmt.Fprintf(&b, "\nwsio/raw round by round (the spread behind the median ratio): %s\n", spread)
+	for _, ref := range spreadRefs {
+		if spread := t.roundRatios(ref); spread != "" {
+			fmt.Fprintf(&b, "\nwsio/%s round by round (the spread behind the median ratio): %s\n", ref, spread)
+		}
 	}
 	return b.String()
 }
 
-// roundRatios returns wsio's ratio to raw TCP in each round, row by row
+// spreadRefs are the columns whose ratios to wsio a table prints round by
+// round (roundRatios), when it has them: raw TCP, and the relay table's
+// plain TCP relay.
+var spreadRefs = []string{"raw", tcpRelayCol}
+
+// roundRatios returns wsio's ratio to column ref in each round, row by row
 // ("row: r1 r2 …; …"), or "" when the table has no such pair or has
 // bestOf (whose round-by-round grid has the ratios that matter) or
 // noRatios. Rounds measure every library in turn, so the i-th samples of
-// wsio and raw come from the same round. A row where the two have
+// wsio and ref come from the same round. A row where the two have
 // different numbers of samples (one lost a round to a failure, listed
 // above the tables) is left out, as its samples no longer pair up.
-func (t *table) roundRatios() string {
+func (t *table) roundRatios(ref string) string {
 	if t.bestOf != nil || t.noRatios {
 		return ""
 	}
 	var parts []string
 	for _, row := range t.rows {
-		w, r := t.samples[row]["wsio"], t.samples[row]["raw"]
+		w, r := t.samples[row]["wsio"], t.samples[row][ref]
 		if len(w) == 0 || len(w) != len(r) {
 			continue
 		}
