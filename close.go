@@ -159,7 +159,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string, lo
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
-	err := c.writeFrameLocked(ctx, true, 0, conn.OpClose, buf[:n], true)
+	err := c.writeFrameLocked(ctx, true, 0, conn.OpClose, buf[:n], frameClosing)
 	c.closing.wrote()
 	c.unlockWrite()
 	return err

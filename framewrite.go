@@ -29,7 +29,19 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op conn.Opcod
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
-	err := c.writeFrameLocked(ctx, fin, rsv, op, p, false)
+	err := c.writeFrameLocked(ctx, fin, rsv, op, p, 0)
+	c.unlockWrite()
+	return err
+}
+
+// writeScratchFrame is writeFrame for a data frame whose payload nobody
+// reads after the call (frameScratch).
+func (c *Conn) writeScratchFrame(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte) error {
+	c.peerCheck(len(p))
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	err := c.writeFrameLocked(ctx, fin, rsv, op, p, frameScratch)
 	c.unlockWrite()
 	return err
 }
@@ -48,13 +60,27 @@ func (c *Conn) lockWrite(ctx context.Context) error {
 
 func (c *Conn) unlockWrite() { c.wsem.unlock() }
 
+// frameHow is what writeFrameLocked may assume of a frame: a set of the
+// flags below, or none.
+type frameHow uint8
+
+const (
+	// frameClosing: the frame goes out whether or not the connection is
+	// writable (the close frame itself; a pong whose caller checked that
+	// no close frame went before it).
+	frameClosing frameHow = 1 << iota
+	// frameScratch: nobody reads the payload after the call, so a client
+	// masks it in place.
+	frameScratch
+)
+
 // writeFrameLocked writes a frame; the caller holds wsem. Once a close
 // frame was sent nothing else may follow it.
-func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte, isClose bool) error {
+func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte, how frameHow) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	if !isClose {
+	if how&frameClosing == 0 {
 		if err := c.writable(); err != nil {
 			return err
 		}
@@ -62,16 +88,34 @@ func (c *Conn) writeFrameLocked(ctx context.Context, fin bool, rsv byte, op conn
 	stop := c.watch(ctx, writing)
 	var n int
 	var err error
-	if !c.client && c.sock != nil && sock.Writev {
-		// A server frame on a socket: the header goes out with the
-		// payload in one writev, neither copied.
-		hn := conn.PutHeader(c.whdr[:], fin, rsv, op, int64(len(p)), nil)
+	if c.sock != nil && sock.Writev && (!c.client || how&frameScratch != 0) {
+		// A frame on a socket whose payload needs no masking, or may be
+		// masked in place: the header goes out with the payload in one
+		// writev, neither copied.
+		var hn int
+		if c.client {
+			hn = c.maskScratch(fin, rsv, op, p)
+		} else {
+			hn = conn.PutHeader(c.whdr[:], fin, rsv, op, int64(len(p)), nil)
+		}
 		n, err = c.sock.Write(c.whdr[:hn], p)
 	} else {
 		n, err = c.writeStream(fin, rsv, op, p)
 	}
 	stop()
 	return c.writeFailed(ctx, n, err)
+}
+
+// maskScratch masks client frame payload p in place with a new key and
+// encodes the frame's header in c.whdr, returning its length. The caller
+// holds wsem. It is a call of its own so that writeFrameLocked's frame,
+// under every write, does not hold the key.
+//
+//go:noinline
+func (c *Conn) maskScratch(fin bool, rsv byte, op conn.Opcode, p []byte) int {
+	key := newMaskKey()
+	conn.Mask(key, 0, p)
+	return conn.PutHeader(c.whdr[:], fin, rsv, op, int64(len(p)), &key)
 }
 
 // writeFailed turns the result of writing one frame into the error to

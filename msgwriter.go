@@ -290,7 +290,19 @@ type streamSink struct {
 
 func (s *streamSink) WriteFrame(p []byte, first, fin bool) error {
 	op, rsv := s.frame(first)
-	if err := s.c.writeFrame(s.ctx, fin, rsv, op, p); err != nil {
+	return s.wrote(p, fin, s.c.writeFrame(s.ctx, fin, rsv, op, p))
+}
+
+// WriteScratchFrame is WriteFrame for the writer's own buffer, which
+// nobody reads afterwards: a client masks it in place (frameScratch).
+func (s *streamSink) WriteScratchFrame(p []byte, first, fin bool) error {
+	op, rsv := s.frame(first)
+	return s.wrote(p, fin, s.c.writeScratchFrame(s.ctx, fin, rsv, op, p))
+}
+
+// wrote records the outcome err of writing frame p of the message.
+func (s *streamSink) wrote(p []byte, fin bool, err error) error {
+	if err != nil {
 		return s.failed(err)
 	}
 	s.wentOut()

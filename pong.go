@@ -122,7 +122,7 @@ func (c *Conn) writePendingPongs() {
 		q.count--
 		c.pongMu.Unlock()
 		// Pongs may still precede our close frame, but never follow it.
-		if c.closing.has(closeWritten) || c.writeFrameLocked(context.Background(), true, 0, conn.OpPong, b[:n], true) != nil {
+		if c.closing.has(closeWritten) || c.writeFrameLocked(context.Background(), true, 0, conn.OpPong, b[:n], frameClosing) != nil {
 			return
 		}
 	}

@@ -38,6 +38,15 @@ type Sink interface {
 	Done()
 }
 
+// ScratchSink is a Sink that may overwrite the payload of the frames a
+// Writer sends from its own buffer: WriteScratchFrame is WriteFrame for a
+// payload nobody reads again, so a sink that must transform it (a client
+// masks it) can do so in place instead of through a copy.
+type ScratchSink interface {
+	Sink
+	WriteScratchFrame(payload []byte, first, fin bool) error
+}
+
 // FileSink is a Sink that can send a frame's payload straight from a file,
 // letting the kernel copy it (sendfile) instead of passing it through a
 // buffer. ReadFrom uses it for the whole fragments of a regular file.
@@ -171,7 +180,7 @@ func (w *Writer) write(p []byte, final bool) (int, error) {
 		w.n += int64(k)
 		if len(w.buf) == w.size {
 			fin := final && len(p) == 0
-			if err := w.emit(w.buf, fin); err != nil {
+			if err := w.emitBuf(fin); err != nil {
 				return total - len(p), err
 			}
 			w.buf = w.buf[:0]
@@ -181,7 +190,7 @@ func (w *Writer) write(p []byte, final bool) (int, error) {
 		}
 	}
 	if final {
-		return total, w.emit(w.buf, true)
+		return total, w.emitBuf(true)
 	}
 	return total, nil
 }
@@ -213,7 +222,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		total += int64(k)
 		w.n += int64(k)
 		if len(w.buf) == w.size {
-			if err := w.emit(w.buf, false); err != nil {
+			if err := w.emitBuf(false); err != nil {
 				return total, err
 			}
 			w.buf = w.buf[:0]
@@ -251,7 +260,7 @@ func (w *Writer) readFromFile(fsink FileSink, f File) (int64, error) {
 		total += int64(k)
 		w.n += int64(k)
 		left -= int64(k)
-		if err := w.emit(w.buf, false); err != nil {
+		if err := w.emitBuf(false); err != nil {
 			return total, err
 		}
 		w.buf = w.buf[:0]
@@ -301,6 +310,21 @@ func (w *Writer) check() error {
 		return w.err
 	}
 	return nil
+}
+
+// emitBuf sends the held fragment, w.buf, as a frame. The caller discards
+// w.buf's bytes afterwards, so a ScratchSink may overwrite them.
+func (w *Writer) emitBuf(fin bool) error {
+	s, ok := w.sink.(ScratchSink)
+	if !ok {
+		return w.emit(w.buf, fin)
+	}
+	err := s.WriteScratchFrame(w.buf, !w.started, fin)
+	w.started = true
+	if err != nil {
+		w.fail(err)
+	}
+	return err
 }
 
 func (w *Writer) emit(p []byte, fin bool) error {

@@ -345,3 +345,80 @@ func TestWriteFinalAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per message, want 0", allocs)
 	}
 }
+
+// scratchSink is a fakeSink that is also a ScratchSink: it records each
+// scratch frame and then overwrites its payload, as a client masking in
+// place does.
+type scratchSink struct {
+	fakeSink
+	scratch int // frames given as scratch
+}
+
+func (s *scratchSink) WriteScratchFrame(p []byte, first, fin bool) error {
+	if err := s.WriteFrame(p, first, fin); err != nil {
+		return err
+	}
+	s.scratch++
+	for i := range p {
+		p[i] = 0xff
+	}
+	return nil
+}
+
+// A ScratchSink is given the Writer's own buffer as scratch and never the
+// caller's bytes: whatever the sink does to a scratch payload, the
+// caller's slice and the message stay as written.
+func TestWriterScratchFrames(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1000) // 16000 bytes
+	tests := []struct {
+		name    string
+		size    int
+		send    func(w *Writer, p []byte) error
+		scratch bool // some frames come from the Writer's buffer
+	}{
+		{"one write", 3000, func(w *Writer, p []byte) error { _, err := w.Write(p); return err }, true},
+		{"small writes", 1024, func(w *Writer, p []byte) error {
+			for len(p) > 0 {
+				k := min(len(p), 700)
+				if _, err := w.Write(p[:k]); err != nil {
+					return err
+				}
+				p = p[k:]
+			}
+			return nil
+		}, true},
+		{"WriteFinal whole", 1000, func(w *Writer, p []byte) error { return w.WriteFinal(p) }, false},
+		{"WriteFinal after a byte", 1000, func(w *Writer, p []byte) error {
+			if _, err := w.Write(p[:1]); err != nil {
+				return err
+			}
+			return w.WriteFinal(p[1:])
+		}, true},
+		{"ReadFrom", 4096, func(w *Writer, p []byte) error { _, err := w.ReadFrom(bytes.NewReader(p)); return err }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := &scratchSink{}
+			w := NewWriter(s, tt.size)
+			p := bytes.Clone(data)
+			if err := tt.send(w, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(p, data) {
+				t.Fatal("the caller's bytes were overwritten")
+			}
+			checkShape(t, &s.fakeSink, tt.size)
+			if !bytes.Equal(s.joined(), data) {
+				t.Fatal("payload differs")
+			}
+			if (s.scratch > 0) != tt.scratch {
+				t.Fatalf("%d of %d frames given as scratch", s.scratch, len(s.frames))
+			}
+		})
+	}
+}
