@@ -156,17 +156,18 @@ var relayedMessages atomic.Int64
 // frames from it. Compressed, the bytes go through ReadFrom's buffer to
 // the compressor, as any other reader's do.
 //
-// From a client's connection (unmasked frames in) to a server's (unmasked
-// frames out), uncompressed, both over plain TCP on Linux, the payload
-// does not enter the process at all past the first fragment: spliceFrom
-// moves it from socket to socket, frame by frame.
+// Uncompressed, both over plain TCP on Linux, the payload past the first
+// fragment goes from socket to socket frame by frame as it arrives
+// (relayFrames): inside the kernel from a client's connection (unmasked
+// frames in) to a server's (unmasked frames out), else through one
+// buffer, unmasked and re-masked in one pass.
 func (w *BinaryWriter) relayFrom(m Message) (int64, error) {
 	if w.check() == nil && w.fw == nil {
 		relayedMessages.Add(1)
 	}
 	var n int64
-	if w.canSpliceFrom(m.c) {
-		k, done, err := w.spliceFrom(m)
+	if w.canRelayFrames(m.c) {
+		k, done, err := w.relayFrames(m)
 		if done {
 			return k, err
 		}

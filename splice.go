@@ -81,38 +81,43 @@ func (c *Conn) spliceTo(ctx context.Context, seq uint64, f *os.File) (total int6
 	}
 }
 
-// relaySpliceFrames counts the frames whose payload spliceFrom moved from
-// socket to socket; tests read it to tell that path from the others.
-var relaySpliceFrames atomic.Int64
+// relaySpliceFrames and relayCopyFrames count the frames whose payload
+// relayFrames moved from socket to socket, and through a buffer; tests
+// read them to tell those paths from the others.
+var relaySpliceFrames, relayCopyFrames atomic.Int64
 
-// canSpliceFrom reports whether a message received on src may go to w by
-// spliceFrom: src receives unmasked frames (it is a client), w sends
-// unmasked ones (its connection is a server) uncompressed, w is open, and
-// both connections are TCP sockets that sock.Socket.Relay can join.
-// Whether the message itself is compressed is known only under src's read
-// lock, so spliceFrom looks at that.
-func (w *BinaryWriter) canSpliceFrom(src *Conn) bool {
-	return src != nil && src.client && !w.c.client && w.fw == nil && w.sink.rsv == 0 &&
+// canRelayFrames reports whether a message received on src may go to w by
+// relayFrames: w sends uncompressed frames, w is open, and both
+// connections are TCP sockets that sock.Socket.Relay can join. Whether the
+// message itself is compressed is known only under src's read lock, so
+// relayFrames looks at that.
+func (w *BinaryWriter) canRelayFrames(src *Conn) bool {
+	return src != nil && w.fw == nil && w.sink.rsv == 0 &&
 		src.sock.CanRelay() && w.c.sock.CanRelay() && w.check() == nil
 }
 
-// spliceFrom relays the rest of binary message m to w (see relayFrom).
+// relayFrames relays the rest of binary message m to w (see relayFrom),
+// frame by frame, each frame's payload passing from socket to socket as
+// it arrives: inside the kernel (splice) when it arrives unmasked (src is
+// a client) and leaves unmasked (w's connection is a server); else
+// through a buffer, where one pass turns src's masking into w's
+// (remasker).
 //
 // The fragment that opens w's message, or the rest of a fragment w holds,
 // is filled through the fragment buffer first, so every frame after it is
 // a continuation with nothing pending before it. Then, for each frame of
-// m, in pieces of at most the fragment size, spliceFrame writes one
+// m, in pieces of at most the fragment size, relayFrame writes one
 // non-final frame: its header and the bytes src has buffered, then the
-// rest moved from socket to socket. The message still ends with w.Close.
+// rest from src's socket. The message still ends with w.Close.
 // m's limits are charged as a read charges them: an uncompressed frame's
 // declared length as its header is read (nextFragment).
 //
 // Either side's ctx governs the whole relay: the end of either forces the
 // deadlines of both sockets, so a splice waiting on either returns. The
-// first error of either side is returned (see spliceFrame). done=false,
+// first error of either side is returned (see relayFrame). done=false,
 // with the count relayed so far, hands the rest to the general path: the
 // message is compressed, or cannot be read on (that path reports why).
-func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error) {
+func (w *BinaryWriter) relayFrames(m Message) (total int64, done bool, err error) {
 	if _, err := w.bw.Write(nil); err != nil {
 		return 0, true, err // the stream has ended (a failed frame, Close)
 	}
@@ -134,11 +139,18 @@ func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error)
 	if src.binaryState(m.seq) != nil || src.compressed {
 		return total, false, nil
 	}
-	p, err := sock.NewPipe()
-	if err != nil {
-		return total, false, nil
+	var p *sock.Pipe
+	var buf []byte
+	if src.client && !w.c.client {
+		if p, err = sock.NewPipe(); err != nil {
+			return total, false, nil
+		}
+		defer p.Close()
+	} else {
+		bp := bigWritePool.Get().(*[]byte)
+		defer bigWritePool.Put(bp)
+		buf = *bp
 	}
-	defer p.Close()
 	ctx, release := eitherDone(srcCtx, w.sink.ctx)
 	defer release()
 	stop := src.watch(ctx, reading)
@@ -146,7 +158,7 @@ func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error)
 	for {
 		switch {
 		case src.fs.remaining > 0:
-			n, err := w.spliceFrame(src, p, ctx, srcCtx)
+			n, err := w.relayFrame(src, p, buf, ctx, srcCtx)
 			total += n
 			if err != nil {
 				return total, true, err
@@ -162,13 +174,14 @@ func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error)
 	}
 }
 
-// spliceFrame writes one frame of spliceFrom's relay from src, at most a
+// relayFrame writes one frame of relayFrames' relay from src, at most a
 // fragment of what is left of src's current frame, and returns how many
 // payload bytes went out. The frame's header goes out with MSG_MORE
-// together with the bytes src has buffered; sock.Socket.Relay moves the
-// rest. The caller holds src's read lock, with src's read watch on ctx
-// (either side's); the frame holds w's write lock, with w's write watch
-// on ctx, as any frame of w's does.
+// together with the bytes src has buffered; the rest goes through pipe p
+// (sock.Socket.Relay) when p is not nil, else through buf (relayCopy).
+// The caller holds src's read lock, with src's read watch on ctx (either
+// side's); the frame holds w's write lock, with w's write watch on ctx,
+// as any frame of w's does.
 //
 // A frame cut short leaves w's connection mid-frame, so it is broken
 // (1006, as a write cut short is): w's error is a *CloseError from then
@@ -177,7 +190,7 @@ func (w *BinaryWriter) spliceFrom(m Message) (total int64, done bool, err error)
 // the error returned, unless the end of w's ctx forced it. When only w's
 // side failed, m can be read on after what left src's socket, and w's
 // error is returned.
-func (w *BinaryWriter) spliceFrame(src *Conn, p *sock.Pipe, ctx, srcCtx context.Context) (int64, error) {
+func (w *BinaryWriter) relayFrame(src *Conn, p *sock.Pipe, buf []byte, ctx, srcCtx context.Context) (int64, error) {
 	if err := w.check(); err != nil {
 		return 0, err
 	}
@@ -202,8 +215,20 @@ func (w *BinaryWriter) spliceFrame(src *Conn, p *sock.Pipe, ctx, srcCtx context.
 		n = min(n, b)
 	}
 	b = min(b, n)
-	hn := conn.PutHeader(wb.buf[:], false, 0, conn.OpContinuation, n, nil)
+	var x remasker
+	var mask *[4]byte
+	if src.fs.hdr.Masked {
+		x.in, x.inPos = src.fs.hdr.Mask, src.fs.maskPos
+	}
+	if dst.client {
+		x.out = newMaskKey()
+		mask = &x.out
+	}
+	hn := conn.PutHeader(wb.buf[:], false, 0, conn.OpContinuation, n, mask)
 	copy(wb.buf[hn:], src.rd.peek()[:b])
+	if p == nil {
+		x.apply(wb.buf[hn : hn+int(b)])
+	}
 
 	stop := dst.watch(ctx, writing)
 	k, err := dst.sock.WriteMore(wb.buf[:hn+int(b)], n > b)
@@ -215,13 +240,19 @@ func (w *BinaryWriter) spliceFrame(src *Conn, p *sock.Pipe, ctx, srcCtx context.
 		src.fs.remaining -= b
 		if n > b {
 			var taken int64
-			moved, taken, serr, err = dst.sock.Relay(src.sock, p, n-b)
+			if p != nil {
+				moved, taken, serr, err = dst.sock.Relay(src.sock, p, n-b)
+				relaySpliceFrames.Add(1)
+			} else {
+				moved, taken, serr, err = relayCopy(src.sock, dst.sock, buf, n-b, &x)
+				relayCopyFrames.Add(1)
+			}
 			src.fs.remaining -= taken
 			if taken > 0 {
 				src.rd.got()
 			}
-			relaySpliceFrames.Add(1)
 		}
+		src.fs.maskPos = x.inPos
 	}
 	stop()
 	switch {
@@ -280,4 +311,52 @@ func eitherDone(a, b context.Context) (context.Context, func()) {
 		stop()
 		cancel()
 	}
+}
+
+// relayCopy moves the next n bytes of src to dst through buf, re-masking
+// them (x) on the way: the copying twin of sock.Socket.Relay, with the
+// same results. Each read waits until src has bytes (src's read deadline
+// applies) and takes at most what buf holds; each write waits while dst
+// is full (dst's write deadline applies).
+func relayCopy(src, dst *sock.Socket, buf []byte, n int64, x *remasker) (moved, taken int64, srcErr, dstErr error) {
+	for moved < n {
+		k, err := src.ReadInto(buf[:min(n-moved, int64(len(buf)))], true)
+		if k == 0 {
+			if err == nil {
+				err = io.ErrNoProgress // not expected: a waiting read returns bytes or an error
+			}
+			return moved, taken, err, nil
+		}
+		taken += int64(k)
+		x.apply(buf[:k])
+		d, werr := dst.Write(nil, buf[:k])
+		moved += int64(d)
+		if werr != nil {
+			return moved, taken, nil, werr
+		}
+		if err != nil {
+			return moved, taken, err, nil
+		}
+	}
+	return moved, taken, nil, nil
+}
+
+// remasker turns relayed payload bytes masked with key in (from phase
+// inPos of its cycle; a zero key when they arrived unmasked) into bytes
+// masked with key out (from phase outPos; zero when they leave unmasked),
+// in one pass over them.
+type remasker struct {
+	in, out       [4]byte
+	inPos, outPos int
+}
+
+// apply re-masks p, the next bytes of the payload, in place.
+func (x *remasker) apply(p []byte) {
+	var k [4]byte
+	for j := range k {
+		k[j] = x.in[(x.inPos+j)&3] ^ x.out[(x.outPos+j)&3]
+	}
+	conn.Mask(k, 0, p)
+	x.inPos = (x.inPos + len(p)) & 3
+	x.outPos = (x.outPos + len(p)) & 3
 }

@@ -121,13 +121,15 @@ func wait[T any](t *testing.T, what string, c <-chan T) T {
 	}
 }
 
-// TestRelaySplice relays one binary message with io.Copy from a client's
-// connection (the relay's side of a link to a server S1) to a server's
-// (the relay's side of a link to a client C2): the bytes arrive exact,
-// and the payload goes from socket to socket (relaySpliceFrames) only
-// when both directions are unmasked and neither is compressed. It reads a
-// global counter, so it does not run in parallel.
-func TestRelaySplice(t *testing.T) {
+// TestRelayFrames relays one binary message with io.Copy from one link's
+// end to another's: by default from a client's connection (the relay's
+// side of a link to a server S1) to a server's (the relay's side of a
+// link to a client C2). The bytes arrive exact; the payload goes from
+// socket to socket frame by frame when neither side is compressed:
+// inside the kernel (relaySpliceFrames) when both directions are
+// unmasked, else through a buffer that re-masks it (relayCopyFrames). It
+// reads global counters, so it does not run in parallel.
+func TestRelayFrames(t *testing.T) {
 	type link struct {
 		so *ServerOptions
 		co *DialOptions
@@ -144,8 +146,10 @@ func TestRelaySplice(t *testing.T) {
 		src, dst link // S1 -> C1, S2 -> C2
 		readHead int  // bytes the relay reads from m before io.Copy
 		preWrite int  // bytes the relay writes to w before io.Copy
-		reverse  bool // relay C1's... see below: the relay reads as a server, writes as a client
-		spliced  bool
+		// inServer: the relay reads on S1 what C1 sends (masked);
+		// outClient: the relay writes on C2 to S2 (masked).
+		inServer, outClient bool
+		spliced, copied     bool // frames went the kernel's way, the buffer's
 	}{
 		{name: "large", size: 8 << 20, chunk: 1 << 20, src: plain(256<<10, 0), dst: plain(0, 0), spliced: true},
 		{name: "small outgoing fragments", size: 2 << 20, chunk: 1 << 20, src: plain(1<<20, 0), dst: plain(4096, 0), spliced: true},
@@ -155,7 +159,12 @@ func TestRelaySplice(t *testing.T) {
 		{name: "smaller than a fragment", size: 1000, chunk: 1000, src: plain(0, 0), dst: plain(0, 0)},
 		{name: "compressed source", size: 2 << 20, chunk: 1 << 20, src: deflated, dst: plain(64<<10, 0)},
 		{name: "compressed destination", size: 2 << 20, chunk: 1 << 20, src: plain(64<<10, 0), dst: deflated},
-		{name: "client to server", size: 2 << 20, chunk: 1 << 20, src: plain(64<<10, 0), dst: plain(0, 64<<10), reverse: true},
+		{name: "server to client", size: 4 << 20, chunk: 1 << 20, src: plain(0, 256<<10), dst: plain(0, 64<<10), inServer: true, outClient: true, copied: true},
+		{name: "server to server", size: 4 << 20, chunk: 1 << 20, src: plain(0, 1<<20), dst: plain(100<<10, 0), inServer: true, copied: true},
+		{name: "client to client", size: 4 << 20, chunk: 300 << 10, src: plain(1<<20, 0), dst: plain(0, 0), outClient: true, copied: true},
+		{name: "masked, partly read first", size: 4 << 20, chunk: 1 << 20, src: plain(0, 0), dst: plain(0, 0), inServer: true, outClient: true, readHead: 1001, copied: true},
+		{name: "masked, writer holds bytes", size: 4 << 20, chunk: 1 << 20, src: plain(0, 0), dst: plain(0, 100<<10), inServer: true, outClient: true, preWrite: 777, copied: true},
+		{name: "masked, compressed source", size: 2 << 20, chunk: 1 << 20, src: link{deflated.so, &DialOptions{}}, dst: plain(0, 64<<10), inServer: true, outClient: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,13 +175,15 @@ func TestRelaySplice(t *testing.T) {
 			s1, c1 := connPair(t, tc.src.so, tc.src.co)
 			s2, c2 := connPair(t, tc.dst.so, tc.dst.co)
 			from, in, out, to := s1, c1, s2, c2
-			if tc.reverse {
-				// C1 sends to S1 (masked), S1 relays as C2's client to S2.
-				from, in, out, to = c1, s1, c2, s2
+			if tc.inServer {
+				from, in = c1, s1
+			}
+			if tc.outClient {
+				out, to = c2, s2
 			}
 			sent := sendOne(from, want, tc.chunk)
 			got := receiveOne(to, nil)
-			before := relaySpliceFrames.Load()
+			before, beforeCopied := relaySpliceFrames.Load(), relayCopyFrames.Load()
 
 			m, err := in.Next(ctx)
 			if err != nil || m.Kind != Binary {
@@ -207,12 +218,15 @@ func TestRelaySplice(t *testing.T) {
 			if exp := append(pre, want[tc.readHead:]...); !bytes.Equal(r.data, exp) {
 				t.Fatalf("received %d bytes that differ from the %d relayed", len(r.data), len(exp))
 			}
-			spliced := relaySpliceFrames.Load() - before
+			spliced, copied := relaySpliceFrames.Load()-before, relayCopyFrames.Load()-beforeCopied
 			if tc.spliced && spliced == 0 {
 				t.Error("no frame was spliced")
 			}
 			if !tc.spliced && spliced != 0 && tc.name != "many small fragments" {
 				t.Errorf("%d frames were spliced", spliced)
+			}
+			if tc.copied != (copied > 0) {
+				t.Errorf("%d frames were copied", copied)
 			}
 			// Both links still work.
 			for _, c := range []*Conn{in, out} {
@@ -230,12 +244,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// serverHeader is an unmasked frame header.
-func serverHeader(fin bool, op conn.Opcode, n int64) []byte {
-	var b [conn.MaxHeaderSize]byte
-	return b[:conn.PutHeader(b[:], fin, 0, op, n, nil)]
 }
 
 // relayStart has S1 write raw frames (hdrs and payload bytes, in order),
@@ -272,24 +280,74 @@ func startRelayCtx(sctx, dctx context.Context, c1, s2 *Conn) <-chan relayResult 
 	return out
 }
 
-// A source that ends in the middle of a spliced frame fails the relay
+// relayEnds are the four ends of two links, as a relay test uses them:
+// from writes raw frames (masked with key when not nil) that in
+// receives; the relay writes on out, whose peer is to. frames counts the
+// relay's frames of the path the test expects.
+type relayEnds struct {
+	from, in, out, to *Conn
+	key               *[4]byte
+	frames            *atomic.Int64
+}
+
+// relayLinks makes two links over loopback TCP. Unmasked, the relay
+// reads on a client and writes on a server, the splice path; masked, it
+// reads on a server and writes on a client, so the payload is re-masked
+// on its way (the copy path). limit, when not 0, is the reading end's
+// MaxBinaryMessage.
+func relayLinks(t *testing.T, masked bool, limit int64) relayEnds {
+	so, co := plainServer(0), plainClient(0)
+	if masked {
+		so.MaxBinaryMessage = limit
+	} else {
+		co.MaxBinaryMessage = limit
+	}
+	s1, c1 := connPair(t, so, co)
+	s2, c2 := connPair(t, plainServer(0), plainClient(0))
+	if masked {
+		return relayEnds{from: c1, in: s1, out: c2, to: s2, key: &[4]byte{1, 2, 3, 4}, frames: &relayCopyFrames}
+	}
+	return relayEnds{from: s1, in: c1, out: s2, to: c2, frames: &relaySpliceFrames}
+}
+
+// frame is a raw frame from e.from: its header and payload.
+func (e relayEnds) frame(fin bool, op conn.Opcode, payload []byte) []byte {
+	return wstest.Frame(fin, 0, byte(op), payload, e.key)
+}
+
+// relayPathName names the path relayLinks(masked) takes.
+func relayPathName(masked bool) string {
+	if masked {
+		return "copy"
+	}
+	return "splice"
+}
+
+// eachRelayPath runs f for the splice path and the copy path (relayLinks).
+func eachRelayPath(t *testing.T, f func(t *testing.T, e relayEnds)) {
+	for _, masked := range []bool{false, true} {
+		t.Run(relayPathName(masked), func(t *testing.T) { f(t, relayLinks(t, masked, 0)) })
+	}
+}
+
+// A source that ends in the middle of a relayed frame fails the relay
 // with a read cut short, and breaks the destination, whose peer never
 // sees the message end.
-func TestRelaySpliceSourceEnds(t *testing.T) {
-	s1, c1 := connPair(t, plainServer(0), plainClient(0))
-	s2, c2 := connPair(t, plainServer(0), plainClient(0))
-	payload := relayPayload(3 << 20)
-	before := relaySpliceFrames.Load()
+func TestRelayFramesSourceEnds(t *testing.T) { eachRelayPath(t, relaySourceEnds) }
+
+func relaySourceEnds(t *testing.T, e relayEnds) {
+	payload := relayPayload(4 << 20)
+	before := e.frames.Load()
 	var progress atomic.Int64
-	got := receiveOne(c2, &progress)
-	res := startRelay(t, context.Background(), c1, s2)
+	got := receiveOne(e.to, &progress)
+	res := startRelay(t, context.Background(), e.in, e.out)
+	// Frame 1 whole (2 MiB), frame 2 declared 2 MiB with 1 MiB sent.
+	first := e.frame(false, conn.OpBinary, payload[:2<<20])
+	second := e.frame(true, conn.OpContinuation, payload[2<<20:])
 	go func() {
-		// Frame 1 whole (2 MiB), frame 2 declared 2 MiB with 1 MiB sent.
-		_, _ = s1.rwc.Write(serverHeader(false, conn.OpBinary, 2<<20))
-		_, _ = s1.rwc.Write(payload[:2<<20])
-		_, _ = s1.rwc.Write(serverHeader(true, conn.OpContinuation, 2<<20))
-		_, _ = s1.rwc.Write(payload[2<<20:])
-		s1.closeTransport()
+		_, _ = e.from.rwc.Write(first)
+		_, _ = e.from.rwc.Write(second[:len(second)-1<<20])
+		e.from.closeTransport()
 	}()
 	r := wait(t, "the relay", res)
 	t.Logf("io.Copy: %d, %v; Close: %v", r.n, r.err, r.closeErr)
@@ -302,18 +360,18 @@ func TestRelaySpliceSourceEnds(t *testing.T) {
 	if !errors.Is(r.closeErr, ErrClosed) {
 		t.Errorf("the writer's Close: %v; want an error matching ErrClosed", r.closeErr)
 	}
-	if relaySpliceFrames.Load() == before {
-		t.Error("no frame was spliced")
+	if e.frames.Load() == before {
+		t.Error("no frame went the expected path")
 	}
-	rcv := wait(t, "C2's read", got)
+	rcv := wait(t, "the receiver's read", got)
 	if rcv.err == nil {
-		t.Fatalf("C2 read a whole message of %d bytes", len(rcv.data))
+		t.Fatalf("the receiver read a whole message of %d bytes", len(rcv.data))
 	}
 	if !bytes.Equal(rcv.data, payload[:len(rcv.data)]) {
-		t.Error("C2 read bytes that differ from those sent")
+		t.Error("the receiver read bytes that differ from those sent")
 	}
-	if s2.State() != Closed || c1.State() != Closed {
-		t.Errorf("the relay's ends are %v (out), %v (in); want both closed", s2.State(), c1.State())
+	if e.out.State() != Closed || e.in.State() != Closed {
+		t.Errorf("the relay's ends are %v (out), %v (in); want both closed", e.out.State(), e.in.State())
 	}
 }
 
@@ -321,30 +379,31 @@ func TestRelaySpliceSourceEnds(t *testing.T) {
 // in the middle of a spliced frame breaks the destination, fails the
 // relay with an error matching that ctx's, and leaves the source message
 // readable after what the relay took of it.
-func TestRelaySpliceCanceled(t *testing.T) {
+func TestRelayFramesCanceled(t *testing.T) {
 	for _, side := range []string{"writer", "source"} {
-		t.Run(side, func(t *testing.T) { relaySpliceCanceled(t, side == "source") })
+		t.Run(side, func(t *testing.T) {
+			eachRelayPath(t, func(t *testing.T, e relayEnds) { relayFramesCanceled(t, e, side == "source") })
+		})
 	}
 }
 
-func relaySpliceCanceled(t *testing.T, source bool) {
-	s1, c1 := connPair(t, plainServer(0), plainClient(0))
-	s2, c2 := connPair(t, plainServer(0), plainClient(0))
+func relayFramesCanceled(t *testing.T, e relayEnds, source bool) {
 	payload := relayPayload(4 << 20)
 	var progress atomic.Int64
-	got := receiveOne(c2, &progress)
+	got := receiveOne(e.to, &progress)
 	cctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sctx, dctx := context.Background(), cctx
 	if source {
 		sctx, dctx = cctx, context.Background()
 	}
-	before := relaySpliceFrames.Load()
-	res := startRelayCtx(sctx, dctx, c1, s2)
+	before := e.frames.Load()
+	res := startRelayCtx(sctx, dctx, e.in, e.out)
 	// One frame of 4 MiB, of which 1 MiB now.
-	_, _ = s1.rwc.Write(serverHeader(true, conn.OpBinary, 4<<20))
-	_, _ = s1.rwc.Write(payload[:1<<20])
-	wstest.WaitUntil(t, "C2 got the first MiB", func() bool { return progress.Load() == 1<<20 })
+	frame := e.frame(true, conn.OpBinary, payload)
+	head := len(frame) - len(payload) + 1<<20
+	_, _ = e.from.rwc.Write(frame[:head])
+	wstest.WaitUntil(t, "the receiver got the first MiB", func() bool { return progress.Load() == 1<<20 })
 	cancel()
 	r := wait(t, "the relay", res)
 	t.Logf("io.Copy: %d, %v; Close: %v", r.n, r.err, r.closeErr)
@@ -357,84 +416,49 @@ func relaySpliceCanceled(t *testing.T, source bool) {
 	if r.n != 1<<20 {
 		t.Errorf("io.Copy counted %d bytes, want %d", r.n, 1<<20)
 	}
-	if relaySpliceFrames.Load() == before {
-		t.Error("no frame was spliced")
+	if e.frames.Load() == before {
+		t.Error("no frame went the expected path")
 	}
-	if rcv := wait(t, "C2's read", got); rcv.err == nil {
-		t.Fatalf("C2 read a whole message of %d bytes", len(rcv.data))
+	if rcv := wait(t, "the receiver's read", got); rcv.err == nil {
+		t.Fatalf("the receiver read a whole message of %d bytes", len(rcv.data))
 	}
 	// The source is intact: the rest of the message reads on.
-	go func() { _, _ = s1.rwc.Write(payload[1<<20:]) }()
+	go func() { _, _ = e.from.rwc.Write(frame[head:]) }()
 	rest, err := io.ReadAll(r.m.WithContext(testContext(t)))
 	if err != nil || !bytes.Equal(rest, payload[1<<20:]) {
 		t.Fatalf("reading on: %d bytes, %v", len(rest), err)
 	}
-	if c1.State() != Open {
-		t.Errorf("the source connection is %v", c1.State())
+	if e.in.State() != Open {
+		t.Errorf("the source connection is %v", e.in.State())
 	}
 }
 
-// The source's MaxBinaryMessage holds on the splice path: the frame that
-// passes it fails the relay with ErrMessageTooBig before its payload is
-// moved.
-func TestRelaySpliceLimit(t *testing.T) {
-	co := plainClient(0)
-	co.MaxBinaryMessage = 3 << 20
-	s1, c1 := connPair(t, plainServer(1<<20), co)
-	s2, c2 := connPair(t, plainServer(0), plainClient(0))
+// The source's MaxBinaryMessage holds on both relay paths: the frame
+// that passes it fails the relay with ErrMessageTooBig before its payload
+// is moved.
+func TestRelayFramesLimit(t *testing.T) {
+	for _, masked := range []bool{false, true} {
+		t.Run(relayPathName(masked), func(t *testing.T) { relayFramesLimit(t, relayLinks(t, masked, 3<<20)) })
+	}
+}
+
+func relayFramesLimit(t *testing.T, e relayEnds) {
 	payload := relayPayload(8 << 20)
-	sent := sendOne(s1, payload, 1<<20)
-	got := receiveOne(c2, nil)
-	before := relaySpliceFrames.Load()
-	r := wait(t, "the relay", startRelay(t, context.Background(), c1, s2))
+	sent := sendOne(e.from, payload, 1<<20)
+	got := receiveOne(e.to, nil)
+	before := e.frames.Load()
+	r := wait(t, "the relay", startRelay(t, context.Background(), e.in, e.out))
 	if !errors.Is(r.err, ErrMessageTooBig) {
 		t.Fatalf("io.Copy: %d, %v; want ErrMessageTooBig", r.n, r.err)
 	}
 	if r.n > 3<<20 {
 		t.Errorf("relayed %d bytes, over the limit", r.n)
 	}
-	if relaySpliceFrames.Load() == before {
-		t.Error("no frame was spliced")
+	if e.frames.Load() == before {
+		t.Error("no frame went the expected path")
 	}
 	_ = wait(t, "sending", sent)
-	if rcv := wait(t, "C2's read", got); len(rcv.data) > 3<<20 {
-		t.Errorf("C2 got %d bytes", len(rcv.data))
-	}
-}
-
-// On the relay path that reads through the process (frames the relay
-// receives masked, as a server), a writer's ctx that ends while the
-// source has stalled mid-frame ends the copy too, as it ends every call
-// of the writer's: io.Copy returns an error matching context.Canceled,
-// the destination (mid-message) is broken, and the source message reads
-// on from where the copy stopped.
-func TestRelayWriterCtxEndsStalledSource(t *testing.T) {
-	s1, c1 := connPair(t, plainServer(0), plainClient(0))
-	s2, c2 := connPair(t, plainServer(0), plainClient(0))
-	payload := relayPayload(4 << 20)
-	frame := wstest.Frame(true, 0, byte(conn.OpBinary), payload, &[4]byte{1, 2, 3, 4})
-	head := len(frame) - len(payload) + 1<<20 // the header and the first MiB
-	var progress atomic.Int64
-	got := receiveOne(s2, &progress)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	res := startRelayCtx(context.Background(), ctx, s1, c2)
-	_, _ = c1.rwc.Write(frame[:head])
-	wstest.WaitUntil(t, "S2 got the first MiB", func() bool { return progress.Load() == 1<<20 })
-	cancel()
-	r := wait(t, "the relay", res)
-	if !errors.Is(r.err, context.Canceled) {
-		t.Fatalf("io.Copy: %d, %v; want an error matching context.Canceled", r.n, r.err)
-	}
-	if !errors.Is(r.closeErr, ErrClosed) {
-		t.Errorf("the writer's Close: %v; want an error matching ErrClosed (frames had gone out)", r.closeErr)
-	}
-	if rcv := wait(t, "S2's read", got); rcv.err == nil {
-		t.Fatalf("S2 read a whole message of %d bytes", len(rcv.data))
-	}
-	go func() { _, _ = c1.rwc.Write(frame[head:]) }()
-	rest, err := io.ReadAll(r.m.WithContext(testContext(t)))
-	if err != nil || !bytes.Equal(rest, payload[r.n:]) {
-		t.Fatalf("reading on after %d bytes: got %d bytes, %v; want the other %d", r.n, len(rest), err, len(payload)-int(r.n))
+	if rcv := wait(t, "the receiver's read", got); len(rcv.data) > 3<<20 {
+		t.Errorf("the receiver got %d bytes", len(rcv.data))
 	}
 }
