@@ -462,3 +462,40 @@ func relayFramesLimit(t *testing.T, e relayEnds) {
 		t.Errorf("the receiver got %d bytes", len(rcv.data))
 	}
 }
+
+// A ping between two frames of a relayed message is answered while the
+// relay goes on, on both paths, and the message arrives whole.
+func TestRelayFramesPingBetween(t *testing.T) { eachRelayPath(t, relayPingBetween) }
+
+func relayPingBetween(t *testing.T, e relayEnds) {
+	payload := relayPayload(2 << 20)
+	before := e.frames.Load()
+	got := receiveOne(e.to, nil)
+	res := startRelay(t, context.Background(), e.in, e.out)
+	pong := make(chan []byte, 1)
+	go func() { // the answer, read from the sender's socket
+		h, p, err := peerFrame(e.from.rwc)
+		if err != nil || h.Op != conn.OpPong {
+			p = nil
+		}
+		pong <- p
+	}()
+	go func() {
+		_, _ = e.from.rwc.Write(e.frame(false, conn.OpBinary, payload[:1<<20]))
+		_, _ = e.from.rwc.Write(e.frame(true, conn.OpPing, []byte("between")))
+		_, _ = e.from.rwc.Write(e.frame(true, conn.OpContinuation, payload[1<<20:]))
+	}()
+	r := wait(t, "the relay", res)
+	if r.err != nil || r.closeErr != nil || r.n != int64(len(payload)) {
+		t.Fatalf("io.Copy: %d, %v; Close: %v", r.n, r.err, r.closeErr)
+	}
+	if rcv := wait(t, "the receiver's read", got); rcv.err != nil || !bytes.Equal(rcv.data, payload) {
+		t.Fatalf("the receiver got %d bytes, %v", len(rcv.data), rcv.err)
+	}
+	if p := wait(t, "the pong", pong); string(p) != "between" {
+		t.Errorf("the sender got %q, want a pong of %q", p, "between")
+	}
+	if e.frames.Load() == before {
+		t.Error("no frame went the expected path")
+	}
+}
