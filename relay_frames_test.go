@@ -499,3 +499,70 @@ func relayPingBetween(t *testing.T, e relayEnds) {
 		t.Error("no frame went the expected path")
 	}
 }
+
+// A source that breaks the protocol in the middle of a relayed message (a
+// new data frame where a continuation must come) fails the relay with an
+// error matching ErrProtocol once the bytes before it went out, on both
+// paths, and the source is failed with 1002. A relay that then abandons
+// its message as BinaryWriter says (canceling the writer's ctx before
+// Close) breaks the destination, so its peer never takes the part for the
+// whole.
+func TestRelayFramesSourceProtocolError(t *testing.T) { eachRelayPath(t, relaySourceProtocolError) }
+
+func relaySourceProtocolError(t *testing.T, e relayEnds) {
+	payload := relayPayload(2 << 20)
+	before := e.frames.Load()
+	got := receiveOne(e.to, nil)
+	res := make(chan relayResult, 1)
+	go func() {
+		ctx, abandon := context.WithCancel(context.Background())
+		defer abandon()
+		m, err := e.in.Next(ctx)
+		if err != nil {
+			res <- relayResult{err: err}
+			return
+		}
+		w, err := e.out.BeginBinary(ctx)
+		if err != nil {
+			res <- relayResult{err: err}
+			return
+		}
+		n, err := io.Copy(w, m)
+		if err != nil {
+			abandon()
+		}
+		res <- relayResult{n: n, err: err, closeErr: w.Close()}
+	}()
+	peer := make(chan []byte, 1)
+	go func() { // the sender reads the source's close frame, answers, and hangs up
+		h, p, err := peerFrame(e.from.rwc)
+		if err != nil || h.Op != conn.OpClose {
+			p = nil
+		}
+		peer <- p
+		_, _ = e.from.rwc.Write(e.frame(true, conn.OpClose, p))
+		e.from.closeTransport()
+	}()
+	go func() {
+		_, _ = e.from.rwc.Write(e.frame(false, conn.OpBinary, payload[:1<<20]))
+		_, _ = e.from.rwc.Write(e.frame(true, conn.OpBinary, payload[1<<20:]))
+	}()
+	r := wait(t, "the relay", res)
+	t.Logf("io.Copy: %d, %v; Close: %v", r.n, r.err, r.closeErr)
+	if !errors.Is(r.err, ErrProtocol) || r.n != 1<<20 {
+		t.Fatalf("io.Copy: %d, %v; want %d bytes and an error matching ErrProtocol", r.n, r.err, 1<<20)
+	}
+	if !errors.Is(r.closeErr, context.Canceled) || !errors.Is(r.closeErr, ErrClosed) {
+		t.Errorf("the writer's Close: %v; want an error matching context.Canceled and ErrClosed", r.closeErr)
+	}
+	rcv := wait(t, "the receiver's read", got)
+	if rcv.err == nil || !bytes.Equal(rcv.data, payload[:len(rcv.data)]) {
+		t.Errorf("the receiver got %d bytes, %v; want a prefix of the message and an error", len(rcv.data), rcv.err)
+	}
+	if p := wait(t, "the source's close frame", peer); len(p) < 2 || StatusCode(p[0])<<8|StatusCode(p[1]) != StatusProtocolError {
+		t.Errorf("the sender got close payload %q, want code %d", p, StatusProtocolError)
+	}
+	if e.frames.Load() == before {
+		t.Error("no frame went the expected path")
+	}
+}
