@@ -344,6 +344,78 @@ func ExampleMessage() {
 	// Output: saved 3145728 bytes
 }
 
+// A relay: a server that forwards each binary message from its client to
+// an upstream server and the upstream's answer back. io.Copy from a
+// received message into a BinaryWriter moves it frame by frame as it
+// arrives, socket to socket, never holding it whole.
+func ExampleMessage_WriteTo() {
+	upstream := httptest.NewServer(wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		ctx := c.Request().Context()
+		for {
+			m, err := c.Next(ctx)
+			if err != nil {
+				return
+			}
+			n, err := io.Copy(io.Discard, m)
+			if err != nil || c.SendText(ctx, fmt.Sprintf("upstream got %d bytes", n)) != nil {
+				return
+			}
+		}
+	}))
+	defer upstream.Close()
+
+	relay := httptest.NewServer(wsio.NewServer(wsio.ServerOptions{}, func(c *wsio.Conn) {
+		ctx := c.Request().Context()
+		up, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(upstream.URL, "http"), nil)
+		if err != nil {
+			_ = c.Close(wsio.StatusTryAgainLater, "upstream unreachable")
+			return
+		}
+		defer up.Close(wsio.StatusNormalClosure, "")
+		for {
+			m, err := c.Next(ctx)
+			if err != nil || m.Kind != wsio.Binary {
+				return
+			}
+			wctx, abandon := context.WithCancel(ctx)
+			w, err := up.BeginBinary(wctx)
+			if err == nil {
+				if _, err = io.Copy(w, m); err != nil { // Message.WriteTo
+					abandon() // so Close does not end the part relayed as if whole
+				}
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+			}
+			abandon()
+			if err != nil {
+				return
+			}
+			answer, err := up.Next(ctx)
+			if err != nil || c.SendText(ctx, answer.Text) != nil {
+				return
+			}
+		}
+	}))
+	defer relay.Close()
+
+	ctx := context.Background()
+	c, _, err := wsio.Dial(ctx, "ws"+strings.TrimPrefix(relay.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(wsio.StatusNormalClosure, "")
+	if err := c.SendBinary(ctx, bytes.Repeat([]byte{7}, 5<<20)); err != nil {
+		log.Fatal(err)
+	}
+	m, err := c.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.Text)
+	// Output: upstream got 5242880 bytes
+}
+
 // Cap what a peer may send. A text message is assembled whole, so one
 // larger than BufferCap closes the connection with 1009 (message too big)
 // as soon as its frame header says so; a binary message is streamed and
