@@ -35,7 +35,10 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, rsv byte, op conn.Opcod
 }
 
 // writeScratchFrame is writeFrame for a data frame whose payload nobody
-// reads after the call (frameScratch).
+// reads after the call (frameScratch). It is a function of its own, not a
+// parameter of writeFrame, because every caller of writeFrame reserves
+// room for its parameters in its own frame, on the path a handler's
+// stack must fit.
 func (c *Conn) writeScratchFrame(ctx context.Context, fin bool, rsv byte, op conn.Opcode, p []byte) error {
 	c.peerCheck(len(p))
 	if err := c.lockWrite(ctx); err != nil {

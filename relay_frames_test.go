@@ -246,9 +246,8 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// relayStart has S1 write raw frames (hdrs and payload bytes, in order),
-// then starts the relay of the message C1 receives to S2 under dctx in a
-// goroutine. It returns the relay's result, and what C2 receives.
+// relayResult is what a relay started by startRelay did: io.Copy's count
+// and error, Close's error, and the message it relayed.
 type relayResult struct {
 	n        int64
 	err      error
@@ -256,25 +255,35 @@ type relayResult struct {
 	m        Message
 }
 
+// startRelay relays, in a goroutine, the next message c1 receives to a
+// BeginBinary writer on s2 under dctx, with io.Copy and Close.
 func startRelay(t *testing.T, dctx context.Context, c1, s2 *Conn) <-chan relayResult {
 	return startRelayCtx(context.Background(), dctx, c1, s2)
 }
 
 // startRelayCtx is startRelay with sctx as the received message's ctx.
+// The relay abandons its message when io.Copy fails, as BinaryWriter
+// tells a relay to: it cancels the writer's ctx (dctx's child) before
+// Close, so the destination never takes the part for the whole.
 func startRelayCtx(sctx, dctx context.Context, c1, s2 *Conn) <-chan relayResult {
 	out := make(chan relayResult, 1)
 	go func() {
+		wctx, abandon := context.WithCancel(dctx)
+		defer abandon()
 		m, err := c1.Next(sctx)
 		if err != nil {
 			out <- relayResult{err: err}
 			return
 		}
-		w, err := s2.BeginBinary(dctx)
+		w, err := s2.BeginBinary(wctx)
 		if err != nil {
 			out <- relayResult{err: err}
 			return
 		}
 		n, err := io.Copy(w, m)
+		if err != nil {
+			abandon()
+		}
 		out <- relayResult{n: n, err: err, closeErr: w.Close(), m: m}
 	}()
 	return out
@@ -503,36 +512,16 @@ func relayPingBetween(t *testing.T, e relayEnds) {
 // A source that breaks the protocol in the middle of a relayed message (a
 // new data frame where a continuation must come) fails the relay with an
 // error matching ErrProtocol once the bytes before it went out, on both
-// paths, and the source is failed with 1002. A relay that then abandons
-// its message as BinaryWriter says (canceling the writer's ctx before
-// Close) breaks the destination, so its peer never takes the part for the
-// whole.
+// paths, and the source is failed with 1002. The relay then abandons its
+// message (startRelayCtx), which breaks the destination, so its peer
+// never takes the part for the whole.
 func TestRelayFramesSourceProtocolError(t *testing.T) { eachRelayPath(t, relaySourceProtocolError) }
 
 func relaySourceProtocolError(t *testing.T, e relayEnds) {
 	payload := relayPayload(2 << 20)
 	before := e.frames.Load()
 	got := receiveOne(e.to, nil)
-	res := make(chan relayResult, 1)
-	go func() {
-		ctx, abandon := context.WithCancel(context.Background())
-		defer abandon()
-		m, err := e.in.Next(ctx)
-		if err != nil {
-			res <- relayResult{err: err}
-			return
-		}
-		w, err := e.out.BeginBinary(ctx)
-		if err != nil {
-			res <- relayResult{err: err}
-			return
-		}
-		n, err := io.Copy(w, m)
-		if err != nil {
-			abandon()
-		}
-		res <- relayResult{n: n, err: err, closeErr: w.Close()}
-	}()
+	res := startRelay(t, context.Background(), e.in, e.out)
 	peer := make(chan []byte, 1)
 	go func() { // the sender reads the source's close frame, answers, and hangs up
 		h, p, err := peerFrame(e.from.rwc)
