@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -70,22 +71,75 @@ func (tp TrustedProxies) trusted(a netip.Addr) bool {
 	return false
 }
 
-// forwardedFor returns the for= values of Forwarded header lines, in order.
+// forwardedFor returns the for= values of Forwarded header lines, one per
+// element, in order. Elements are split at commas and pairs at semicolons
+// outside quoted strings, and a quoted value is unquoted (RFC 7239 section
+// 4). Each line is read from its end: what a proxy appended is parsed as
+// it wrote it whatever the client put to its left, so a quote the client
+// left open cannot swallow it; the element holding such a quote names no
+// address.
 func forwardedFor(lines []string) []string {
 	var out []string
 	for _, line := range lines {
-		for elem := range strings.SplitSeq(line, ",") {
-			v := "unknown" // an element without for= names no address
-			for pair := range strings.SplitSeq(elem, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
-				if ok && strings.EqualFold(k, "for") {
-					v = strings.Trim(strings.TrimSpace(val), `"`)
+		first := len(out)
+		v, end, quoted := "", len(line), false
+		for i := len(line) - 1; i >= -1; i-- {
+			if i >= 0 {
+				c := line[i]
+				if c == '"' && !escaped(line, i) {
+					quoted = !quoted
+				}
+				if quoted || (c != ',' && c != ';') {
+					continue
 				}
 			}
-			out = append(out, v)
+			// line[i+1:end] is a pair; within an element, the last for= counts.
+			if val, ok := forValue(line[i+1 : end]); ok && v == "" && !quoted {
+				v = val
+			}
+			end = i
+			if i < 0 || line[i] == ',' {
+				if v == "" || quoted {
+					v = "unknown" // an element without for= names no address
+				}
+				out = append(out, v)
+				v = ""
+			}
 		}
+		slices.Reverse(out[first:])
 	}
 	return out
+}
+
+// escaped reports whether s[i] follows an odd run of backslashes, which
+// makes it a quoted-pair's second byte.
+func escaped(s string, i int) bool {
+	n := 0
+	for i > 0 && s[i-1] == '\\' {
+		n++
+		i--
+	}
+	return n%2 == 1
+}
+
+// forValue returns the value of pair, unquoted, if pair is a for= pair.
+func forValue(pair string) (string, bool) {
+	k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(k), "for") {
+		return "", false
+	}
+	val = strings.TrimSpace(val)
+	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
+		return val, true
+	}
+	var b strings.Builder
+	for i := 1; i < len(val)-1; i++ {
+		if val[i] == '\\' && i+1 < len(val)-1 {
+			i++
+		}
+		b.WriteByte(val[i])
+	}
+	return b.String(), true
 }
 
 // parseHost reads an address with or without a port, IPv6 in brackets or

@@ -34,6 +34,11 @@ func TestClientIP(t *testing.T) {
 		{name: "XFF ignores Forwarded", remote: "10.0.0.2:80", xff: []string{"198.51.100.1"}, forwarded: []string{"for=6.6.6.6"}, want: "198.51.100.1"},
 		{name: "Forwarded unknown", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{"for=unknown"}, want: "10.0.0.2"},
 		{name: "Forwarded obfuscated", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{"for=_hidden, for=10.3.3.3"}, want: "10.3.3.3"},
+		{name: "Forwarded quoted comma", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{`for=198.51.100.1;ext="a,b", for=10.3.3.3`}, want: "198.51.100.1"},
+		{name: "Forwarded quoted semicolon", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{`for=198.51.100.1;ext="x;for=6.6.6.6"`}, want: "198.51.100.1"},
+		{name: "Forwarded escaped quote", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{`for="[2001:db8::7]:4711";ext="a\",b"`}, want: "2001:db8::7"},
+		{name: "Forwarded quote left open by the client", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{`for="6.6.6.6, for=198.51.100.1`}, want: "198.51.100.1"},
+		{name: "Forwarded quote left open in a hop", remote: "10.0.0.2:80", useFwd: true, forwarded: []string{`for=198.51.100.1, for="10.3.3.3`}, want: "10.0.0.2"},
 		{name: "mapped IPv4", remote: "[::ffff:10.0.0.2]:80", xff: []string{"198.51.100.1"}, want: "198.51.100.1"},
 		{name: "not an IP", remote: "@unix", want: "invalid IP"},
 	} {
