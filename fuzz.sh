@@ -18,8 +18,11 @@
 #   ./internal/deflate   FuzzExtensions (permessage-deflate negotiation)
 #   ./conn               FuzzParseHeader, FuzzMask
 #   ./textframe          FuzzValidator, FuzzAssembler
+#   ./cluster (a module of its own)
+#                        FuzzClientIP (forwarding headers), FuzzBusMessage
 # Package patterns as arguments fuzz only those packages' targets, e.g.
-# `FUZZTIME=1m ./fuzz.sh ./internal/...`; the default is every package.
+# `FUZZTIME=1m ./fuzz.sh ./internal/...` (the main module's); the default
+# is every package of both modules.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzztime="${FUZZTIME:-10m}"
@@ -27,20 +30,32 @@ par=()
 if [[ -n "${FUZZPARALLEL:-}" ]]; then par=(-parallel "$FUZZPARALLEL"); fi
 cache="$(go env GOCACHE)/fuzz"
 status=0
-for pkg in $(go list "${@:-./...}"); do
-  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
-    echo "== $pkg $target ($fuzztime) $(date -u +%H:%M:%S)"
-    # Minimizing new inputs can stall the exec counter for long stretches;
-    # cap it so the time goes to exploring.
-    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 3s "${par[@]}" "$pkg"; then
-      status=1
-    fi
-    if [[ "${COLLECT:-}" == 1 && -d "$cache/$pkg/$target" ]]; then
-      dir="$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$target"
-      mkdir -p "$dir"
-      cp -n "$cache/$pkg/$target"/* "$dir"/ 2>/dev/null || true
-      echo "   corpus: $(ls "$dir" | wc -l) files in ${dir#$PWD/}"
-    fi
+# fuzz dir patterns...: every target of the packages of the module in dir.
+fuzz() {
+  local dir="$1"
+  shift
+  for pkg in $(cd "$dir" && go list "$@"); do
+    for target in $(cd "$dir" && go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+      echo "== $pkg $target ($fuzztime) $(date -u +%H:%M:%S)"
+      # Minimizing new inputs can stall the exec counter for long stretches;
+      # cap it so the time goes to exploring.
+      if ! (cd "$dir" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 3s "${par[@]}" "$pkg"); then
+        status=1
+      fi
+      if [[ "${COLLECT:-}" == 1 && -d "$cache/$pkg/$target" ]]; then
+        local corpus
+        corpus="$(cd "$dir" && go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$target"
+        mkdir -p "$corpus"
+        cp -n "$cache/$pkg/$target"/* "$corpus"/ 2>/dev/null || true
+        echo "   corpus: $(ls "$corpus" | wc -l) files in ${corpus#$PWD/}"
+      fi
+    done
   done
-done
+}
+if [[ $# -gt 0 ]]; then
+  fuzz . "$@"
+else
+  fuzz . ./...
+  fuzz cluster ./...
+fi
 exit $status
