@@ -42,7 +42,13 @@
 // themselves. Every message on the bus carries its origin and a sequence
 // number per origin and topic, so a node counts the messages it missed
 // (Metrics.Lost) as soon as a later message from the same origin arrives;
-// a gap at the end of a publisher's stream is not seen.
+// a gap at the end of a publisher's stream is not seen, nor what was
+// published while the node had no subscriber to the topic. What a node
+// keeps for this stays bounded however many topics come and go: the
+// numbers it has seen on a topic go when its last subscriber there
+// leaves, and as a publisher it keeps the numbers of at most 131,072
+// topics, the recently published ones; a topic it has forgotten starts
+// again at 1, which receivers take as a new sequence.
 //
 // The package also has ClientIP, which reads the client address from
 // X-Forwarded-For or Forwarded when the request came through a trusted

@@ -56,7 +56,7 @@ type Metrics struct {
 	Published    uint64 // Publish calls that were accepted
 	BusErrors    uint64 // of those, the ones the bus refused (reached local subscribers only)
 	Received     uint64 // messages from other nodes
-	Lost         uint64 // messages from other nodes known to be missing (sequence gaps)
+	Lost         uint64 // messages from other nodes known to be missing (sequence gaps while subscribed)
 	Delivered    uint64 // messages sent to a connection
 	Dropped      uint64 // messages skipped for a full queue (Policy Drop)
 	Disconnected uint64 // connections closed for a full queue (Policy Disconnect)
@@ -79,11 +79,17 @@ type Hub struct {
 	members map[*wsio.Conn]*member
 	closed  bool
 
-	pubMu sync.Mutex        // held from sequence number to bus hand-off, so the bus sees sequence order
-	seq   map[string]uint64 // next-to-last sequence number per topic; under pubMu
+	// pubMu is held from sequence number to bus hand-off, so the bus sees
+	// sequence order. seq holds the last sequence number sent per topic,
+	// for the topics published to since it was made; when it holds
+	// maxSeqTopics it becomes oldSeq, whose topics move back to seq when
+	// published to again, and the topics left in the old oldSeq are
+	// forgotten, so the two hold at most 2*maxSeqTopics. A forgotten topic
+	// starts again at 1, which receivers take as a new sequence.
+	pubMu       sync.Mutex
+	seq, oldSeq map[string]uint64
 
-	recvMu sync.Mutex
-	last   map[originTopic]uint64 // last sequence number seen per origin and topic; under recvMu
+	recvMu sync.Mutex // guards every topic's last
 
 	wg sync.WaitGroup // member goroutines
 
@@ -91,14 +97,16 @@ type Hub struct {
 	delivered, dropped, disconnected, sendFail atomic.Uint64
 }
 
-type originTopic struct {
-	origin [16]byte
-	topic  string
-}
+// maxSeqTopics bounds the topics whose sequence numbers a Hub keeps as a
+// publisher (see Hub.seq).
+const maxSeqTopics = 1 << 16
 
 type topic struct {
 	members map[*member]struct{}
 	unsub   func() error
+	// last is the last sequence number seen from each other node on
+	// this topic while this node subscribes to it; under Hub.recvMu.
+	last map[[16]byte]uint64
 }
 
 // member is one connection's state: its topics and its send queue, drained
@@ -133,7 +141,6 @@ func New(opts Options) (*Hub, error) {
 		topics:  make(map[string]*topic),
 		members: make(map[*wsio.Conn]*member),
 		seq:     make(map[string]uint64),
-		last:    make(map[originTopic]uint64),
 	}
 	_, _ = rand.Read(h.origin[:])
 	return h, nil
@@ -168,7 +175,7 @@ func (h *Hub) Join(c *wsio.Conn, name string) error {
 		return ErrHubClosed
 	}
 	if t == nil {
-		t = &topic{members: make(map[*member]struct{}), unsub: unsub}
+		t = &topic{members: make(map[*member]struct{}), unsub: unsub, last: make(map[[16]byte]uint64)}
 		h.topics[name] = t
 	}
 	m := h.members[c]
@@ -309,8 +316,7 @@ func (h *Hub) Publish(ctx context.Context, name string, kind wsio.Kind, data []b
 	}
 	h.pubMu.Lock()
 	defer h.pubMu.Unlock()
-	seq := h.seq[name] + 1
-	h.seq[name] = seq
+	seq := h.nextSeq(name)
 	h.published.Add(1)
 	h.deliver(name, kind, data)
 	if err := h.opts.Bus.Publish(h.opts.Prefix+name, encode(h.origin, seq, kind, data)); err != nil {
@@ -320,6 +326,21 @@ func (h *Hub) Publish(ctx context.Context, name string, kind wsio.Kind, data []b
 	return nil
 }
 
+// nextSeq returns the next sequence number of topic name. The caller
+// holds pubMu.
+func (h *Hub) nextSeq(name string) uint64 {
+	last, ok := h.seq[name]
+	if !ok {
+		if len(h.seq) >= maxSeqTopics {
+			h.oldSeq, h.seq = h.seq, make(map[string]uint64)
+		}
+		last = h.oldSeq[name]
+		delete(h.oldSeq, name)
+	}
+	h.seq[name] = last + 1
+	return last + 1
+}
+
 // receive handles one bus message on topic name.
 func (h *Hub) receive(name string, data []byte) {
 	origin, seq, kind, payload, ok := decode(data)
@@ -327,25 +348,40 @@ func (h *Hub) receive(name string, data []byte) {
 		return // not ours to read, or our own, delivered already
 	}
 	h.received.Add(1)
-	h.recvMu.Lock()
-	k := originTopic{origin, name}
-	if last, seen := h.last[k]; seen && seq > last+1 {
-		h.lost.Add(seq - last - 1)
-	}
-	if seq > h.last[k] {
-		h.last[k] = seq
-	}
-	h.recvMu.Unlock()
-	h.deliver(name, kind, append([]byte(nil), payload...))
-}
-
-// deliver frames a message once and queues it for every local subscriber
-// of topic name.
-func (h *Hub) deliver(name string, kind wsio.Kind, data []byte) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	t := h.topics[name]
-	if t == nil || len(t.members) == 0 {
+	if t == nil {
+		return // the node has left the topic since
+	}
+	h.recvMu.Lock()
+	last, seen := t.last[origin]
+	switch {
+	case seq == 1:
+		t.last[origin] = seq // a new sequence: the sender is new, or forgot the topic
+	case seen && seq > last+1:
+		h.lost.Add(seq - last - 1)
+		fallthrough
+	case seq > last:
+		t.last[origin] = seq
+	}
+	h.recvMu.Unlock()
+	h.deliverLocked(t, kind, append([]byte(nil), payload...))
+}
+
+// deliver queues a message for every local subscriber of topic name.
+func (h *Hub) deliver(name string, kind wsio.Kind, data []byte) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if t := h.topics[name]; t != nil {
+		h.deliverLocked(t, kind, data)
+	}
+}
+
+// deliverLocked frames a message once and queues it for every member of
+// t. The caller holds h.mu (read).
+func (h *Hub) deliverLocked(t *topic, kind wsio.Kind, data []byte) {
+	if len(t.members) == 0 {
 		return
 	}
 	p, err := wsio.Prepare(kind, data, h.opts.FragmentSize)
