@@ -27,11 +27,14 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	if hi <= 0 {
 		hi = 10 * time.Second
 	}
-	d := lo
+	d := min(lo, hi)
 	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
+		if d > hi/2 {
+			d = hi // so that d*2 cannot overflow
+		} else {
+			d *= 2
+		}
 	}
-	d = min(d, hi)
 	return d/2 + rand.N(d/2+1)
 }
 

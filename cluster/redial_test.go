@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -26,6 +27,13 @@ func TestBackoffDelay(t *testing.T) {
 	}
 	if got := (cluster.Backoff{}).Delay(1000); got > 10*time.Second || got < 5*time.Second {
 		t.Errorf("default Delay(1000) = %v, want in [5s, 10s]", got)
+	}
+	// Doubling stops at Max even when the next double would overflow.
+	huge := cluster.Backoff{Max: math.MaxInt64}
+	for attempt := 37; attempt < 200; attempt++ {
+		if got := huge.Delay(attempt); got < math.MaxInt64/2 {
+			t.Fatalf("Max MaxInt64: Delay(%d) = %v, want at least MaxInt64/2", attempt, got)
+		}
 	}
 }
 
