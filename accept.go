@@ -14,7 +14,8 @@ import (
 	"github.com/wsio/wsio/limits"
 )
 
-// ServerOptions configure the server side of the opening handshake.
+// ServerOptions configure the server side of the opening handshake. As
+// in Options, a zero or negative HandshakeTimeout selects the default.
 type ServerOptions struct {
 	Options
 
@@ -157,7 +158,7 @@ func Accept(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, er
 		pre, _ = brw.Reader.Peek(n)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	_ = nc.SetWriteDeadline(time.Now().Add(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+	_ = nc.SetWriteDeadline(time.Now().Add(positiveOr(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
 	return upgrade(nc, r, o, w.Header(), protocol, offered, ext, dfl, pre)
 }
 

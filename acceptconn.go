@@ -45,7 +45,7 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	// wait: a request that has already arrived (Serve's listener defers
 	// the accept until it has) is read, and the response written, in one
 	// system call each, with no deadline to set and clear.
-	timeout := or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)
+	timeout := positiveOr(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)
 	armed := false
 	arm := func() {
 		if !armed {

@@ -53,7 +53,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	if timeout := or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout); !deadlineWithin(ctx, timeout) {
+	if timeout := positiveOr(o.HandshakeTimeout, limits.DefaultHandshakeTimeout); !deadlineWithin(ctx, timeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -111,7 +111,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 		return nil, nil, dialErr(ctx, "writing the request", err)
 	}
 
-	head, rest, err := handshake.ReadResponseHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	head, rest, err := handshake.ReadResponseHead(nc, positiveOr(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
 	if err != nil {
 		return nil, nil, dialErr(ctx, "reading the response", err)
 	}

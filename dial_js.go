@@ -95,7 +95,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, *http.Resp
 	}
 	c.attach(ws)
 
-	t := time.NewTimer(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout))
+	t := time.NewTimer(positiveOr(o.HandshakeTimeout, limits.DefaultHandshakeTimeout))
 	defer t.Stop()
 	var fail error
 	select {

@@ -12,7 +12,9 @@ import (
 	"time"
 )
 
-// DialOptions configure the client side of the opening handshake.
+// DialOptions configure the client side of the opening handshake. As in
+// Options, a zero or negative HandshakeTimeout or MaxHeaderBytes selects
+// the default.
 //
 // On js/wasm the browser's WebSocket makes the handshake, and it lets a
 // page choose only the URL and the subprotocols. Dial refuses there, with

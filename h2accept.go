@@ -71,7 +71,7 @@ func acceptH2(w http.ResponseWriter, r *http.Request, o *ServerOptions) (*Conn, 
 		s.laddr = la
 	}
 	w.WriteHeader(http.StatusOK)
-	_ = s.SetWriteDeadline(time.Now().Add(or(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+	_ = s.SetWriteDeadline(time.Now().Add(positiveOr(o.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
 	if _, err := s.Write(nil); err != nil {
 		_ = s.Close()
 		return nil, &HandshakeError{Status: http.StatusOK, Reason: "writing the response: " + err.Error()}

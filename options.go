@@ -7,7 +7,9 @@ import (
 )
 
 // Options are the per-connection settings shared by servers and clients.
-// The zero value of each field selects its default.
+// The zero value of each field selects its default, and so does a
+// negative size or duration where the field gives negative values no
+// meaning of their own.
 type Options struct {
 	// FragmentSize is the payload size of each frame a binary message is
 	// cut into (BeginBinary, SendBinary). Default 512 KiB.
@@ -20,7 +22,7 @@ type Options struct {
 	// streamed, not buffered); a larger one closes the connection with
 	// 1009. The cap holds for every message read, including one Close
 	// reads and drops while it waits for the peer's close frame (see
-	// Close). Zero means no limit.
+	// Close). Zero or negative means no limit.
 	MaxBinaryMessage int64
 	// CloseTimeout bounds how long Close waits for the peer's close frame
 	// before tearing the connection down. Default 5 s.
@@ -66,12 +68,22 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
+// positiveOr returns v, or def when v is not positive: a size or a
+// duration left at zero, or set to a negative value that means nothing,
+// takes its default.
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 func (o *Options) resolved() Options {
 	r := *o
-	r.FragmentSize = or(r.FragmentSize, limits.DefaultFragmentSize)
+	r.FragmentSize = positiveOr(r.FragmentSize, limits.DefaultFragmentSize)
 	r.BufferCap = or(r.BufferCap, int64(limits.DefaultBufferCap))
-	r.CloseTimeout = or(r.CloseTimeout, limits.DefaultCloseTimeout)
-	r.KeepaliveTimeout = or(r.KeepaliveTimeout, r.KeepaliveInterval)
+	r.CloseTimeout = positiveOr(r.CloseTimeout, limits.DefaultCloseTimeout)
+	r.KeepaliveTimeout = positiveOr(r.KeepaliveTimeout, r.KeepaliveInterval)
 	return r
 }
 
@@ -95,9 +107,9 @@ func (o *Options) resolved() Options {
 type Compression struct {
 	// Disabled turns compression off.
 	Disabled bool
-	// Level is the flate level, from 1 (fastest; the default) to 9
-	// (smallest). It applies with a 15-bit window; smaller windows use
-	// the compressor's custom-window mode.
+	// Level is the flate level, from 1 (fastest; the default, which any
+	// other value selects) to 9 (smallest). It applies with a 15-bit
+	// window; smaller windows use the compressor's custom-window mode.
 	Level int
 	// Threshold is the smallest message compressed; smaller ones are sent
 	// as they are. Default 1024 bytes; negative compresses every message.
@@ -110,10 +122,12 @@ type Compression struct {
 	// own, so this side keeps no receive history.
 	PeerNoContextTakeover bool
 	// WindowBits is the base-2 log of the window this side compresses
-	// with, 8 to 15 (default 15). A peer may ask for less.
+	// with, 8 to 15 (default 15, which any other value selects). A peer
+	// may ask for less.
 	WindowBits int
 	// PeerWindowBits asks the peer to compress with a window of at most
-	// 2^PeerWindowBits bytes, 8 to 15 (default 15: no limit). A server can
-	// ask only when the client's offer allows it, as browsers' offers do.
+	// 2^PeerWindowBits bytes, 8 to 15 (default 15: no limit, which any
+	// other value selects too). A server can ask only when the client's
+	// offer allows it, as browsers' offers do.
 	PeerWindowBits int
 }

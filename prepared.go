@@ -33,7 +33,7 @@ type Prepared struct {
 }
 
 // Prepare frames data as a message of the given kind, cut into frames of
-// fragmentSize bytes (0 means the default).
+// fragmentSize bytes (0 or less means the default).
 func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
 	if kind != Text && kind != Binary {
 		return nil, errors.New("websocket: Prepare: unknown message kind")
@@ -41,7 +41,7 @@ func Prepare(kind Kind, data []byte, fragmentSize int) (*Prepared, error) {
 	if kind == Text && !textframe.ValidString(unsafe.String(unsafe.SliceData(data), len(data))) {
 		return nil, &fault{msg: prefix + "Prepare: the text is not valid UTF-8", kind: ErrInvalidUTF8}
 	}
-	m := &Prepared{kind: kind, payload: data, size: or(fragmentSize, limits.DefaultFragmentSize)}
+	m := &Prepared{kind: kind, payload: data, size: positiveOr(fragmentSize, limits.DefaultFragmentSize)}
 	m.frames = m.frame(data, 0)
 	return m, nil
 }

@@ -239,7 +239,7 @@ func dialProxy(ctx context.Context, pu *url.URL, addr string, o *DialOptions) (n
 	if _, err := nc.Write(handshake.AppendConnect(make([]byte, 0, 128), addr, pu.User)); err != nil {
 		return nil, nil, proxyErr(ctx, name, "writing CONNECT", err)
 	}
-	head, rest, err := handshake.ReadResponseHead(nc, or(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
+	head, rest, err := handshake.ReadResponseHead(nc, positiveOr(o.MaxHeaderBytes, limits.DefaultMaxHeaderBytes))
 	if err != nil {
 		return nil, nil, proxyErr(ctx, name, "reading the CONNECT response", err)
 	}

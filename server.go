@@ -521,6 +521,6 @@ func (s *Server) serveConn(nc net.Conn) {
 // AcceptConn closes a refused connection (refuse). The whole takes at most
 // HandshakeTimeout and the half second refuse drains for.
 func (s *Server) refuseBusy(nc net.Conn) {
-	_ = nc.SetDeadline(time.Now().Add(or(s.opts.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
+	_ = nc.SetDeadline(time.Now().Add(positiveOr(s.opts.HandshakeTimeout, limits.DefaultHandshakeTimeout)))
 	_, _ = refuse(nc, func() bool { return true }, http.StatusServiceUnavailable, busyReason)
 }
