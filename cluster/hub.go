@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,14 +80,21 @@ type Hub struct {
 	members map[*wsio.Conn]*member
 	closed  bool
 
-	// pubMu is held from sequence number to bus hand-off, so the bus sees
-	// sequence order. seq holds the last sequence number sent per topic,
-	// for the topics published to since it was made; when it holds
-	// maxSeqTopics it becomes oldSeq, whose topics move back to seq when
-	// published to again, and the topics left in the old oldSeq are
-	// forgotten, so the two hold at most 2*maxSeqTopics. A forgotten topic
-	// starts again at 1, which receivers take as a new sequence.
-	pubMu       sync.Mutex
+	// A Publish holds its topic's pubOrder lock (one of pubStripes, by a
+	// hash of the name under pubSeed) from sequence number to bus
+	// hand-off, so the bus sees each topic's sequence order while
+	// publishes to other topics go on: a bus that waits for its server
+	// (Redis) keeps one publish in flight per stripe, not per node.
+	pubSeed  maphash.Seed
+	pubOrder [pubStripes]sync.Mutex
+
+	// seqMu guards seq and oldSeq. seq holds the last sequence number
+	// sent per topic, for the topics published to since it was made; when
+	// it holds maxSeqTopics it becomes oldSeq, whose topics move back to
+	// seq when published to again, and the topics left in the old oldSeq
+	// are forgotten, so the two hold at most 2*maxSeqTopics. A forgotten
+	// topic starts again at 1, which receivers take as a new sequence.
+	seqMu       sync.Mutex
 	seq, oldSeq map[string]uint64
 
 	recvMu sync.Mutex // guards every topic's last
@@ -100,6 +108,10 @@ type Hub struct {
 // maxSeqTopics bounds the topics whose sequence numbers a Hub keeps as a
 // publisher (see Hub.seq).
 const maxSeqTopics = 1 << 16
+
+// pubStripes is how many topics' publishes may be in flight at once (see
+// Hub.pubOrder).
+const pubStripes = 64
 
 type topic struct {
 	members map[*member]struct{}
@@ -141,6 +153,7 @@ func New(opts Options) (*Hub, error) {
 		topics:  make(map[string]*topic),
 		members: make(map[*wsio.Conn]*member),
 		seq:     make(map[string]uint64),
+		pubSeed: maphash.MakeSeed(),
 	}
 	_, _ = rand.Read(h.origin[:])
 	return h, nil
@@ -314,8 +327,9 @@ func (h *Hub) Publish(ctx context.Context, name string, kind wsio.Kind, data []b
 	if closed {
 		return ErrHubClosed
 	}
-	h.pubMu.Lock()
-	defer h.pubMu.Unlock()
+	order := &h.pubOrder[maphash.String(h.pubSeed, name)%pubStripes]
+	order.Lock()
+	defer order.Unlock()
 	seq := h.nextSeq(name)
 	h.published.Add(1)
 	h.deliver(name, kind, data)
@@ -326,9 +340,10 @@ func (h *Hub) Publish(ctx context.Context, name string, kind wsio.Kind, data []b
 	return nil
 }
 
-// nextSeq returns the next sequence number of topic name. The caller
-// holds pubMu.
+// nextSeq returns the next sequence number of topic name.
 func (h *Hub) nextSeq(name string) uint64 {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
 	last, ok := h.seq[name]
 	if !ok {
 		if len(h.seq) >= maxSeqTopics {

@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"hash/maphash"
 	"io"
 	"net"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsio/wsio"
 )
@@ -152,5 +154,67 @@ func TestHubLostCounts(t *testing.T) {
 	}
 	if got, want := h.Metrics().Received, uint64(12); got != want {
 		t.Fatalf("Received = %d, want %d", got, want)
+	}
+}
+
+// gateBus is a Bus whose Publish on one subject waits until the test lets
+// it go, as a bus waiting for its server does.
+type gateBus struct {
+	nopBus
+	slow    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *gateBus) Publish(subject string, _ []byte) error {
+	if subject == b.slow {
+		b.entered <- struct{}{}
+		<-b.release
+	}
+	return nil
+}
+
+type nopBus struct{}
+
+func (nopBus) Publish(string, []byte) error { return nil }
+func (nopBus) Subscribe(string, func([]byte)) (func() error, error) {
+	return func() error { return nil }, nil
+}
+func (nopBus) Close() error { return nil }
+
+// TestHubPublishesTopicsConcurrently: while the bus holds a publish to one
+// topic, a publish to a topic of another stripe goes through.
+func TestHubPublishesTopicsConcurrently(t *testing.T) {
+	t.Parallel()
+	bus := &gateBus{slow: "wsio.slow", entered: make(chan struct{}), release: make(chan struct{})}
+	h, err := New(Options{Bus: bus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	stripe := func(name string) uint64 { return maphash.String(h.pubSeed, name) % pubStripes }
+	fast := "fast"
+	for i := 0; stripe(fast) == stripe("slow"); i++ {
+		fast = "fast" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- h.Publish(ctx, "slow", wsio.Binary, nil) }()
+	<-bus.entered
+
+	fastDone := make(chan error, 1)
+	go func() { fastDone <- h.Publish(ctx, fast, wsio.Binary, nil) }()
+	select {
+	case err := <-fastDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(bus.release)
+		t.Fatal("a publish to another topic waited for the one the bus holds")
+	}
+	close(bus.release)
+	if err := <-slowDone; err != nil {
+		t.Fatal(err)
 	}
 }
