@@ -7,7 +7,10 @@ package cluster
 // one Bus in the order they were published, and must call a
 // subscription's callback from one goroutine at a time. They reconnect by
 // themselves; while the bus is away, Publish may fail or drop messages
-// (the Hub counts what it can), but it must not block for long.
+// (the Hub counts what it can), but it must not block for long. A subject
+// names one subject literally: a service that reads patterns in subject
+// names (NATS wildcards) must refuse a subject it would read as one, as
+// the Hub's topic names may come from users.
 type Bus interface {
 	// Publish sends data to every subscriber of subject, on every node,
 	// including this one. It must not keep data after it returns.

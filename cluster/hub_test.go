@@ -66,6 +66,14 @@ func TestHubLifecycle(t *testing.T) {
 		}
 	}
 	check("after two joins", 1, 2)
+	// A topic NATS would read as a wildcard is refused, not subscribed to
+	// every other topic.
+	for _, topic := range []string{"*", ">", "a.*"} {
+		if err := hub.Join(c, topic); !errors.Is(err, natsbus.ErrSubject) {
+			t.Errorf("Join(%q) = %v, want natsbus.ErrSubject", topic, err)
+		}
+	}
+	check("after the refused joins", 1, 2)
 	hub.Leave(c, "a")
 	check("after leaving a", 1, 1)
 	if err := hub.Publish(ctx, "b", wsio.Text, []byte("hi")); err != nil {
@@ -85,6 +93,14 @@ func TestHubLifecycle(t *testing.T) {
 	}
 	if m := hub.Metrics(); m.Published != 1 {
 		t.Errorf("Published = %d, want 1 (refused calls are not counted)", m.Published)
+	}
+	// The bus refuses a wildcard subject (local subscribers, none here,
+	// would still get the message).
+	if err := hub.Publish(ctx, "*", wsio.Text, []byte("all")); !errors.Is(err, natsbus.ErrSubject) {
+		t.Errorf("Publish to \"*\" = %v, want natsbus.ErrSubject", err)
+	}
+	if m := hub.Metrics(); m.BusErrors != 1 {
+		t.Errorf("BusErrors = %d, want 1", m.BusErrors)
 	}
 
 	_ = client.Close(wsio.StatusNormalClosure, "")
