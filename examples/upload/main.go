@@ -5,7 +5,7 @@
 // the server computed it while writing the file to disk.
 //
 //	go run ./examples/upload                    # then open http://127.0.0.1:8080
-//	go run ./examples/upload -addr 127.0.0.1:9000 -dir /tmp/uploads
+//	go run ./examples/upload -addr 127.0.0.1:9000 -dir /tmp/uploads -max 100
 //
 // A browser's WebSocket cannot send one message progressively (send takes
 // a whole Blob or buffer), so a file of any size travels as a tiny protocol
@@ -20,7 +20,9 @@
 //
 // Each binary message is streamed from the socket into the file with
 // io.Copy (through a SHA-256 hash on the way), so the server never holds
-// more than a copy buffer of it, whatever the slice size.
+// more than a copy buffer of it, whatever the slice size. The page's
+// announced size is checked against -max before anything is stored, and no
+// more than that size reaches the disk.
 package main
 
 import (
@@ -49,6 +51,7 @@ var indexHTML []byte
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	dir := flag.String("dir", "", "directory for uploaded files (default: a new temporary directory)")
+	maxMiB := flag.Int64("max", 1024, "largest upload accepted, in MiB")
 	flag.Parse()
 
 	if *dir == "" {
@@ -60,7 +63,7 @@ func main() {
 	}
 	log.Printf("storing uploads in %s", *dir)
 	log.Printf("open http://%s/", *addr)
-	srv := &http.Server{Addr: *addr, Handler: newHandler(*dir, log.Default())}
+	srv := &http.Server{Addr: *addr, Handler: newHandler(*dir, *maxMiB<<20, log.Default())}
 	log.Fatal(srv.ListenAndServe())
 }
 
@@ -69,8 +72,9 @@ func main() {
 // excess is read.
 const maxSlice = 1 << 20
 
-// newHandler returns the page at / and the upload WebSocket at /upload.
-func newHandler(dir string, logger *log.Logger) http.Handler {
+// newHandler returns the page at / and the upload WebSocket at /upload,
+// which stores uploads of at most maxSize bytes in dir.
+func newHandler(dir string, maxSize int64, logger *log.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -81,7 +85,7 @@ func newHandler(dir string, logger *log.Logger) http.Handler {
 	mux.Handle("/upload", wsio.NewServer(wsio.ServerOptions{
 		Options: wsio.Options{MaxBinaryMessage: maxSlice},
 	}, func(c *wsio.Conn) {
-		u := &upload{c: c, dir: dir}
+		u := &upload{c: c, dir: dir, max: maxSize}
 		err := u.run(context.Background())
 		u.discard() // a no-op once the upload completed
 		switch {
@@ -103,6 +107,7 @@ func newHandler(dir string, logger *log.Logger) http.Handler {
 type upload struct {
 	c   *wsio.Conn
 	dir string
+	max int64 // the largest size a page may announce
 
 	f        *os.File // nil until the start message
 	h        hash.Hash
@@ -142,8 +147,10 @@ func (u *upload) run(ctx context.Context) error {
 			}
 		case m.Kind == wsio.Binary && u.f != nil:
 			// Stream the slice into the file and the hash at once. m is an
-			// io.Reader over the message's frames; io.Copy uses its WriteTo.
-			n, err := io.Copy(io.MultiWriter(u.f, u.h), m)
+			// io.Reader over the message's frames. One byte past the
+			// announced size is enough to refuse the upload, so no more
+			// than that is read.
+			n, err := io.Copy(io.MultiWriter(u.f, u.h), io.LimitReader(m, u.size-u.received+1))
 			u.received += n
 			if err != nil {
 				return fmt.Errorf("receiving a slice: %w", err)
@@ -178,6 +185,9 @@ func (u *upload) begin(msg string) error {
 	}
 	if s.Size < 0 {
 		return errors.New("bad start message: negative size")
+	}
+	if s.Size > u.max {
+		return fmt.Errorf("the file is larger than the %d bytes this server takes", u.max)
 	}
 	f, err := os.CreateTemp(u.dir, "*-"+safeName(s.Name))
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"log"
 	"net/http/httptest"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsio/wsio"
 	"github.com/wsio/wsio/internal/wstest"
 )
 
@@ -30,7 +33,7 @@ func TestUploadInChromium(t *testing.T) {
 
 	dir := t.TempDir()
 	var logs wstest.Buffer
-	ts := httptest.NewServer(newHandler(dir, log.New(&logs, "server: ", 0)))
+	ts := httptest.NewServer(newHandler(dir, 1<<30, log.New(&logs, "server: ", 0)))
 	defer func() {
 		ts.Close()
 		t.Log(logs.String())
@@ -98,6 +101,101 @@ func TestUploadInChromium(t *testing.T) {
 	}
 	if !strings.HasSuffix(stored[0], "-random_8_MiB.bin") {
 		t.Errorf("stored file name %q does not end with the sanitized name", filepath.Base(stored[0]))
+	}
+}
+
+// TestUploadProtocol drives the upload protocol with a Go client: a
+// complete upload is stored with its SHA-256; an announced size over the
+// server's maximum, or a slice past the announced size, gets an error
+// reply and a 1008 close, and leaves no file.
+func TestUploadProtocol(t *testing.T) {
+	t.Parallel()
+	data := wstest.RandomBytes(300, 2)
+	sum := sha256.Sum256(data)
+	for _, tc := range []struct {
+		name   string
+		size   int
+		slices [][]byte
+		want   string // the last reply's type
+		msg    string // in an error reply's message
+	}{
+		{name: "complete", size: 300, slices: [][]byte{data[:100], data[100:]}, want: "done"},
+		{name: "over the maximum", size: 2000, want: "error", msg: "larger than the 1000 bytes"},
+		{name: "past the announced size", size: 10, slices: [][]byte{data}, want: "error", msg: "more than the announced 10 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			ts := httptest.NewServer(newHandler(dir, 1000, log.New(io.Discard, "", 0)))
+			defer ts.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, _, err := wsio.Dial(ctx, wstest.WSURL(ts.URL)+"/upload", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			start, _ := json.Marshal(map[string]any{"name": "f.bin", "size": tc.size})
+			if err := c.SendText(ctx, string(start)); err != nil {
+				t.Fatal(err)
+			}
+			// next returns the next reply, or a reply of type "closed" once
+			// the server has closed the connection with 1008.
+			next := func() reply {
+				m, err := c.Next(ctx)
+				var ce *wsio.CloseError
+				if errors.As(err, &ce) && ce.Code == wsio.StatusPolicyViolation {
+					return reply{Type: "closed"}
+				}
+				if err != nil {
+					t.Fatalf("Next = %v, want a reply or a 1008 close", err)
+				}
+				var r reply
+				if err := json.Unmarshal([]byte(m.Text), &r); err != nil {
+					t.Fatalf("reply %q: %v", m.Text, err)
+				}
+				return r
+			}
+			var last reply
+			for _, s := range tc.slices {
+				if err := c.SendBinary(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+				if last = next(); last.Type != "ack" {
+					break
+				}
+			}
+			if tc.want == "done" {
+				if err := c.SendText(ctx, "end"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if last.Type != "error" {
+				last = next()
+			}
+			if last.Type != tc.want || !strings.Contains(last.Message, tc.msg) {
+				t.Fatalf("last reply %+v, want type %q with %q", last, tc.want, tc.msg)
+			}
+			if last.Type == "error" {
+				if r := next(); r.Type != "closed" {
+					t.Fatalf("after the error reply: %+v, want a 1008 close", r)
+				}
+			}
+			stored, _ := filepath.Glob(filepath.Join(dir, "*"))
+			if tc.want != "done" {
+				wstest.WaitUntil(t, "the partial file to go", func() bool {
+					stored, _ = filepath.Glob(filepath.Join(dir, "*"))
+					return len(stored) == 0
+				})
+				return
+			}
+			if last.SHA256 != hex.EncodeToString(sum[:]) || len(stored) != 1 {
+				t.Fatalf("done with sha256 %s and files %v, want %x and one file", last.SHA256, stored, sum)
+			}
+			if b, err := os.ReadFile(stored[0]); err != nil || !bytes.Equal(b, data) {
+				t.Fatalf("stored %d bytes (%v), want the %d sent", len(b), err, len(data))
+			}
+		})
 	}
 }
 
