@@ -160,7 +160,7 @@ func TestHubLostCounts(t *testing.T) {
 // gateBus is a Bus whose Publish on one subject waits until the test lets
 // it go, as a bus waiting for its server does.
 type gateBus struct {
-	nopBus
+	recBus
 	slow    string
 	entered chan struct{}
 	release chan struct{}
@@ -174,19 +174,11 @@ func (b *gateBus) Publish(subject string, _ []byte) error {
 	return nil
 }
 
-type nopBus struct{}
-
-func (nopBus) Publish(string, []byte) error { return nil }
-func (nopBus) Subscribe(string, func([]byte)) (func() error, error) {
-	return func() error { return nil }, nil
-}
-func (nopBus) Close() error { return nil }
-
 // TestHubPublishesTopicsConcurrently: while the bus holds a publish to one
 // topic, a publish to a topic of another stripe goes through.
 func TestHubPublishesTopicsConcurrently(t *testing.T) {
 	t.Parallel()
-	bus := &gateBus{slow: "wsio.slow", entered: make(chan struct{}), release: make(chan struct{})}
+	bus := &gateBus{recBus: recBus{subs: map[string]func([]byte){}}, slow: "wsio.slow", entered: make(chan struct{}), release: make(chan struct{})}
 	h, err := New(Options{Bus: bus})
 	if err != nil {
 		t.Fatal(err)
