@@ -1,0 +1,9 @@
+package interop
+
+import (
+	"testing"
+
+	"github.com/wsio/wsio/internal/wstest"
+)
+
+func TestMain(m *testing.M) { wstest.Main(m) }
