@@ -340,6 +340,36 @@ func TestBrowserLimits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("messages waiting over BufferCap", func(t *testing.T) {
+		// Four echoes of 4,000 bytes arrive while the page reads none:
+		// behind the first, 8,000 bytes fit in a BufferCap of 10,000, and
+		// the fourth would make 12,000, so it ends the connection.
+		id := "limit-backlog"
+		c := dialPath(t, "/watch?id="+id, &wsio.DialOptions{Options: wsio.Options{BufferCap: 10000}})
+		ctx := testCtx(t, 20*time.Second)
+		line := strings.Repeat("x", 4000)
+		for range 4 {
+			if err := c.SendText(ctx, line); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for c.State() == wsio.Open && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for i := range 3 {
+			if m, err := c.Next(ctx); err != nil || m.Text != line {
+				t.Fatalf("message %d of those queued before the limit: %d bytes, %v", i+1, len(m.Text), err)
+			}
+		}
+		_, err := c.Next(ctx)
+		var ce *wsio.CloseError
+		if !errors.Is(err, wsio.ErrMessageTooBig) || !errors.As(err, &ce) || ce.Code != wsio.StatusMessageTooBig || ce.Remote {
+			t.Fatalf("Next: %v, want this side's 1009", err)
+		}
+		if got := report(t, id); got != "peer 1005 \"\"" {
+			t.Errorf("the server saw %s, want a close without a code", got)
+		}
+	})
 	t.Run("BeginBinary over BufferCap", func(t *testing.T) {
 		c := dialPath(t, "/echo", &wsio.DialOptions{Options: wsio.Options{BufferCap: 64 << 10}})
 		ctx := testCtx(t, 20*time.Second)

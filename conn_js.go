@@ -30,9 +30,13 @@ import (
 // the connection queues them (binary payloads stay in JavaScript memory
 // until they are read, text is converted to a Go string on arrival). A
 // text message over Options.BufferCap, or a binary one over
-// Options.MaxBinaryMessage, ends the connection on arrival; the messages
-// queued before it are still returned by Next, then the *CloseError with
-// code 1009 (see Close for what the browser sends the peer).
+// Options.MaxBinaryMessage, ends the connection on arrival; so does a
+// message that would make the bytes waiting behind the one Next returns
+// next more than Options.BufferCap (a page reading more slowly than its
+// messages arrive, which a browser cannot be asked to wait for). The
+// messages queued before it are still returned by Next, then the
+// *CloseError with code 1009 (see Close for what the browser sends the
+// peer).
 //
 // Sending: SendText, SendBinary and BeginBinary may be called from any
 // number of goroutines; messages never interleave. The browser takes a
@@ -66,6 +70,7 @@ type Conn struct {
 	// mu guards the queue and the closing state.
 	mu        sync.Mutex
 	queue     []jsMessage   // arrived, not yet returned by Next
+	queued    int64         // the bytes of the messages in queue
 	notify    chan struct{} // one token: the queue or the state changed
 	closeErr  *CloseError   // how the connection ended; set once, except that a peer's own close replaces an answered local one
 	closeSent bool          // this side started the close (Close, CloseNow, a limit)
@@ -91,6 +96,14 @@ type jsMessage struct {
 	text string
 	data js.Value // a binary message's payload, a Uint8Array
 	n    int      // its length
+}
+
+// size is m's length in bytes, as the limits count it.
+func (m *jsMessage) size() int64 {
+	if m.kind == Text {
+		return int64(len(m.text))
+	}
+	return int64(m.n)
 }
 
 var (
@@ -219,13 +232,13 @@ func (c *Conn) arrived(data js.Value) {
 		limit := c.opts.BufferCap
 		m = jsMessage{kind: Text, text: data.String()}
 		if limit >= 0 && int64(len(m.text)) > limit {
-			c.tooBig(Text, int64(len(m.text)))
+			c.tooBig(fmt.Sprintf("a text message of %d bytes is over BufferCap (%d)", len(m.text), limit))
 			return
 		}
 	} else {
 		n := data.Get("byteLength").Int()
 		if limit := c.opts.MaxBinaryMessage; limit > 0 && int64(n) > limit {
-			c.tooBig(Binary, int64(n))
+			c.tooBig(fmt.Sprintf("a binary message of %d bytes is over MaxBinaryMessage (%d)", n, limit))
 			return
 		}
 		m = jsMessage{kind: Binary, data: jsUint8Array.New(data), n: n}
@@ -237,23 +250,24 @@ func (c *Conn) arrived(data js.Value) {
 		c.mu.Unlock()
 		return
 	}
+	if limit := c.opts.BufferCap; limit >= 0 && len(c.queue) > 0 {
+		if waiting := c.queued - c.queue[0].size() + m.size(); waiting > limit {
+			c.mu.Unlock()
+			c.tooBig(fmt.Sprintf("%d bytes of messages would wait behind the next one, over BufferCap (%d)", waiting, limit))
+			return
+		}
+	}
 	c.queue = append(c.queue, m)
+	c.queued += m.size()
 	c.mu.Unlock()
 	c.wake()
 }
 
-// tooBig ends the connection for a message over its limit: the
-// *CloseError has code 1009 and matches ErrMessageTooBig. The browser can
-// send no 1009, so its close frame carries no code.
-func (c *Conn) tooBig(k Kind, n int64) {
-	limit, name := c.opts.BufferCap, "BufferCap"
-	if k == Binary {
-		limit, name = c.opts.MaxBinaryMessage, "MaxBinaryMessage"
-	}
-	cause := &fault{
-		msg:  fmt.Sprintf(prefix+"a %s message of %d bytes is over %s (%d)", k, n, name, limit),
-		kind: ErrMessageTooBig,
-	}
+// tooBig ends the connection for a message over a limit, which why says:
+// the *CloseError has code 1009 and matches ErrMessageTooBig. The browser
+// can send no 1009, so its close frame carries no code.
+func (c *Conn) tooBig(why string) {
+	cause := &fault{msg: prefix + why, kind: ErrMessageTooBig}
 	c.startClose(&CloseError{Code: StatusMessageTooBig, Reason: "message too big", Err: cause}, StatusNoStatus, "", false)
 }
 
@@ -274,7 +288,7 @@ func (c *Conn) startClose(local *CloseError, code StatusCode, reason string, dis
 		c.closeErr = local
 	}
 	if discard {
-		c.queue = nil
+		c.queue, c.queued = nil, 0
 	}
 	c.state.Store(int32(Closing))
 	c.timer = time.AfterFunc(c.opts.CloseTimeout, func() {

@@ -89,6 +89,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 			m := c.queue[0]
 			c.queue[0] = jsMessage{}
 			c.queue = c.queue[1:]
+			c.queued -= m.size()
 			c.mu.Unlock()
 			if m.kind == Text {
 				return Message{Kind: Text, Text: m.text}, nil

@@ -17,6 +17,9 @@ type Options struct {
 	// BufferCap caps the bytes buffered for one message: a text message is
 	// assembled whole, so a larger one closes the connection with 1009, as
 	// soon as a frame header declares it. Default 2 MiB; negative means no cap.
+	// On js/wasm, where the browser delivers every message whole whether
+	// or not it is read, it also caps the bytes of the messages waiting
+	// behind the one Next returns next.
 	BufferCap int64
 	// MaxBinaryMessage caps the size of a received binary message (which is
 	// streamed, not buffered); a larger one closes the connection with
