@@ -38,6 +38,13 @@ import (
 // handshakes cheaper and idle connections smaller. Use Accept when the
 // upgrade must go through net/http handlers and middleware.
 func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, error) {
+	return acceptConn(ctx, nc, o, nil)
+}
+
+// acceptConn is AcceptConn; srv, when not nil, is the Server whose Serve
+// accepted nc, which sets the handshake's deadline (Server.armHandshake)
+// so that a Close cannot be undone by a deadline armed after it.
+func acceptConn(ctx context.Context, nc net.Conn, o *ServerOptions, srv *Server) (*Conn, error) {
 	if o == nil {
 		o = &ServerOptions{}
 	}
@@ -50,7 +57,11 @@ func AcceptConn(ctx context.Context, nc net.Conn, o *ServerOptions) (*Conn, erro
 	arm := func() {
 		if !armed {
 			armed = true
-			_ = nc.SetDeadline(time.Now().Add(timeout))
+			if srv != nil {
+				srv.armHandshake(nc, time.Now().Add(timeout))
+			} else {
+				_ = nc.SetDeadline(time.Now().Add(timeout))
+			}
 		}
 	}
 	_, isTLS := nc.(*tls.Conn)

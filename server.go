@@ -348,8 +348,8 @@ func (s *Server) stopAccepting() error {
 	// sockets: a handshake whose response is already out then completes,
 	// and serveConn, which takes it out of pending under this lock,
 	// clears the deadline again and hands the connection to trackLocked.
-	// (A handshake that arms its own timeout after this runs on until
-	// that timeout.)
+	// A handshake that arms its timeout after this finds closing set
+	// (armHandshake).
 	for nc := range s.pending {
 		_ = nc.SetDeadline(aLongTimeAgo)
 	}
@@ -497,7 +497,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	s.pending[nc] = struct{}{}
 	s.mu.Unlock()
-	c, err := AcceptConn(context.Background(), nc, &s.opts)
+	c, err := acceptConn(context.Background(), nc, &s.opts, s)
 	s.mu.Lock()
 	delete(s.pending, nc)
 	if err != nil {
@@ -514,6 +514,18 @@ func (s *Server) serveConn(nc net.Conn) {
 	if s.begin(c, tracked) {
 		go s.handle(c)
 	}
+}
+
+// armHandshake sets the deadline of nc, a connection in its handshake,
+// to t, or into the past once the Server is closing: under s.mu, so that
+// a handshake arming its timeout cannot undo the cut stopAccepting made.
+func (s *Server) armHandshake(nc net.Conn, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		t = aLongTimeAgo
+	}
+	_ = nc.SetDeadline(t)
 }
 
 // refuseBusy answers nc, a connection over MaxConns, with the 503 that

@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -856,6 +857,84 @@ func TestServerCloseCutsHandshakes(t *testing.T) {
 				t.Fatalf("Serve returned %v", err)
 			}
 		})
+	}
+}
+
+// armGate is a listener whose connections hold their first SetDeadline
+// (a handshake arming its timeout) until the listener is closed, or for a
+// second when that does not come.
+type armGate struct {
+	net.Listener
+	arming chan struct{} // receives when a connection's first SetDeadline starts
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *armGate) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConn{Conn: nc, l: l}, nil
+}
+
+func (l *armGate) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+type gatedConn struct {
+	net.Conn
+	l     *armGate
+	armed atomic.Bool
+}
+
+func (c *gatedConn) SetDeadline(t time.Time) error {
+	if c.armed.CompareAndSwap(false, true) {
+		c.l.arming <- struct{}{}
+		select {
+		case <-c.l.closed:
+		case <-time.After(time.Second):
+		}
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// TestServerCloseBeforeHandshakeArms: a Close that comes while a handshake
+// is about to arm its timeout (the request has not all arrived) still cuts
+// it off: the timeout armed after the cut does not undo it. The gate holds
+// the arming until Close has cut the handshake and closed the listener, or,
+// when the arming holds the Server's lock as it should, until Close has
+// waited a second for it.
+func TestServerCloseBeforeHandshakeArms(t *testing.T) {
+	t.Parallel()
+	srv := wsio.NewServer(wsio.ServerOptions{HandshakeTimeout: time.Minute}, echo)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &armGate{Listener: ln, arming: make(chan struct{}, 1), closed: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(gate) }()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-gate.arming
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(timeout))
+	n, err := nc.Read(make([]byte, 1))
+	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read %d, %v; want the server to drop the handshake", n, err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
 	}
 }
 
