@@ -209,18 +209,22 @@ func (c *Conn) peerClosed(payload []byte) error {
 	c.closing.recordPeer(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 	defer cancel()
-	if !c.closing.has(closeClaimed) {
-		echo := code
-		if echo == StatusNoStatus {
-			echo = 0
-		}
-		_ = c.sendClose(ctx, echo, "", nil)
-		if c.client {
-			// The server closes the TCP connection first (RFC 6455, 7.1.1).
-			c.drain(time.Now().Add(c.opts.CloseTimeout))
-		}
-		c.closeTransport()
+	echo := code
+	if echo == StatusNoStatus {
+		echo = 0
 	}
+	if err := c.sendClose(ctx, echo, "", nil); errors.Is(err, errCloseSent) {
+		// A Close claimed the close frame, perhaps a moment ago, and may
+		// not have written it yet: closing the stream here would lose it.
+		// That Close sees the peer's close recorded above and ends the
+		// connection itself.
+		return c.closeError()
+	}
+	if c.client {
+		// The server closes the TCP connection first (RFC 6455, 7.1.1).
+		c.drain(time.Now().Add(c.opts.CloseTimeout))
+	}
+	c.closeTransport()
 	return c.closeError()
 }
 

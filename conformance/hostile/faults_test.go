@@ -441,11 +441,12 @@ func closeRaces(t *testing.T, closers int) {
 		known = known && (strings.Contains(m, "the peer did not answer the close frame in time") || strings.Contains(m, "write failed, connection closed"))
 	}
 	if known && !t.Failed() {
-		bug(t, r, "%d of the calls in %d rounds returned an error not matching ErrClosed, e.g. %q. Cause: Close, when it finds a close frame already sent "+
-			"(by another Close, or by the reader answering the peer's close in peerClosed), has sendClose fail and calls closeTransport at once — "+
-			"before the other path's close frame is written (that write then fails with \"use of closed network connection\") and without waiting "+
-			"for the peer's close. The peer then never gets a close frame: its Close returns \"the peer did not answer the close frame in time\" "+
-			"at once, and its SendText can fail with \"write failed, connection closed: broken pipe\"; neither matches ErrClosed", badN.Load(), rounds, msgs[0])
+		bug(t, r, "%d of the calls in %d rounds returned an error not matching ErrClosed, e.g. %q. Causes of this pattern seen before: one path of "+
+			"the closing handshake closes the stream while another that claimed the close frame has not written it yet (Close finding a close "+
+			"frame already claimed and closing at once; the reader answering the peer's close in peerClosed after checking that no close frame "+
+			"was claimed, losing the claim to a concurrent Close, and closing the stream before that Close wrote its frame). The peer then never "+
+			"gets a close frame: its Close returns \"the peer did not answer the close frame in time\" at once, and its SendText can fail with "+
+			"\"write failed, connection closed: broken pipe\"; neither matches ErrClosed", badN.Load(), rounds, msgs[0])
 	}
 	for _, m := range msgs {
 		t.Errorf("unexpected error: %s", m)
