@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wsio/wsio"
 	"github.com/wsio/wsio/cluster"
@@ -70,14 +73,67 @@ func TestKillNodeMidStream(t *testing.T) {
 	}
 }
 
-// TestBusRestart: the NATS server goes away and comes back while the nodes
-// run. Every WebSocket connection stays open; what node0 publishes during
-// the outage reaches node0's own subscribers, and each other node's
-// subscribers miss exactly the messages that node counts as Lost.
+// TestBusRestart: the bus server (NATS, Redis) goes away and comes back
+// while the nodes run. Every WebSocket connection stays open; what node0
+// publishes during the outage reaches node0's own subscribers (on Redis
+// its Publish reports the bus's refusal, counted in BusErrors), and each
+// other node's subscribers miss exactly the messages that node counts as
+// Lost. After the restart the nodes resubscribe by themselves.
 func TestBusRestart(t *testing.T) {
 	t.Parallel()
-	nats := startNATS(t)
-	nodes := startCluster(t, natsFactory(nats), nodeConfig{})
+	for _, tc := range []struct {
+		name string
+		bus  func(t *testing.T) restartableBus
+	}{
+		{"nats", func(t *testing.T) restartableBus {
+			nats := startNATS(t)
+			return restartableBus{natsFactory(nats), nats.stop, nats.start, func(t *testing.T, nodes []*node) {
+				for _, n := range nodes {
+					nc := n.bus.(*natsbus.Bus).Conn()
+					waitUntil(t, n.name+" to reconnect to the bus", 20*time.Second, nc.IsConnected)
+					if err := nc.Flush(); err != nil { // the resubscriptions have reached the server
+						t.Fatal(err)
+					}
+				}
+			}}
+		}},
+		{"redis", func(t *testing.T) restartableBus {
+			r := startRedis(t)
+			return restartableBus{redisFactory(r), r.stop, r.start, func(t *testing.T, nodes []*node) {
+				rc := redis.NewClient(&redis.Options{Addr: r.addr})
+				defer rc.Close()
+				waitUntil(t, "every node to resubscribe", 30*time.Second, func() bool {
+					n, err := rc.PubSubNumSub(context.Background(), "wsio.news").Result()
+					return err == nil && n["wsio.news"] == int64(len(nodes))
+				})
+				// The client's pool, after failing to dial, keeps failing
+				// publishes until its own retry (every second) reconnects.
+				for _, n := range nodes {
+					waitUntil(t, n.name+" to publish again", 10*time.Second, func() bool {
+						return n.bus.Publish("wsio.restart-probe", nil) == nil
+					})
+				}
+			}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			busRestart(t, tc.bus(t))
+		})
+	}
+}
+
+// restartableBus is a bus server for TestBusRestart: the factory of its
+// clients, how to stop and restart it, and how to wait until every node
+// has resubscribed after a restart.
+type restartableBus struct {
+	newBus        busFactory
+	stop, restart func()
+	back          func(t *testing.T, nodes []*node)
+}
+
+func busRestart(t *testing.T, bus restartableBus) {
+	nodes := startCluster(t, bus.newBus, nodeConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var subs []*sub
@@ -104,20 +160,28 @@ func TestBusRestart(t *testing.T) {
 		}
 		return true
 	})
-	nats.stop()
-	for _, n := range nodes {
-		nc := n.bus.(*natsbus.Bus).Conn()
-		waitUntil(t, n.name+" to see the bus go", 10*time.Second, func() bool { return !nc.IsConnected() })
-	}
-	nodes[0].publish(t, "news", "pub", before, during, 0)
-	nats.start()
-	for _, n := range nodes {
-		nc := n.bus.(*natsbus.Bus).Conn()
-		waitUntil(t, n.name+" to reconnect to the bus", 20*time.Second, nc.IsConnected)
-		if err := nc.Flush(); err != nil { // the resubscriptions have reached the server
-			t.Fatal(err)
+	bus.stop()
+	if _, ok := nodes[0].bus.(*natsbus.Bus); ok {
+		for _, n := range nodes {
+			nc := n.bus.(*natsbus.Bus).Conn()
+			waitUntil(t, n.name+" to see the bus go", 10*time.Second, func() bool { return !nc.IsConnected() })
+		}
+		nodes[0].publish(t, "news", "pub", before, during, 0) // the client buffers them
+	} else {
+		// Redis: each Publish fails, and node0's own subscribers get it.
+		busErrors := nodes[0].hub.Metrics().BusErrors
+		for i := before; i < before+during; i++ {
+			msg := fmt.Sprintf("pub:%d:%d", i, time.Now().UnixNano())
+			if err := nodes[0].hub.Publish(ctx, "news", wsio.Text, []byte(msg)); err == nil {
+				t.Fatalf("publish %d with the Redis server gone: no error", i)
+			}
+		}
+		if got := nodes[0].hub.Metrics().BusErrors - busErrors; got != during {
+			t.Errorf("BusErrors grew by %d during the outage, want %d", got, during)
 		}
 	}
+	bus.restart()
+	bus.back(t, nodes)
 	nodes[0].publish(t, "news", "pub", before+during, after, 0)
 	waitUntil(t, "every subscriber to get the last message", 20*time.Second, func() bool {
 		for _, s := range subs {

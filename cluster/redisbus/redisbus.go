@@ -4,8 +4,10 @@
 // Redis pub/sub delivers at most once. The client reconnects by itself and
 // resubscribes; while the connection is down, messages published on other
 // nodes are not delivered to this one and never will be, and Publish fails
-// (those messages reach only the publishing node's own subscribers). The
-// cluster.Hub counts the gaps it sees (Metrics.Lost).
+// (those messages reach only the publishing node's own subscribers), for
+// up to a second more once the server is back: the client's pool, after
+// failed dials, tries again once a second. The cluster.Hub counts the gaps
+// it sees (Metrics.Lost).
 package redisbus
 
 import (

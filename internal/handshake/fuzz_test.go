@@ -12,16 +12,6 @@ import (
 	"testing/iotest"
 )
 
-// headEndsEarlier reports whether b holds a bare-LF head end ("\n\n") that
-// comes before the first "\r\n\r\n": parseResponseHead then cuts the head at
-// the later terminator, while ReadResponseHead, seeing the bytes arrive in order,
-// cuts it at the earlier one. See TestParseResponseHeadEarliestTerminator.
-func headEndsEarlier(b []byte) bool {
-	crlf := bytes.Index(b, []byte("\r\n\r\n"))
-	lf := bytes.Index(b, []byte("\n\n"))
-	return crlf >= 0 && lf >= 0 && lf+2 < crlf+4
-}
-
 func FuzzParseResponseHead(f *testing.F) {
 	for _, s := range []string{
 		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
