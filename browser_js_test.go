@@ -330,14 +330,7 @@ func TestBrowserLimits(t *testing.T) {
 			if m, err := c.Next(ctx); err != nil || m.Text != "small first" {
 				t.Fatalf("the message before the big one: %q, %v", m.Text, err)
 			}
-			_, err := c.Next(ctx)
-			var ce *wsio.CloseError
-			if !errors.Is(err, wsio.ErrMessageTooBig) || !errors.As(err, &ce) || ce.Code != wsio.StatusMessageTooBig || ce.Remote {
-				t.Fatalf("Next: %v, want this side's 1009", err)
-			}
-			if got := report(t, id); got != "peer 1005 \"\"" {
-				t.Errorf("the server saw %s, want a close without a code", got)
-			}
+			wantTooBig(t, ctx, c, id)
 		})
 	}
 	t.Run("messages waiting over BufferCap", func(t *testing.T) {
@@ -361,14 +354,7 @@ func TestBrowserLimits(t *testing.T) {
 				t.Fatalf("message %d of those queued before the limit: %d bytes, %v", i+1, len(m.Text), err)
 			}
 		}
-		_, err := c.Next(ctx)
-		var ce *wsio.CloseError
-		if !errors.Is(err, wsio.ErrMessageTooBig) || !errors.As(err, &ce) || ce.Code != wsio.StatusMessageTooBig || ce.Remote {
-			t.Fatalf("Next: %v, want this side's 1009", err)
-		}
-		if got := report(t, id); got != "peer 1005 \"\"" {
-			t.Errorf("the server saw %s, want a close without a code", got)
-		}
+		wantTooBig(t, ctx, c, id)
 	})
 	t.Run("BeginBinary over BufferCap", func(t *testing.T) {
 		c := dialPath(t, "/echo", &wsio.DialOptions{Options: wsio.Options{BufferCap: 64 << 10}})
@@ -392,6 +378,21 @@ func TestBrowserLimits(t *testing.T) {
 			t.Fatalf("got %q back, want only the message after the failed stream", b)
 		}
 	})
+}
+
+// wantTooBig checks that c's next Next reports this side's 1009 and that
+// the server's /watch?id= connection saw a close frame without a code (a
+// browser cannot send 1009).
+func wantTooBig(t *testing.T, ctx context.Context, c *wsio.Conn, id string) {
+	t.Helper()
+	_, err := c.Next(ctx)
+	var ce *wsio.CloseError
+	if !errors.Is(err, wsio.ErrMessageTooBig) || !errors.As(err, &ce) || ce.Code != wsio.StatusMessageTooBig || ce.Remote {
+		t.Fatalf("Next: %v, want this side's 1009", err)
+	}
+	if got := report(t, id); got != "peer 1005 \"\"" {
+		t.Errorf("the server saw %s, want a close without a code", got)
+	}
 }
 
 // TestBrowserCancel: contexts cancel waits and leave the connection usable.

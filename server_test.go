@@ -827,36 +827,45 @@ func TestServerCloseCutsHandshakes(t *testing.T) {
 	for _, delay := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
 			t.Parallel()
-			srv := wsio.NewServer(wsio.ServerOptions{HandshakeTimeout: time.Minute}, echo)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			sig := acceptSignal{ln, make(chan struct{}, 1)}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(sig) }()
-			nc, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			<-sig.accepted
-			time.Sleep(delay)
-			if err := srv.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			_ = nc.SetReadDeadline(time.Now().Add(timeout))
-			n, err := nc.Read(make([]byte, 1))
-			if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("read %d, %v; want the server to drop the handshake", n, err)
-			}
-			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-				t.Fatalf("Serve returned %v", err)
-			}
+			closeMidHandshake(t, sig, sig.accepted, delay)
 		})
+	}
+}
+
+// closeMidHandshake serves ln, dials it and sends part of a request head;
+// once ready receives and delay has passed it closes the Server, and
+// checks that the Server drops the handshake at once (HandshakeTimeout
+// is a minute) and that Serve returns ErrServerClosed.
+func closeMidHandshake(t *testing.T, ln net.Listener, ready <-chan struct{}, delay time.Duration) {
+	t.Helper()
+	srv := wsio.NewServer(wsio.ServerOptions{HandshakeTimeout: time.Minute}, echo)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-ready
+	time.Sleep(delay)
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(timeout))
+	n, err := nc.Read(make([]byte, 1))
+	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read %d, %v; want the server to drop the handshake", n, err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
 	}
 }
 
@@ -908,34 +917,12 @@ func (c *gatedConn) SetDeadline(t time.Time) error {
 // waited a second for it.
 func TestServerCloseBeforeHandshakeArms(t *testing.T) {
 	t.Parallel()
-	srv := wsio.NewServer(wsio.ServerOptions{HandshakeTimeout: time.Minute}, echo)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gate := &armGate{Listener: ln, arming: make(chan struct{}, 1), closed: make(chan struct{})}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(gate) }()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	<-gate.arming
-	if err := srv.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	_ = nc.SetReadDeadline(time.Now().Add(timeout))
-	n, err := nc.Read(make([]byte, 1))
-	if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read %d, %v; want the server to drop the handshake", n, err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		t.Fatalf("Serve returned %v", err)
-	}
+	closeMidHandshake(t, gate, gate.arming, 0)
 }
 
 func TestHandlerReturnClosesNormally(t *testing.T) {
