@@ -22,6 +22,16 @@ func closePayload(code StatusCode, reason string) []byte {
 	return wstest.ClosePayload(uint16(code), reason)
 }
 
+// peerPayload reads the next frame from r with peerFrame and returns its
+// payload when it is a whole frame of opcode op, else nil.
+func peerPayload(r io.Reader, op conn.Opcode) []byte {
+	h, p, err := peerFrame(r)
+	if err != nil || h.Op != op {
+		return nil
+	}
+	return p
+}
+
 // peerFrame reads one frame from the peer side of a pair, unmasking it.
 func peerFrame(r io.Reader) (conn.Header, []byte, error) {
 	var b [conn.MaxHeaderSize]byte

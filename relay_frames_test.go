@@ -482,13 +482,7 @@ func relayPingBetween(t *testing.T, e relayEnds) {
 	got := receiveOne(e.to, nil)
 	res := startRelay(t, context.Background(), e.in, e.out)
 	pong := make(chan []byte, 1)
-	go func() { // the answer, read from the sender's socket
-		h, p, err := peerFrame(e.from.rwc)
-		if err != nil || h.Op != conn.OpPong {
-			p = nil
-		}
-		pong <- p
-	}()
+	go func() { pong <- peerPayload(e.from.rwc, conn.OpPong) }() // the answer, read from the sender's socket
 	go func() {
 		_, _ = e.from.rwc.Write(e.frame(false, conn.OpBinary, payload[:1<<20]))
 		_, _ = e.from.rwc.Write(e.frame(true, conn.OpPing, []byte("between")))
@@ -524,10 +518,7 @@ func relaySourceProtocolError(t *testing.T, e relayEnds) {
 	res := startRelay(t, context.Background(), e.in, e.out)
 	peer := make(chan []byte, 1)
 	go func() { // the sender reads the source's close frame, answers, and hangs up
-		h, p, err := peerFrame(e.from.rwc)
-		if err != nil || h.Op != conn.OpClose {
-			p = nil
-		}
+		p := peerPayload(e.from.rwc, conn.OpClose)
 		peer <- p
 		_, _ = e.from.rwc.Write(e.frame(true, conn.OpClose, p))
 		e.from.closeTransport()
